@@ -1,0 +1,108 @@
+import { z } from 'zod';
+
+/**
+ * The one configuration schema. Every process validates its environment with it at start and
+ * stops with a message naming the variable when a value is missing or invalid.
+ */
+const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
+const int = (def: number, min = 0) => z.coerce.number().int().min(min).default(def);
+const url = (protocols: string[]) =>
+  z.string().refine((v) => {
+    try {
+      return protocols.includes(new URL(v).protocol);
+    } catch {
+      return false;
+    }
+  }, `must be a URL (${protocols.join(' or ')})`);
+
+export const ROLES = ['viewer', 'operator', 'admin'] as const;
+export type Role = (typeof ROLES)[number];
+export interface ApiToken { role: Role; token: string; name: string }
+
+const apiTokens = z.string().transform((raw, ctx) => {
+  const tokens: ApiToken[] = [];
+  for (const [i, part] of raw.split(',').map((p) => p.trim()).filter(Boolean).entries()) {
+    const sep = part.indexOf(':');
+    const role = part.slice(0, sep) as Role;
+    const token = part.slice(sep + 1);
+    if (sep < 0 || !ROLES.includes(role) || token.length < 8) {
+      // Never echo the token itself.
+      ctx.addIssue({ code: 'custom', message: `entry ${i + 1} must be role:token with role in ${ROLES.join('|')} and a token of 8+ characters` });
+      return z.NEVER;
+    }
+    tokens.push({ role, token, name: `${role}#${i + 1}` });
+  }
+  if (tokens.length === 0) {
+    ctx.addIssue({ code: 'custom', message: 'at least one role:token is required' });
+    return z.NEVER;
+  }
+  return tokens;
+});
+
+export const configSchema = z.object({
+  DATABASE_URL: url(['postgres:', 'postgresql:']),
+  REDIS_URL: url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
+  SMSPARTNER_API_KEY: z.string().min(1, 'is required'),
+  SMSPARTNER_BASE_URL: url(['http:', 'https:']).default('https://api.smspartner.fr/v1'),
+  PROVIDER_ACCOUNT: z.string().regex(/^[a-z0-9_-]{1,40}$/).default('default'),
+  API_TOKENS: apiTokens.optional(),
+  PORT: int(3000, 1),
+  RECONCILE_CRON: z.string().min(9).default('0 * * * *'),
+  RECONCILE_TOLERANCE: z.string().regex(/^\d+(\.\d{1,3})?$/).default('0.001'),
+  RECONCILE_AUTO_BOOK_USAGE: bool.default(false),
+  ALERT_WEBHOOK_URL: url(['http:', 'https:']).optional(),
+  TOPUP_TIMEZONE: z.string().refine(isTimeZone, 'must be an IANA time zone').default('Europe/Paris'),
+  PROVIDER_TIMEOUT_MS: int(10_000, 100),
+  PROVIDER_MAX_ATTEMPTS: int(5, 1),
+  PROVIDER_RETRY_BASE_MS: int(1_000, 10),
+  PROVIDER_RATE_LIMIT_PER_SECOND: int(50, 1),
+  WORKER_CONCURRENCY: int(8, 1),
+  EXECUTION_LEASE_MS: int(60_000, 1_000),
+  TRANSFER_EXPIRY_SECONDS: int(86_400, 1),
+  TRANSFER_MAX_AMOUNT: z.string().regex(/^\d+(\.\d{1,3})?$/).default('100000'),
+  INSUFFICIENT_BALANCE_POLICY: z.enum(['reject', 'allow']).default('reject'),
+  QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+$/).default('credit-ledger'),
+  OUTBOX_POLL_MS: int(1_000, 50),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+}).superRefine((c, ctx) => {
+  if (c.EXECUTION_LEASE_MS <= c.PROVIDER_TIMEOUT_MS) {
+    ctx.addIssue({ code: 'custom', path: ['EXECUTION_LEASE_MS'], message: 'must be greater than PROVIDER_TIMEOUT_MS' });
+  }
+});
+
+export type Config = z.infer<typeof configSchema>;
+export const CONFIG_VARIABLES = Object.keys(configSchema.shape) as Array<keyof Config>;
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n  ${problems.join('\n  ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+function isTimeZone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Validates an environment. Messages name the variable and never echo its value. */
+export function loadConfig(env: Record<string, string | undefined> = process.env, required: Array<keyof Config> = []): Config {
+  const input: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined && v !== '') input[k] = v;
+  const result = configSchema.safeParse(input);
+  const problems: string[] = [];
+  if (!result.success) {
+    for (const issue of result.error.issues) {
+      const name = String(issue.path[0] ?? '?');
+      problems.push(`${name}: ${issue.code === 'invalid_type' && input[name] === undefined ? 'is required' : issue.message}`);
+    }
+  } else {
+    for (const name of required) if (result.data[name] === undefined) problems.push(`${String(name)}: is required`);
+  }
+  if (problems.length) throw new ConfigError(problems);
+  return result.data!;
+}
