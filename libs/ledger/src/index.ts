@@ -1,1 +1,4 @@
 export * from './money';
+export * from './chart';
+export * from './postings';
+export * from './balance';

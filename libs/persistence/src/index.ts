@@ -1,0 +1,5 @@
+export * from './database';
+export * from './migrator';
+export * from './journal';
+export * from './ledger.repository';
+export * from './ledger.queries';

@@ -1,0 +1,223 @@
+import fc from 'fast-check';
+import { DomainError } from '@app/common';
+import { adjustmentPostings, Money, subaccountCode, transferPostings } from '@app/ledger';
+import { Database } from './database';
+import { LedgerQueries } from './ledger.queries';
+import { LedgerRepository } from './ledger.repository';
+import { ensureDatabase, migrate } from './migrator';
+import { ledgerFixture } from '../../../test/support/db';
+
+const m = (s: string) => Money.parse(s);
+const SYSTEM = 'system:test';
+
+async function fund(repo: LedgerRepository, db: Database, pa: string, account: string, amount: string) {
+  return db.transaction((tx) => repo.record(tx, { providerAccount: pa, kind: 'opening_balance', state: 'posted', actor: SYSTEM, reason: 'opening', lines: adjustmentPostings('opening_balance', account, m(amount)) }));
+}
+
+async function addSub(repo: LedgerRepository, db: Database, pa: string, token: string) {
+  await db.transaction((tx) => repo.ensureAccount(tx, pa, subaccountCode(token)));
+}
+
+describe('ledger storage (real Postgres)', () => {
+  let f: Awaited<ReturnType<typeof ledgerFixture>>;
+  beforeAll(async () => { f = await ledgerFixture(60); });
+  afterAll(async () => { await f.db.close(); });
+
+  it('reserves, posts and voids with TigerBeetle-style balances', async () => {
+    const { db, repo, queries, providerAccount: pa } = f;
+    await fund(repo, db, pa, 'main', '100');
+    await addSub(repo, db, pa, 'S1');
+    const t1 = await db.transaction((tx) => repo.record(tx, { providerAccount: pa, kind: 'transfer', state: 'pending', actor: SYSTEM, lines: transferPostings('add', 'S1', m('30')) }));
+    expect((await queries.balance(pa, 'main')).available.toFixed()).toBe('70.000');
+    expect((await queries.balance(pa, 'main')).posted.toFixed()).toBe('100.000');
+    expect((await queries.balance(pa, 'sub:S1')).pending.toFixed()).toBe('30.000');
+    expect((await queries.balance(pa, 'sub:S1')).available.toFixed()).toBe('0.000');
+    await db.transaction((tx) => repo.settle(tx, t1, 'posted', SYSTEM));
+    expect((await queries.balance(pa, 'main')).posted.toFixed()).toBe('70.000');
+    expect((await queries.balance(pa, 'sub:S1')).posted.toFixed()).toBe('30.000');
+    const t2 = await db.transaction((tx) => repo.record(tx, { providerAccount: pa, kind: 'transfer', state: 'pending', actor: SYSTEM, lines: transferPostings('remove', 'S1', m('10')) }));
+    expect((await queries.balance(pa, 'sub:S1')).available.toFixed()).toBe('20.000');
+    await db.transaction((tx) => repo.settle(tx, t2, 'voided', SYSTEM, 'provider refused'));
+    const sub = await queries.balance(pa, 'sub:S1');
+    expect([sub.posted.toFixed(), sub.pending.toFixed(), sub.available.toFixed()]).toEqual(['30.000', '0.000', '30.000']);
+  });
+
+  it('refuses a reservation the available balance cannot cover, and writes nothing', async () => {
+    const { db, repo, queries, providerAccount: pa } = f;
+    await addSub(repo, db, pa, 'S2');
+    const before = await db.query('SELECT count(*)::int AS n FROM ledger_transactions WHERE provider_account_id = $1', [pa]);
+    const err = await db.transaction((tx) => repo.record(tx, { providerAccount: pa, kind: 'transfer', state: 'pending', actor: SYSTEM, lines: transferPostings('remove', 'S2', m('0.001')) })).catch((e) => e);
+    expect(err).toBeInstanceOf(DomainError);
+    expect((err as DomainError).code).toBe('insufficient_available_balance');
+    const after = await db.query('SELECT count(*)::int AS n FROM ledger_transactions WHERE provider_account_id = $1', [pa]);
+    expect(after[0].n).toBe(before[0].n);
+    expect((await queries.balance(pa, 'sub:S2')).pending.toFixed()).toBe('0.000');
+  });
+
+  describe('the database refuses', () => {
+    it('an UPDATE or DELETE of a posting', async () => {
+      const [p] = await f.db.query<{ id: string }>('SELECT id FROM postings LIMIT 1');
+      await expect(f.db.query('UPDATE postings SET amount = amount + 1 WHERE id = $1', [p.id])).rejects.toThrow(/append-only/);
+      await expect(f.db.query('DELETE FROM postings WHERE id = $1', [p.id])).rejects.toThrow(/append-only/);
+      await expect(f.db.query('DELETE FROM journal_entries WHERE sequence = 1')).rejects.toThrow(/append-only/);
+      await expect(f.db.query('UPDATE account_entries SET balance_after = 0')).rejects.toThrow(/append-only/);
+    });
+
+    it('an unbalanced transaction inserted directly', async () => {
+      const [acc] = await f.db.query<{ id: string }>("SELECT id FROM ledger_accounts WHERE provider_account_id = $1 AND code = 'funding'", [f.providerAccount]);
+      const [acc2] = await f.db.query<{ id: string }>("SELECT id FROM ledger_accounts WHERE provider_account_id = $1 AND code = 'usage'", [f.providerAccount]);
+      const attempt = f.db.transaction(async (tx) => {
+        await tx.query(`INSERT INTO ledger_transactions (id, provider_account_id, kind, state, actor) VALUES ('00000000-0000-4000-8000-000000000001', $1, 'usage', 'posted', 'sql')`, [f.providerAccount]);
+        await tx.query(`INSERT INTO postings (transaction_id, account_id, amount) VALUES ('00000000-0000-4000-8000-000000000001', $1, 5), ('00000000-0000-4000-8000-000000000001', $2, -4)`, [acc.id, acc2.id]);
+      });
+      await expect(attempt).rejects.toThrow(/unbalanced/);
+      const lone = f.db.transaction(async (tx) => {
+        await tx.query(`INSERT INTO ledger_transactions (id, provider_account_id, kind, state, actor) VALUES ('00000000-0000-4000-8000-000000000002', $1, 'usage', 'posted', 'sql')`, [f.providerAccount]);
+      });
+      await expect(lone).rejects.toThrow(/unbalanced/);
+      expect(await f.db.query("SELECT 1 FROM ledger_transactions WHERE id::text LIKE '00000000-0000-4000-8000-00000000000%'")).toHaveLength(0);
+    });
+
+    it('a second post, a post after a void, and balances written by hand', async () => {
+      const { db, repo, providerAccount: pa } = f;
+      await fund(repo, db, pa, 'main', '5');
+      await addSub(repo, db, pa, 'S3');
+      const id = await db.transaction((tx) => repo.record(tx, { providerAccount: pa, kind: 'transfer', state: 'pending', actor: SYSTEM, lines: transferPostings('add', 'S3', m('1')) }));
+      await db.transaction((tx) => repo.settle(tx, id, 'posted', SYSTEM));
+      await expect(db.query(`UPDATE ledger_transactions SET state = 'posted' WHERE id = $1`, [id])).rejects.toThrow(/cannot move from posted/);
+      await expect(db.query(`UPDATE ledger_transactions SET state = 'voided' WHERE id = $1`, [id])).rejects.toThrow(/cannot move from posted/);
+      await expect(db.transaction((tx) => repo.settle(tx, id, 'posted', SYSTEM))).rejects.toThrow(/not pending/);
+      await expect(db.query(`INSERT INTO balances (account_id, overdraft_guard, debits_posted) VALUES (999999, false, 10)`)).rejects.toThrow();
+      await expect(db.query(`INSERT INTO postings (transaction_id, account_id, amount) SELECT $1, id, 1 FROM ledger_accounts WHERE provider_account_id = $2 AND code = 'usage'`, [id, pa])).rejects.toThrow(/only be added while/);
+    });
+  });
+
+  it('50 parallel reservations on an account with room for 10: exactly 10 succeed', async () => {
+    const { db, repo, queries } = await ledgerFixture(60);
+    const pa = (await db.query<{ id: string }>('SELECT id FROM provider_accounts ORDER BY created_at DESC LIMIT 1'))[0].id;
+    try {
+      await fund(repo, db, pa, 'main', '100');
+      for (let i = 0; i < 50; i++) await addSub(repo, db, pa, `C${i}`);
+      const results = await Promise.allSettled(
+        Array.from({ length: 50 }, (_, i) => db.transaction((tx) => repo.record(tx, { providerAccount: pa, kind: 'transfer', state: 'pending', actor: SYSTEM, lines: transferPostings('add', `C${i}`, m('10')) }))),
+      );
+      const ok = results.filter((r) => r.status === 'fulfilled').length;
+      const refused = results.filter((r) => r.status === 'rejected' && (r.reason as DomainError).code === 'insufficient_available_balance').length;
+      expect(ok).toBe(10);
+      expect(refused).toBe(40);
+      const main = await queries.balance(pa, 'main');
+      expect(main.available.toFixed()).toBe('0.000');
+      expect(main.pending.toFixed()).toBe('-100.000');
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('balance at an instant and statements come from the running balance', async () => {
+    const { db, repo, queries, providerAccount: pa } = await ledgerFixture();
+    try {
+      await fund(repo, db, pa, 'main', '10');
+      const t1 = new Date();
+      await new Promise((r) => setTimeout(r, 20));
+      await fund(repo, db, pa, 'main', '2.5');
+      const t2 = new Date();
+      expect((await queries.postedBalanceAt(pa, 'main', new Date(t1.getTime() - 60_000))).toFixed()).toBe('0.000');
+      expect((await queries.postedBalanceAt(pa, 'main', t1)).toFixed()).toBe('10.000');
+      expect((await queries.postedBalanceAt(pa, 'main', t2)).toFixed()).toBe('12.500');
+      const st = await queries.statement(pa, 'main', t1, new Date(t2.getTime() + 1));
+      expect(st.opening.toFixed()).toBe('10.000');
+      expect(st.lines.map((l) => l.amount.toFixed())).toEqual(['2.500']);
+      expect(st.closing.toFixed()).toBe('12.500');
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('property: any sequence of reserve / post / void / adjust keeps the ledger consistent', async () => {
+    const { db, repo, queries, providerAccount: pa } = await ledgerFixture();
+    try {
+      const tokens = ['P0', 'P1', 'P2'];
+      for (const t of tokens) await addSub(repo, db, pa, t);
+      const pending: string[] = [];
+      const amount = fc.integer({ min: 1, max: 5000 }).map((n) => Money.parse((n / 1000).toFixed(3)));
+      const op = fc.oneof(
+        fc.record({ t: fc.constant('reserve' as const), dir: fc.constantFrom('add' as const, 'remove' as const), sub: fc.constantFrom(...tokens), amount }),
+        fc.record({ t: fc.constantFrom('post' as const, 'void' as const), pick: fc.nat() }),
+        fc.record({ t: fc.constant('adjust' as const), kind: fc.constantFrom('purchase' as const, 'usage' as const, 'write_off' as const), acc: fc.constantFrom('main', ...tokens.map((t) => `sub:${t}`)), amount, negative: fc.boolean() }),
+      );
+      await fc.assert(
+        fc.asyncProperty(fc.array(op, { minLength: 5, maxLength: 25 }), async (ops) => {
+          for (const o of ops) {
+            try {
+              if (o.t === 'reserve') {
+                pending.push(await db.transaction((tx) => repo.record(tx, { providerAccount: pa, kind: 'transfer', state: 'pending', actor: SYSTEM, lines: transferPostings(o.dir, o.sub, o.amount) })));
+              } else if (o.t === 'adjust') {
+                const delta = o.kind === 'usage' || (o.kind === 'write_off' && o.negative) ? o.amount.negated() : o.amount;
+                await db.transaction((tx) => repo.record(tx, { providerAccount: pa, kind: o.kind, state: 'posted', actor: SYSTEM, reason: 'prop', lines: adjustmentPostings(o.kind, o.acc, delta) }));
+              } else if (pending.length) {
+                const [id] = pending.splice(o.pick % pending.length, 1);
+                await db.transaction((tx) => repo.settle(tx, id, o.t === 'post' ? 'posted' : 'voided', SYSTEM));
+              }
+            } catch (err) {
+              if (!(err instanceof DomainError && err.code === 'insufficient_available_balance')) throw err;
+            }
+          }
+          // Every transaction balanced.
+          const unbalanced = await db.query(`SELECT transaction_id FROM postings p JOIN ledger_transactions t ON t.id = p.transaction_id WHERE t.provider_account_id = $1 GROUP BY transaction_id HAVING sum(amount) <> 0 OR count(*) < 2`, [pa]);
+          expect(unbalanced).toHaveLength(0);
+          // Every balance equal to the sum of its postings, by state.
+          const mismatched = await db.query(
+            `SELECT a.code FROM ledger_accounts a JOIN balances b ON b.account_id = a.id
+              LEFT JOIN LATERAL (
+                SELECT coalesce(sum(greatest(p.amount,0)) FILTER (WHERE t.state='posted'),0) dp,
+                       coalesce(sum(greatest(-p.amount,0)) FILTER (WHERE t.state='posted'),0) cp,
+                       coalesce(sum(greatest(p.amount,0)) FILTER (WHERE t.state='pending'),0) dpe,
+                       coalesce(sum(greatest(-p.amount,0)) FILTER (WHERE t.state='pending'),0) cpe
+                  FROM postings p JOIN ledger_transactions t ON t.id = p.transaction_id WHERE p.account_id = a.id) s ON true
+              WHERE a.provider_account_id = $1 AND (b.debits_posted <> s.dp OR b.credits_posted <> s.cp OR b.debits_pending <> s.dpe OR b.credits_pending <> s.cpe)`,
+            [pa],
+          );
+          expect(mismatched).toHaveLength(0);
+          // Running balances agree with the posted balance, and guarded accounts never go below zero available.
+          for (const acc of await queries.accounts(pa)) {
+            expect((await queries.postedBalanceAt(pa, acc.code, new Date(Date.now() + 60_000))).toFixed()).toBe(acc.balance.posted.toFixed());
+            if (acc.kind === 'main' || acc.kind === 'subaccount') expect(acc.balance.available.isNegative()).toBe(false);
+          }
+        }),
+        { numRuns: 15 },
+      );
+    } finally {
+      await db.close();
+    }
+  });
+});
+
+describe('journal hash chain', () => {
+  it('verifies, and names the first tampered sequence', async () => {
+    // A private database: tampering must not disturb other suites sharing the test database.
+    const url = new URL(process.env.DATABASE_URL!);
+    url.pathname = `${url.pathname}_tamper`;
+    await ensureDatabase(url.toString());
+    await migrate(url.toString());
+    const db = new Database(url.toString());
+    try {
+      const repo = new LedgerRepository(db);
+      const queries = new LedgerQueries(db);
+      await db.transaction((tx) => repo.ensureProviderAccount(tx, 'tamper'));
+      for (let i = 1; i <= 5; i++) await fund(repo, db, 'tamper', 'main', `${i}`);
+      const ok = await queries.verifyJournal(2);
+      expect(ok).toEqual({ ok: true, checked: 5, brokenAt: null });
+      await db.transaction(async (tx) => {
+        await tx.query('ALTER TABLE journal_entries DISABLE TRIGGER journal_entries_immutable');
+        await tx.query(`UPDATE journal_entries SET actor = 'mallory' WHERE sequence = 3`);
+        await tx.query('ALTER TABLE journal_entries ENABLE TRIGGER journal_entries_immutable');
+      });
+      expect(await queries.verifyJournal(2)).toEqual({ ok: false, checked: 2, brokenAt: '3' });
+    } finally {
+      await db.close();
+      const admin = new Database(process.env.DATABASE_URL!.replace(/\/[^/]+$/, '/postgres'));
+      await admin.query(`DROP DATABASE IF EXISTS "${url.pathname.slice(1)}" WITH (FORCE)`);
+      await admin.close();
+    }
+  });
+});
