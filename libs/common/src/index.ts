@@ -1,3 +1,4 @@
 export * from './domain-error';
 export * from './logger';
 export * from './redact';
+export * from './queues';

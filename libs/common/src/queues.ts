@@ -1,0 +1,22 @@
+/**
+ * Queue and job names and their payloads: the one place both the API (which enqueues) and
+ * the worker (which processes) read them from.
+ */
+export const QUEUES = {
+  transfers: 'transfers',
+} as const;
+
+export const JOBS = {
+  executeTransfer: 'execute-transfer',
+} as const;
+
+export interface ExecuteTransferJob {
+  transferId: string;
+  /** The attempt this job is for (the transfer's `attempts` when it was enqueued). */
+  attempt: number;
+}
+
+/** A BullMQ job id per transfer attempt: re-enqueueing the same attempt is a no-op. */
+export function executeTransferJobId(transferId: string, attempt: number): string {
+  return `t-${transferId}-${attempt}`;
+}

@@ -1,0 +1,167 @@
+import { DomainError } from '@app/common';
+import { Money } from '@app/ledger';
+import { pipelineFixture, Pipeline } from '../../../test/support/pipeline';
+
+const m = Money.parse;
+const actor = 'token:operator#1/operator';
+
+describe('transfer pipeline (Postgres, sandbox over HTTP, BullMQ)', () => {
+  let p: Pipeline;
+  beforeAll(async () => { p = await pipelineFixture({ subaccounts: 12, mainBalance: '1000.000' }); });
+  afterAll(async () => { await p.close(); });
+  afterEach(() => p.sandbox.faults.clear());
+
+  it('imports the provider account with opening balances, so the ledger starts reconciled', async () => {
+    expect(p.imported).toMatchObject({ total: 12, imported: 12, mainOpeningBalance: '1000.000' });
+    expect((await p.queries.balance(p.providerAccount, 'main')).posted.toFixed()).toBe(p.sandboxBalance().toFixed());
+    for (const t of p.tokens) expect((await p.queries.balance(p.providerAccount, `sub:${t}`)).posted.toFixed()).toBe(p.sandboxBalance(t).toFixed());
+  });
+
+  it('records pending with a reservation, then posts on the provider\'s confirmation', async () => {
+    const [s] = p.tokens;
+    const subBefore = p.sandboxBalance(s);
+    const { transfer } = await p.record.execute({ providerAccount: p.providerAccount, subaccount: s, direction: 'add', amount: m('12.5'), actor });
+    expect(transfer.status).toBe('pending');
+    expect((await p.queries.balance(p.providerAccount, `sub:${s}`)).pending.toFixed()).toBe('12.500');
+    const r = await p.execute.execute(transfer.id);
+    expect(r.kind).toBe('done');
+    const done = (await p.transfers.get(p.providerAccount, transfer.id))!;
+    expect(done.status).toBe('posted');
+    expect(done.attempts).toBe(1);
+    expect(done.provider?.subaccountCredit?.toFixed()).toBe(subBefore.plus(m('12.5')).toFixed());
+    expect(p.sandboxBalance(s).toFixed()).toBe(subBefore.plus(m('12.5')).toFixed());
+    const obs = await p.db.query<{ source: string; balance: string; expected: string }>('SELECT source, balance, expected FROM observations WHERE transfer_id = $1 ORDER BY id', [transfer.id]);
+    expect(obs).toHaveLength(2);
+    for (const o of obs) expect(o.balance).toBe(o.expected);
+  });
+
+  it('Idempotency-Key: same body returns the original, another body is refused, and nothing more is reserved', async () => {
+    const [, s] = p.tokens;
+    const cmd = { providerAccount: p.providerAccount, subaccount: s, direction: 'add' as const, amount: m('1'), actor, idempotencyKey: 'k-1', metadata: { b: 1, a: 2 } };
+    const first = await p.record.execute(cmd);
+    const again = await p.record.execute({ ...cmd, metadata: { a: 2, b: 1 } });
+    expect(again).toEqual({ transfer: first.transfer, replayed: true });
+    const err = await p.record.execute({ ...cmd, amount: m('2') }).catch((e) => e);
+    expect(err).toBeInstanceOf(DomainError);
+    expect(err.code).toBe('idempotency_key_reused');
+    const race = await Promise.all(Array.from({ length: 10 }, () => p.record.execute({ ...cmd, idempotencyKey: 'k-race' })));
+    expect(new Set(race.map((r) => r.transfer.id)).size).toBe(1);
+    const [{ n }] = await p.db.query<{ n: number }>("SELECT count(*)::int n FROM transfers WHERE provider_account_id = $1 AND idempotency_key IN ('k-1','k-race')", [p.providerAccount]);
+    expect(n).toBe(2);
+  });
+
+  it('refuses an unknown sub-account and an amount the available balance cannot cover', async () => {
+    await expect(p.record.execute({ providerAccount: p.providerAccount, subaccount: 'nope', direction: 'add', amount: m('1'), actor })).rejects.toMatchObject({ code: 'subaccount_not_found' });
+    await expect(p.record.execute({ providerAccount: p.providerAccount, subaccount: p.tokens[2], direction: 'remove', amount: m('999999'), actor })).rejects.toMatchObject({ code: 'insufficient_available_balance' });
+  });
+
+  it('the same job delivered twice makes one provider call', async () => {
+    const [s] = p.tokens;
+    const { transfer } = await p.record.execute({ providerAccount: p.providerAccount, subaccount: s, direction: 'add', amount: m('1'), actor });
+    const before = p.sandbox.state.log.length;
+    const results = await Promise.all([p.execute.execute(transfer.id), p.execute.execute(transfer.id), p.execute.execute(transfer.id)]);
+    expect(results.filter((r) => r.kind === 'done')).toHaveLength(1);
+    expect(p.sandbox.state.log.length).toBe(before + 1);
+    expect((await p.transfers.get(p.providerAccount, transfer.id))!.status).toBe('posted');
+  });
+
+  it('a provider refusal fails the transfer and voids the reservation, keeping code and message', async () => {
+    const s = p.tokens[3];
+    const funding = await p.record.execute({ providerAccount: p.providerAccount, subaccount: s, direction: 'add', amount: m('5'), actor });
+    await p.execute.execute(funding.transfer.id);
+    // SMS usage the ledger has not seen yet: the provider has less than the ledger thinks.
+    p.sandbox.state.setBalance({ token: s }, '0.500');
+    const ledgerBefore = await p.queries.balance(p.providerAccount, `sub:${s}`);
+    const { transfer } = await p.record.execute({ providerAccount: p.providerAccount, subaccount: s, direction: 'remove', amount: m('1'), actor });
+    await p.execute.execute(transfer.id);
+    const t = (await p.transfers.get(p.providerAccount, transfer.id))!;
+    expect(t.status).toBe('failed');
+    expect(t.provider?.code).toBe(8);
+    expect(t.failureReason).toBe('provider_rejected:insufficient_credit');
+    expect((await p.queries.balance(p.providerAccount, `sub:${s}`)).available.toFixed()).toBe(ledgerBefore.available.toFixed());
+  });
+
+  it('HTTP 429 (never applied) is retried with backoff, then posted', async () => {
+    const s = p.tokens[4];
+    p.sandbox.faults.add({ route: 'add', fault: 'http_429', count: 1 });
+    const { transfer } = await p.record.execute({ providerAccount: p.providerAccount, subaccount: s, direction: 'add', amount: m('2'), actor });
+    const first = await p.execute.execute(transfer.id);
+    expect(first.kind).toBe('retry');
+    expect((await p.transfers.get(p.providerAccount, transfer.id))!.status).toBe('pending');
+    const early = await p.execute.execute(transfer.id);
+    expect(early).toMatchObject({ kind: 'skipped', why: 'not_due' });
+    await new Promise((r) => setTimeout(r, (first as { delayMs: number }).delayMs + 20));
+    await p.execute.execute(transfer.id);
+    const t = (await p.transfers.get(p.providerAccount, transfer.id))!;
+    expect(t.status).toBe('posted');
+    expect(t.attempts).toBe(2);
+  });
+
+  it('not_sent on every attempt fails the transfer after the configured attempts', async () => {
+    const s = p.tokens[4];
+    p.sandbox.faults.add({ route: 'add', fault: 'http_429', count: 10 });
+    const { transfer } = await p.record.execute({ providerAccount: p.providerAccount, subaccount: s, direction: 'add', amount: m('3'), actor });
+    for (let i = 0; i < 3; i++) {
+      await p.db.query('UPDATE transfers SET next_attempt_at = now() WHERE id = $1 AND status = $2', [transfer.id, 'pending']);
+      await p.execute.execute(transfer.id);
+    }
+    const t = (await p.transfers.get(p.providerAccount, transfer.id))!;
+    expect([t.status, t.attempts, t.failureReason]).toEqual(['failed', 3, 'provider_unreachable']);
+  });
+
+  it.each([
+    ['apply_then_drop', true, 5],
+    ['drop_before_apply', false, 6],
+    ['http_503', false, 7],
+  ] as const)('%s: the transfer goes in doubt, is never retried, and keeps its reservation', async (fault, applied, index) => {
+    const s = p.tokens[index];
+    p.sandbox.faults.add({ route: 'add', fault, count: 1 });
+    const before = p.sandbox.state.log.length;
+    const { transfer } = await p.record.execute({ providerAccount: p.providerAccount, subaccount: s, direction: 'add', amount: m('4'), actor });
+    await p.execute.execute(transfer.id);
+    await p.execute.execute(transfer.id);
+    const t = (await p.transfers.get(p.providerAccount, transfer.id))!;
+    expect(t.status).toBe('in_doubt');
+    expect(t.attempts).toBe(1);
+    expect(p.sandbox.state.log.length).toBe(before + (applied ? 1 : 0));
+    expect((await p.queries.balance(p.providerAccount, `sub:${s}`)).pending.toFixed()).toBe('4.000');
+    // An operator resolves it to what the provider really did.
+    const resolved = await p.resolve.execute({ providerAccount: p.providerAccount, transferId: t.id, outcome: applied ? 'applied' : 'not_applied', reason: 'checked the provider console', actor });
+    expect(resolved.status).toBe(applied ? 'posted' : 'voided');
+    expect(resolved.resolution).toMatchObject({ outcome: applied ? 'applied' : 'not_applied', by: actor, reason: 'checked the provider console' });
+    expect((await p.queries.balance(p.providerAccount, `sub:${s}`)).posted.toFixed()).toBe(p.sandboxBalance(s).toFixed());
+    await expect(p.resolve.execute({ providerAccount: p.providerAccount, transferId: t.id, outcome: 'applied', reason: 'again', actor })).rejects.toMatchObject({ code: 'invalid_state' });
+  });
+
+  it('a worker that died mid-call: its lease expires and the transfer goes in doubt, not retried', async () => {
+    const s = p.tokens[8];
+    const { transfer } = await p.record.execute({ providerAccount: p.providerAccount, subaccount: s, direction: 'add', amount: m('1'), actor });
+    // What a claimed-then-killed worker leaves behind.
+    await p.db.query(`UPDATE transfers SET status = 'executing', attempts = 1, lease_expires_at = now() - interval '1 second', claimed_by = 'dead' WHERE id = $1`, [transfer.id]);
+    const r = await p.sweep.execute();
+    expect(r.leasesExpired).toBeGreaterThanOrEqual(1);
+    expect((await p.transfers.get(p.providerAccount, transfer.id))!.status).toBe('in_doubt');
+    expect(await p.execute.execute(transfer.id)).toMatchObject({ kind: 'skipped', why: 'not_pending' });
+  });
+
+  it('a transfer not started before its expiry is failed as expired and its reservation voided', async () => {
+    const s = p.tokens[9];
+    const { transfer } = await p.record.execute({ providerAccount: p.providerAccount, subaccount: s, direction: 'add', amount: m('1'), actor });
+    await p.db.query(`UPDATE transfers SET expires_at = now() - interval '1 second' WHERE id = $1`, [transfer.id]);
+    await p.execute.execute(transfer.id);
+    const t = (await p.transfers.get(p.providerAccount, transfer.id))!;
+    expect([t.status, t.failureReason]).toEqual(['failed', 'expired']);
+    const [{ state }] = await p.db.query<{ state: string }>('SELECT state FROM ledger_transactions WHERE id = $1', [t.ledgerTransactionId]);
+    expect(state).toBe('voided');
+  });
+
+  it('executes in recording order, one call per sub-account at a time', async () => {
+    const s = p.tokens[10];
+    const ids: string[] = [];
+    for (let i = 1; i <= 3; i++) ids.push((await p.record.execute({ providerAccount: p.providerAccount, subaccount: s, direction: 'add', amount: m(String(i)), actor })).transfer.id);
+    // The last one cannot jump the line.
+    expect(await p.execute.execute(ids[2])).toMatchObject({ kind: 'skipped', why: 'blocked' });
+    const first = await p.execute.execute(ids[0]);
+    expect(first).toMatchObject({ kind: 'done', next: [{ transferId: ids[1] }] });
+  });
+});

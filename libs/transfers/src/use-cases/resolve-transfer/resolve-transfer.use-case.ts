@@ -1,0 +1,41 @@
+import { DomainError } from '@app/common';
+import { appendJournal, Database, LedgerRepository } from '@app/persistence';
+import { Transfer } from '../../domain/transfer';
+import { TransferRow, toTransfer } from '../../persistence/transfers.repository';
+
+export interface ResolveTransferCommand {
+  providerAccount: string;
+  transferId: string;
+  outcome: 'applied' | 'not_applied';
+  reason: string;
+  /** An operator (`token:<name>/<role>`) or `system:reconciliation`. */
+  actor: string;
+  evidence?: Record<string, unknown>;
+}
+
+/** Settles an in-doubt transfer on evidence or an operator's word: posts or voids it, journaled. */
+export class ResolveTransferUseCase {
+  constructor(private readonly db: Database, private readonly ledger: LedgerRepository) {}
+
+  async execute(cmd: ResolveTransferCommand): Promise<Transfer> {
+    return this.db.transaction(async (tx) => {
+      const [row] = await tx.query<TransferRow>('SELECT * FROM transfers WHERE id = $1 AND provider_account_id = $2 FOR UPDATE', [cmd.transferId, cmd.providerAccount]);
+      if (!row) throw new DomainError('transfer_not_found', `transfer ${cmd.transferId} does not exist`);
+      if (row.status !== 'in_doubt') {
+        throw new DomainError('invalid_state', `only an in_doubt transfer can be resolved; this one is ${row.status}`, { status: row.status });
+      }
+      const to = cmd.outcome === 'applied' ? 'posted' : 'voided';
+      await this.ledger.settle(tx, row.ledger_transaction_id, to, cmd.actor, cmd.reason, { transferId: row.id, resolution: cmd.outcome, evidence: cmd.evidence ?? null });
+      const [updated] = await tx.query<TransferRow>(
+        `UPDATE transfers SET status = $2, resolution_outcome = $3, resolution_by = $4, resolution_reason = $5, resolution_at = clock_timestamp()
+          WHERE id = $1 RETURNING *`,
+        [row.id, to, cmd.outcome, cmd.actor, cmd.reason],
+      );
+      await appendJournal(tx, {
+        providerAccount: cmd.providerAccount, actor: cmd.actor, action: `transfer.resolved_${cmd.outcome}`, entityType: 'transfer',
+        entityId: row.id, reason: cmd.reason, data: { evidence: cmd.evidence ?? null },
+      });
+      return toTransfer(updated);
+    });
+  }
+}
