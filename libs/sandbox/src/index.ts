@@ -1,0 +1,5 @@
+export * from './sandbox-state';
+export * from './sandbox-server';
+export * from './faults';
+export * from './wire';
+export { SeededRandom, hashSeed } from './prng';

@@ -1,0 +1,383 @@
+import Fastify, { FastifyReply, FastifyRequest } from 'fastify';
+import Decimal from 'decimal.js';
+import { Money, MoneyFormatError } from '@app/ledger';
+import { FaultInjector, FaultRule, FaultRuleError, FaultRuleInput, ProviderRoute } from './faults';
+import { CreditRoute, SandboxError, SandboxSeed, SandboxState, SandboxStateOptions } from './sandbox-state';
+import { JsonNumber, toJsonText, toXmlText, WireValue } from './wire';
+
+export interface SandboxServerOptions extends SandboxStateOptions {
+  /** 0 = any free port. */
+  port?: number;
+  host?: string;
+  /**
+   * HTTP status of provider error bodies (`success:false`). The docs do not say which status
+   * the real provider uses, so clients must cope with 200 (the default) and 4xx alike.
+   */
+  errorHttpStatus?: number;
+  /** Seed of the shared PRNG of probabilistic faults. */
+  faultSeed?: number | string;
+  /** Use an existing state instead of building one from the seed options. */
+  state?: SandboxState;
+}
+
+export interface SandboxServer {
+  /** Root URL, e.g. http://127.0.0.1:4010 (control endpoints live under /__sandbox). */
+  url: string;
+  /** `${url}/v1`: what a provider client uses as base URL. */
+  providerBaseUrl: string;
+  close(): Promise<void>;
+  state: SandboxState;
+  faults: FaultInjector;
+}
+
+type Params = Record<string, unknown>;
+type Fields = { [key: string]: WireValue };
+interface Answer { success: boolean; fields: Fields }
+
+const PAGE_SIZE = 20;
+const CURRENCY = 'EUR';
+
+// Messages from the provider's English docs (seeds); create's list is translated from the French page.
+const CREDIT_ERRORS: Record<number, string> = {
+  1: 'API key is required',
+  2: 'Credit amount is required',
+  3: 'Sub-account identifier is required',
+  4: 'You are not authorized',
+  5: 'Credit to assign must be greater than 0',
+  6: 'Your balance must be greater than 0',
+  7: 'Sub-account does not exist',
+  8: 'Insufficient credit',
+  10: 'Invalid API key',
+};
+const CREATE_ERRORS: Record<number, string> = {
+  1: 'API key is required',
+  2: 'You are not authorized',
+  3: 'isBuyer is required',
+  4: 'Type is required (simple or advanced)',
+  5: 'Sub-account type does not exist (simple or advanced)',
+  6: 'Email is required',
+  7: 'An account already exists with this email',
+  8: 'creditToAttribute must be greater than 0',
+  9: 'Your balance must be greater than 0',
+  10: 'Invalid API key',
+};
+
+const fail = (code: number, message: string): Answer => ({ success: false, fields: { success: false, code, message } });
+const ok = (fields: Fields): Answer => ({ success: true, fields: { success: true, code: 200, ...fields } });
+
+export async function createSandboxServer(options: SandboxServerOptions = {}): Promise<SandboxServer> {
+  const state = options.state ?? new SandboxState(options);
+  const faults = new FaultInjector(options.faultSeed ?? 'sandbox-faults', options.now);
+  let errorHttpStatus = options.errorHttpStatus ?? 200;
+
+  // Faults that hold a request (latency, apply_then_delay) must not keep close() waiting.
+  let closing = false;
+  const pendingPauses = new Set<() => void>();
+  const pause = (ms: number) => new Promise<void>((resolve) => {
+    const done = () => { clearTimeout(timer); pendingPauses.delete(done); resolve(); };
+    const timer = setTimeout(done, ms);
+    pendingPauses.add(done);
+  });
+
+  const app = Fastify({ logger: false, forceCloseConnections: true });
+
+  // A few doc examples post form data (PHP curl); accept it like JSON.
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
+    done(null, Object.fromEntries(new URLSearchParams(body as string)));
+  });
+
+  app.setErrorHandler((err: Error & { statusCode?: number }, _req, reply) => {
+    const known = err instanceof SandboxError || err instanceof MoneyFormatError || err instanceof FaultRuleError;
+    const status = known ? 400 : err.statusCode ?? 500;
+    void reply.code(status).send({ error: err.message });
+  });
+
+  // ------------------------------------------------------------ provider routes
+
+  /** Runs one provider call through the fault injector, then answers JSON or XML. */
+  async function providerCall(route: ProviderRoute, req: FastifyRequest, reply: FastifyReply, handle: (p: Params, faultApplied?: string) => Answer): Promise<void> {
+    const p = collectParams(req);
+    const xml = String(p._format ?? 'json').toLowerCase() === 'xml';
+    const rule: FaultRule | undefined = faults.decide(route);
+    const fault = rule?.fault;
+
+    const drop = () => { reply.hijack(); req.raw.socket.destroy(); };
+    const send = (answer: Answer) => {
+      const status = answer.success ? 200 : errorHttpStatus;
+      if (xml) void reply.code(status).type('application/xml; charset=utf-8').send(toXmlText(answer.fields));
+      else void reply.code(status).type('application/json; charset=utf-8').send(toJsonText(answer.fields));
+    };
+
+    if (fault === 'latency') await pause(rule!.ms ?? 0);
+    if (closing) return drop();
+    switch (fault) {
+      case 'http_429':
+        if (rule!.retryAfterSeconds !== undefined) void reply.header('retry-after', String(rule!.retryAfterSeconds));
+        return void reply.code(429).type('application/json; charset=utf-8').send('{"message":"Too Many Requests"}');
+      case 'http_500':
+      case 'http_502':
+      case 'http_503': {
+        const status = Number(fault.slice(5));
+        return void reply.code(status).type('text/plain; charset=utf-8').send(status === 500 ? 'Internal Server Error' : status === 502 ? 'Bad Gateway' : 'Service Unavailable');
+      }
+      case 'drop_before_apply':
+        return drop();
+      case 'malformed_body':
+        return void reply.code(200).type('application/json; charset=utf-8').send('{"success":true,"code":200,"cred');
+      case 'html_error':
+        return void reply.code(502).type('text/html; charset=utf-8').send('<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>');
+      case 'error_code':
+        return send(fail(rule!.code!, rule!.message ?? `Error ${rule!.code}`));
+      default:
+        break;
+    }
+
+    // From here on the call is applied; the fault name goes into the applied-call log.
+    const answer = handle(p, fault);
+    if (fault === 'apply_then_drop') return drop();
+    if (fault === 'apply_then_delay') {
+      await pause(rule!.ms ?? 0);
+      if (closing || req.raw.socket.destroyed) return drop();
+    }
+    if (fault === 'missing_fields' && answer.success) return send({ success: true, fields: { success: true, code: 200 } });
+    send(answer);
+  }
+
+  app.get('/v1/me', (req, reply) => providerCall('me', req, reply, (p) => {
+    const main = state.getMain(str(p.apiKey));
+    if (!main) return fail(10, CREDIT_ERRORS[10]);
+    const bal = main.balance.toFixed();
+    const count = (unitPrice: string) => new Decimal(bal).dividedToIntegerBy(unitPrice).toNumber();
+    return ok({
+      user: { username: main.username, firstname: main.firstname, lastname: main.lastname },
+      credits: {
+        creditSms: count('0.038'),
+        creditSmsLowCost: count('0.023'),
+        creditSmsECO: count('0.023'),
+        creditHlr: count('0.005'),
+        toSend: 0,
+        solde: bal,
+        currency: CURRENCY,
+        balance: bal,
+      },
+    });
+  }));
+
+  app.get('/v1/subaccount/list', (req, reply) => providerCall('list', req, reply, (p) => {
+    const main = state.getMain(str(p.apiKey));
+    if (!main) return fail(10, CREDIT_ERRORS[10]);
+    // Undocumented for list; the docs only say the feature must be enabled. Same code as credit calls.
+    if (!main.subaccountsEnabled) return fail(4, CREDIT_ERRORS[4]);
+    const pageNum = Number(str(p.page) || '1');
+    const page = Number.isInteger(pageNum) && pageNum >= 1 ? pageNum : 1;
+    const all = state.subaccountsOf(main.apiKey);
+    const slice = all.slice((page - 1) * PAGE_SIZE, page * PAGE_SIZE);
+    return ok({
+      total: all.length,
+      nb_per_page: PAGE_SIZE,
+      page,
+      data: slice.map((s) => ({
+        id: s.id,
+        email: s.email,
+        type: s.type,
+        token: s.token,
+        apiKey: s.apiKey,
+        createdAt: s.createdAt,
+        credits: { balance: s.balance.toFixed(), currency: CURRENCY },
+      })),
+    });
+  }));
+
+  const create = (req: FastifyRequest, reply: FastifyReply) => providerCall('create', req, reply, (p, fault) => {
+    const apiKey = str(p.apiKey);
+    if (!apiKey) return fail(1, CREATE_ERRORS[1]);
+    const main = state.getMain(apiKey);
+    if (!main) return fail(10, CREATE_ERRORS[10]);
+    if (!main.subaccountsEnabled) return fail(2, CREATE_ERRORS[2]);
+    const type = str(p.type);
+    if (!type) return fail(4, CREATE_ERRORS[4]);
+    if (type !== 'simple' && type !== 'advanced') return fail(5, CREATE_ERRORS[5]);
+    const params = (typeof p.parameters === 'object' && p.parameters !== null ? p.parameters : {}) as Params;
+    const email = str(params.email);
+    if (!email) return fail(6, CREATE_ERRORS[6]);
+    if (type === 'advanced' && (params.isBuyer === undefined || params.isBuyer === null || params.isBuyer === '')) return fail(3, CREATE_ERRORS[3]);
+    if (state.emailTaken(email)) return fail(7, CREATE_ERRORS[7]);
+    let creditToAttribute: Money | undefined;
+    if (params.creditToAttribute !== undefined && params.creditToAttribute !== null && params.creditToAttribute !== '') {
+      creditToAttribute = parseAmount(params.creditToAttribute) ?? undefined;
+      if (!creditToAttribute) return fail(8, CREATE_ERRORS[8]);
+      // Undocumented: we read "balance must be greater than 0" as "main balance cannot cover it".
+      if (creditToAttribute.greaterThan(main.balance)) return fail(9, CREATE_ERRORS[9]);
+    }
+    const sub = state.createSubaccount(apiKey, {
+      email,
+      type,
+      isBuyer: truthy(params.isBuyer),
+      ...(params.title !== undefined ? { title: str(params.title) } : {}),
+      ...(params.firstname !== undefined ? { firstname: str(params.firstname) } : {}),
+      ...(params.lastname !== undefined ? { lastname: str(params.lastname) } : {}),
+      ...(creditToAttribute ? { creditToAttribute } : {}),
+    }, fault);
+    return ok({ subaccount: { email: sub.email, token: sub.token }, sendConfirmMailTo: sub.email, parent_email: main.username });
+  });
+  // Every example uses POST; one copy of the docs says GET.
+  app.post('/v1/subaccount/create', create);
+  app.get('/v1/subaccount/create', create);
+
+  const credit = (route: CreditRoute) => (req: FastifyRequest, reply: FastifyReply) => providerCall(route, req, reply, (p, fault) => {
+    const apiKey = str(p.apiKey);
+    if (!apiKey) return fail(1, CREDIT_ERRORS[1]);
+    const main = state.getMain(apiKey);
+    if (!main) return fail(10, CREDIT_ERRORS[10]);
+    if (!main.subaccountsEnabled) return fail(4, CREDIT_ERRORS[4]);
+    if (p.credit === undefined || p.credit === null || p.credit === '') return fail(2, CREDIT_ERRORS[2]);
+    const token = str(p.tokenSubaccount);
+    if (!token) return fail(3, CREDIT_ERRORS[3]);
+    const amount = parseAmount(p.credit);
+    if (!amount) return fail(5, CREDIT_ERRORS[5]);
+    const sub = state.getSub(token);
+    if (!sub || sub.parentApiKey !== apiKey) return fail(7, CREDIT_ERRORS[7]);
+    const source = route === 'add' ? main.balance : sub.balance;
+    if (!source.isPositive()) return fail(6, CREDIT_ERRORS[6]);
+    if (amount.greaterThan(source)) return fail(8, CREDIT_ERRORS[8]);
+    const entry = state.applyCredit(route, apiKey, token, amount, fault);
+    return ok({
+      credit: JsonNumber.fromMoney(Money.parse(entry.mainAfter)),
+      subaccountCredit: JsonNumber.fromMoney(Money.parse(entry.subAfter)),
+      currency: CURRENCY,
+    });
+  });
+  app.post('/v1/subaccount/credit/add', credit('add'));
+  app.post('/v1/subaccount/credit/remove', credit('remove'));
+
+  // ------------------------------------------------------------ control routes (sandbox only)
+
+  app.get('/__sandbox/state', async () => ({ ...state.snapshot(), errorHttpStatus, faults: faults.list() }));
+
+  app.post('/__sandbox/reset', async (req) => {
+    const body = req.body as Partial<SandboxSeed> | undefined;
+    state.reset(body && Array.isArray(body.accounts) ? (body as SandboxSeed) : undefined);
+    faults.clear();
+    return { ok: true };
+  });
+
+  app.post('/__sandbox/accounts', async (req) => {
+    const b = objectBody(req);
+    if (!str(b.apiKey)) throw new SandboxError('apiKey is required');
+    const m = state.upsertMainAccount({
+      apiKey: str(b.apiKey),
+      ...(b.balance !== undefined ? { balance: b.balance as string | number } : {}),
+      ...(b.username !== undefined ? { username: str(b.username) } : {}),
+      ...(b.firstname !== undefined ? { firstname: str(b.firstname) } : {}),
+      ...(b.lastname !== undefined ? { lastname: str(b.lastname) } : {}),
+      ...(b.subaccountsEnabled !== undefined ? { subaccountsEnabled: b.subaccountsEnabled === true } : {}),
+    });
+    return { apiKey: m.apiKey, username: m.username, balance: m.balance.toFixed(), subaccountsEnabled: m.subaccountsEnabled };
+  });
+
+  app.post('/__sandbox/balance', async (req) => {
+    const b = objectBody(req);
+    return { balance: state.setBalance(target(b), b.balance as string | number).toFixed() };
+  });
+
+  app.post('/__sandbox/usage', async (req) => {
+    const b = objectBody(req);
+    return { balance: state.usage(target(b), b.amount as string | number).toFixed() };
+  });
+
+  app.post('/__sandbox/purchase', async (req) => {
+    const b = objectBody(req);
+    return { balance: state.purchase(str(b.apiKey), b.amount as string | number).toFixed() };
+  });
+
+  app.get('/__sandbox/log', async () => state.log);
+
+  app.get('/__sandbox/faults', async () => ({ rules: faults.list(), decisions: faults.decisions }));
+  app.post('/__sandbox/faults', async (req) => {
+    const body = req.body as FaultRuleInput | FaultRuleInput[];
+    const rules = (Array.isArray(body) ? body : [body]).map((r) => faults.add(r));
+    return { rules };
+  });
+  app.delete('/__sandbox/faults', async () => {
+    faults.clear();
+    return { ok: true };
+  });
+
+  app.post('/__sandbox/config', async (req) => {
+    const b = objectBody(req);
+    if (b.errorHttpStatus !== undefined) {
+      const s = Number(b.errorHttpStatus);
+      if (!Number.isInteger(s) || s < 200 || s > 599) throw new SandboxError('errorHttpStatus must be an HTTP status');
+      errorHttpStatus = s;
+    }
+    return { errorHttpStatus };
+  });
+
+  await app.listen({ port: options.port ?? 0, host: options.host ?? '127.0.0.1' });
+  const addr = app.server.address();
+  if (!addr || typeof addr === 'string') throw new Error('sandbox: unexpected listen address');
+  const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+  const url = `http://${host}:${addr.port}`;
+
+  return {
+    url,
+    providerBaseUrl: `${url}/v1`,
+    state,
+    faults,
+    async close() {
+      closing = true;
+      for (const release of [...pendingPauses]) release();
+      await app.close();
+    },
+  };
+}
+
+/** Query, then body (body wins). PHP-style `parameters[email]=…` keys are folded into `parameters`. */
+function collectParams(req: FastifyRequest): Params {
+  const out: Params = {};
+  const merge = (src: unknown) => {
+    if (!src || typeof src !== 'object' || Array.isArray(src)) return;
+    for (const [k, v] of Object.entries(src as Params)) {
+      const m = /^parameters\[(\w+)\]$/.exec(k);
+      if (m) {
+        const params = (typeof out.parameters === 'object' && out.parameters !== null ? out.parameters : {}) as Params;
+        params[m[1]] = v;
+        out.parameters = params;
+      } else out[k] = v;
+    }
+  };
+  merge(req.query);
+  merge(req.body);
+  return out;
+}
+
+function objectBody(req: FastifyRequest): Params {
+  const b = req.body;
+  if (!b || typeof b !== 'object' || Array.isArray(b)) throw new SandboxError('JSON object body expected');
+  return b as Params;
+}
+
+function target(b: Params): { token?: string; apiKey?: string } {
+  return { ...(b.token ? { token: str(b.token) } : {}), ...(b.apiKey ? { apiKey: str(b.apiKey) } : {}) };
+}
+
+function str(v: unknown): string {
+  if (typeof v === 'string') return v.trim();
+  if (typeof v === 'number' && Number.isFinite(v)) return String(v);
+  return '';
+}
+
+function truthy(v: unknown): boolean {
+  return v === true || v === 1 || v === '1' || v === 'true';
+}
+
+/** A credit amount as the provider takes it: "100" or 100, > 0, at most 3 decimals. Null when invalid. */
+function parseAmount(v: unknown): Money | null {
+  if (typeof v !== 'string' && typeof v !== 'number') return null;
+  try {
+    const m = Money.parse(v);
+    return m.isPositive() ? m : null;
+  } catch {
+    return null;
+  }
+}

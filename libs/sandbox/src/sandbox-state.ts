@@ -1,0 +1,401 @@
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { Money } from '@app/ledger';
+import { SeededRandom } from './prng';
+
+export type SubaccountType = 'simple' | 'advanced';
+export type CreditRoute = 'add' | 'remove';
+
+export interface MainAccount {
+  apiKey: string;
+  username: string;
+  firstname: string;
+  lastname: string;
+  balance: Money;
+  /** The provider's support must switch the sub-account feature on; off → "not authorised". */
+  subaccountsEnabled: boolean;
+}
+
+export interface Subaccount {
+  /** Numeric id shown by the list endpoint; increasing in creation order. */
+  id: number;
+  token: string;
+  email: string;
+  type: SubaccountType;
+  title?: string;
+  firstname?: string;
+  lastname?: string;
+  isBuyer: boolean;
+  /** The sub-account's own API key: a secret in the real world, visible in the sandbox. */
+  apiKey: string;
+  balance: Money;
+  /** "YYYY-MM-DD HH:mm:ss" (UTC), the provider's format. */
+  createdAt: string;
+  parentApiKey: string;
+}
+
+/**
+ * One money movement the sandbox actually applied. Tests compare this log with the ledger
+ * to prove that nothing was applied twice (or lost). `create` entries come from
+ * `creditToAttribute` on sub-account creation, which also moves money.
+ */
+export interface AppliedCreditCall {
+  seq: number;
+  at: string;
+  route: CreditRoute | 'create';
+  token: string;
+  amount: string;
+  mainAfter: string;
+  subAfter: string;
+  faultApplied?: string;
+}
+
+export interface SeedSubaccount {
+  token?: string;
+  email?: string;
+  type?: SubaccountType;
+  title?: string;
+  firstname?: string;
+  lastname?: string;
+  isBuyer?: boolean;
+  apiKey?: string;
+  balance?: string | number;
+  createdAt?: string;
+}
+
+export interface SeedAccount {
+  apiKey: string;
+  username?: string;
+  firstname?: string;
+  lastname?: string;
+  balance: string | number;
+  subaccountsEnabled?: boolean;
+  /** Either explicit sub-accounts, or a count of generated demo sub-accounts. */
+  subaccounts?: number | SeedSubaccount[];
+}
+
+export interface SandboxSeed {
+  /** Seed of the PRNG used for tokens and sub-account keys (default 1). */
+  seed?: number | string;
+  accounts: SeedAccount[];
+}
+
+export interface SandboxStateOptions {
+  seed?: SandboxSeed;
+  /** JSON file holding a SandboxSeed; used when `seed` is not given. */
+  seedFile?: string;
+  /** When set, the state is loaded from this file at start (if it exists) and rewritten after every change. */
+  stateFile?: string;
+  /** Clock, injectable for tests. */
+  now?: () => Date;
+}
+
+/** JSON form of the state (balances as 3-decimal strings), used by /__sandbox/state and the state file. */
+export interface SandboxSnapshot {
+  version: 1;
+  seed: number | string;
+  rngState: number;
+  nextSubaccountId: number;
+  accounts: Array<Omit<MainAccount, 'balance'> & { balance: string }>;
+  subaccounts: Array<Omit<Subaccount, 'balance'> & { balance: string }>;
+  log: AppliedCreditCall[];
+}
+
+export class SandboxError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SandboxError';
+  }
+}
+
+export const DEFAULT_SEED: SandboxSeed = {
+  seed: 'credit-ledger-sandbox',
+  accounts: [{ apiKey: 'sandbox-demo-key', username: 'demo@example.com', balance: '10225.119', subaccounts: 3 }],
+};
+
+export function formatProviderDate(d: Date): string {
+  return d.toISOString().slice(0, 19).replace('T', ' ');
+}
+
+export class SandboxState {
+  private seedConfig: SandboxSeed;
+  private readonly stateFile?: string;
+  private readonly now: () => Date;
+  private rng!: SeededRandom;
+  /** Seed the current PRNG came from (the state file's after a restore, which may differ from the configured seed). */
+  private rngSeed: number | string = 1;
+  private nextId = 1;
+  private readonly mains = new Map<string, MainAccount>();
+  /** Insertion order = creation order, which is the list order. */
+  private readonly subs = new Map<string, Subaccount>();
+  private appliedLog: AppliedCreditCall[] = [];
+
+  constructor(options: SandboxStateOptions = {}) {
+    this.now = options.now ?? (() => new Date());
+    this.stateFile = options.stateFile;
+    this.seedConfig = options.seed ?? (options.seedFile ? loadSeedFile(options.seedFile) : DEFAULT_SEED);
+    if (this.stateFile && existsSync(this.stateFile)) {
+      this.restore(JSON.parse(readFileSync(this.stateFile, 'utf8')) as SandboxSnapshot);
+    } else {
+      this.applySeed(this.seedConfig);
+      this.persist();
+    }
+  }
+
+  /** Back to the seed (the given one, or the one the sandbox started with). Clears the log. */
+  reset(seed?: SandboxSeed): void {
+    if (seed) this.seedConfig = seed;
+    this.applySeed(this.seedConfig);
+    this.persist();
+  }
+
+  // ---------------------------------------------------------------- reads
+
+  getMain(apiKey: string): MainAccount | undefined {
+    return this.mains.get(apiKey);
+  }
+
+  getSub(token: string): Subaccount | undefined {
+    return this.subs.get(token);
+  }
+
+  subaccountsOf(parentApiKey: string): Subaccount[] {
+    return [...this.subs.values()].filter((s) => s.parentApiKey === parentApiKey);
+  }
+
+  /** Emails are unique across the whole provider (main usernames included). */
+  emailTaken(email: string): boolean {
+    const e = email.toLowerCase();
+    for (const s of this.subs.values()) if (s.email.toLowerCase() === e) return true;
+    for (const m of this.mains.values()) if (m.username.toLowerCase() === e) return true;
+    return false;
+  }
+
+  get log(): readonly AppliedCreditCall[] {
+    return this.appliedLog;
+  }
+
+  /** A number in [0, 1) from the state's PRNG (persisted with the state). */
+  random(): number {
+    return this.rng.next();
+  }
+
+  snapshot(): SandboxSnapshot {
+    return {
+      version: 1,
+      seed: this.rngSeed,
+      rngState: this.rng.state,
+      nextSubaccountId: this.nextId,
+      accounts: [...this.mains.values()].map((m) => ({ ...m, balance: m.balance.toFixed() })),
+      subaccounts: [...this.subs.values()].map((s) => ({ ...s, balance: s.balance.toFixed() })),
+      log: this.appliedLog.map((e) => ({ ...e })),
+    };
+  }
+
+  // ---------------------------------------------------------------- changes
+
+  /** Creates or updates a main account (control endpoint). */
+  upsertMainAccount(input: { apiKey: string; balance?: string | number; username?: string; firstname?: string; lastname?: string; subaccountsEnabled?: boolean }): MainAccount {
+    const existing = this.mains.get(input.apiKey);
+    const account: MainAccount = existing ?? {
+      apiKey: input.apiKey,
+      username: input.username ?? `${input.apiKey.slice(0, 8)}@sandbox.test`,
+      firstname: input.firstname ?? 'Sandbox',
+      lastname: input.lastname ?? 'Account',
+      balance: Money.ZERO,
+      subaccountsEnabled: true,
+    };
+    if (input.balance !== undefined) account.balance = nonNegative(input.balance, 'balance');
+    if (input.username !== undefined) account.username = input.username;
+    if (input.firstname !== undefined) account.firstname = input.firstname;
+    if (input.lastname !== undefined) account.lastname = input.lastname;
+    if (input.subaccountsEnabled !== undefined) account.subaccountsEnabled = input.subaccountsEnabled;
+    this.mains.set(account.apiKey, account);
+    this.persist();
+    return account;
+  }
+
+  /**
+   * Creates a sub-account. Validation (provider error codes) is the server's job; this only
+   * refuses what would corrupt the state. `creditToAttribute` moves money from the main
+   * account and is logged like an add.
+   */
+  createSubaccount(parentApiKey: string, input: { email: string; type: SubaccountType; isBuyer?: boolean; title?: string; firstname?: string; lastname?: string; creditToAttribute?: Money }, faultApplied?: string): Subaccount {
+    const main = this.requireMain(parentApiKey);
+    const credit = input.creditToAttribute ?? Money.ZERO;
+    if (credit.isNegative() || credit.greaterThan(main.balance)) throw new SandboxError('creditToAttribute exceeds the main balance');
+    const sub = this.insertSub(parentApiKey, { ...input, balance: Money.ZERO });
+    if (credit.isPositive()) {
+      main.balance = main.balance.minus(credit);
+      sub.balance = credit;
+      this.appendLog('create', sub, credit, main, faultApplied);
+    }
+    this.persist();
+    return sub;
+  }
+
+  /** Applies an add (main → sub) or remove (sub → main). Throws if a balance would go negative. */
+  applyCredit(route: CreditRoute, parentApiKey: string, token: string, amount: Money, faultApplied?: string): AppliedCreditCall {
+    const main = this.requireMain(parentApiKey);
+    const sub = this.subs.get(token);
+    if (!sub || sub.parentApiKey !== parentApiKey) throw new SandboxError('unknown sub-account');
+    if (!amount.isPositive()) throw new SandboxError('amount must be positive');
+    const [from, to] = route === 'add' ? [main, sub] : [sub, main];
+    if (amount.greaterThan(from.balance)) throw new SandboxError('insufficient credit');
+    from.balance = from.balance.minus(amount);
+    to.balance = to.balance.plus(amount);
+    const entry = this.appendLog(route, sub, amount, main, faultApplied);
+    this.persist();
+    return entry;
+  }
+
+  /** Sets a balance directly (control endpoint): main by apiKey or sub-account by token. */
+  setBalance(target: { token?: string; apiKey?: string }, balance: string | number): Money {
+    const acc = this.target(target);
+    acc.balance = nonNegative(balance, 'balance');
+    this.persist();
+    return acc.balance;
+  }
+
+  /** Simulates SMS spending: the balance drops without any credit call. */
+  usage(target: { token?: string; apiKey?: string }, amount: string | number): Money {
+    const acc = this.target(target);
+    const value = positive(amount);
+    if (value.greaterThan(acc.balance)) throw new SandboxError(`usage ${value.toFixed()} exceeds balance ${acc.balance.toFixed()}`);
+    acc.balance = acc.balance.minus(value);
+    this.persist();
+    return acc.balance;
+  }
+
+  /** Simulates buying credit on the main account. */
+  purchase(apiKey: string, amount: string | number): Money {
+    const main = this.requireMain(apiKey);
+    main.balance = main.balance.plus(positive(amount));
+    this.persist();
+    return main.balance;
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  private applySeed(seed: SandboxSeed): void {
+    this.rngSeed = seed.seed ?? 1;
+    this.rng = new SeededRandom(this.rngSeed);
+    this.nextId = 1;
+    this.mains.clear();
+    this.subs.clear();
+    this.appliedLog = [];
+    for (const acc of seed.accounts) {
+      if (!acc.apiKey) throw new SandboxError('seed account without apiKey');
+      this.mains.set(acc.apiKey, {
+        apiKey: acc.apiKey,
+        username: acc.username ?? `${acc.apiKey.slice(0, 8)}@sandbox.test`,
+        firstname: acc.firstname ?? 'Sandbox',
+        lastname: acc.lastname ?? 'Account',
+        balance: nonNegative(acc.balance, 'balance'),
+        subaccountsEnabled: acc.subaccountsEnabled ?? true,
+      });
+      const subs: SeedSubaccount[] = typeof acc.subaccounts === 'number'
+        ? Array.from({ length: acc.subaccounts }, (_, i) => ({ email: `customer${i + 1}.${acc.apiKey.slice(0, 6)}@sandbox.test`, type: 'simple' as const }))
+        : acc.subaccounts ?? [];
+      for (const s of subs) {
+        this.insertSub(acc.apiKey, {
+          ...s,
+          email: s.email ?? `sub${this.nextId}@sandbox.test`,
+          type: s.type ?? 'simple',
+          balance: nonNegative(s.balance ?? '0', 'balance'),
+        });
+      }
+    }
+  }
+
+  private insertSub(parentApiKey: string, input: Omit<SeedSubaccount, 'balance'> & { email: string; type: SubaccountType; balance: Money }): Subaccount {
+    // Tokens and keys come from the seeded PRNG so that runs are reproducible.
+    let token = input.token ?? this.rng.string(16);
+    while (this.subs.has(token)) token = this.rng.string(16);
+    const sub: Subaccount = {
+      id: this.nextId++,
+      token,
+      email: input.email,
+      type: input.type,
+      ...(input.title !== undefined ? { title: input.title } : {}),
+      ...(input.firstname !== undefined ? { firstname: input.firstname } : {}),
+      ...(input.lastname !== undefined ? { lastname: input.lastname } : {}),
+      isBuyer: input.isBuyer ?? false,
+      apiKey: input.apiKey ?? this.rng.string(32, '0123456789abcdef'),
+      balance: input.balance,
+      createdAt: input.createdAt ?? formatProviderDate(this.now()),
+      parentApiKey,
+    };
+    this.subs.set(token, sub);
+    return sub;
+  }
+
+  private appendLog(route: AppliedCreditCall['route'], sub: Subaccount, amount: Money, main: MainAccount, faultApplied?: string): AppliedCreditCall {
+    const entry: AppliedCreditCall = {
+      seq: this.appliedLog.length + 1,
+      at: this.now().toISOString(),
+      route,
+      token: sub.token,
+      amount: amount.toFixed(),
+      mainAfter: main.balance.toFixed(),
+      subAfter: sub.balance.toFixed(),
+      ...(faultApplied ? { faultApplied } : {}),
+    };
+    this.appliedLog.push(entry);
+    return entry;
+  }
+
+  private requireMain(apiKey: string): MainAccount {
+    const main = this.mains.get(apiKey);
+    if (!main) throw new SandboxError('unknown main account');
+    return main;
+  }
+
+  private target(t: { token?: string; apiKey?: string }): { balance: Money } {
+    if (t.token) {
+      const sub = this.subs.get(t.token);
+      if (!sub) throw new SandboxError(`unknown sub-account ${t.token}`);
+      return sub;
+    }
+    if (t.apiKey) return this.requireMain(t.apiKey);
+    throw new SandboxError('token or apiKey is required');
+  }
+
+  private restore(snap: SandboxSnapshot): void {
+    if (snap.version !== 1) throw new SandboxError(`unsupported state file version ${String(snap.version)}`);
+    this.rngSeed = snap.seed;
+    this.rng = new SeededRandom(snap.seed);
+    this.rng.state = snap.rngState;
+    this.nextId = snap.nextSubaccountId;
+    this.mains.clear();
+    this.subs.clear();
+    for (const m of snap.accounts) this.mains.set(m.apiKey, { ...m, balance: Money.parse(m.balance) });
+    for (const s of snap.subaccounts) this.subs.set(s.token, { ...s, balance: Money.parse(s.balance) });
+    this.appliedLog = snap.log.map((e) => ({ ...e }));
+  }
+
+  /** Write-then-rename so a crash mid-write never leaves a truncated state file. */
+  private persist(): void {
+    if (!this.stateFile) return;
+    const tmp = `${this.stateFile}.tmp`;
+    writeFileSync(tmp, JSON.stringify(this.snapshot(), null, 2));
+    renameSync(tmp, this.stateFile);
+  }
+}
+
+export function loadSeedFile(path: string): SandboxSeed {
+  const parsed = JSON.parse(readFileSync(path, 'utf8')) as SandboxSeed;
+  if (!parsed || !Array.isArray(parsed.accounts)) throw new SandboxError(`seed file ${path} has no "accounts" array`);
+  return parsed;
+}
+
+function nonNegative(value: string | number, what: string): Money {
+  const m = Money.parse(value);
+  if (m.isNegative()) throw new SandboxError(`${what} must not be negative`);
+  return m;
+}
+
+function positive(value: string | number): Money {
+  const m = Money.parse(value);
+  if (!m.isPositive()) throw new SandboxError('amount must be greater than 0');
+  return m;
+}
