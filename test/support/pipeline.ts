@@ -7,7 +7,7 @@ import { SmsPartnerClient } from '@app/provider';
 import { createSandboxServer, SandboxServer } from '@app/sandbox';
 import { ImportSubaccountsUseCase } from '@app/subaccounts';
 import {
-  BullTransferQueue, ExecuteTransferUseCase, RecordTransferUseCase, redisConnection, ResolveTransferUseCase,
+  BullTransferQueue, ExecuteTransferUseCase, ProcessTransferJobUseCase, RecordTransferUseCase, redisConnection, ResolveTransferUseCase,
   SweepTransfersUseCase, TransfersRepository,
 } from '@app/transfers';
 import { testDatabase, uniqueProviderAccount } from './db';
@@ -44,6 +44,8 @@ export async function pipelineFixture(opts: PipelineOptions = {}) {
   const imported = await new ImportSubaccountsUseCase(db, ledger, client).execute(providerAccount, 'system:test');
   const tokens = sandbox.state.subaccountsOf(apiKey).map((s) => s.token);
   let worker: Worker<ExecuteTransferJob> | undefined;
+  const processJob = new ProcessTransferJobUseCase(execute, queue);
+  const workerConnection = redisConnection(process.env.REDIS_URL!, true);
 
   return {
     db, sandbox, client, apiKey, providerAccount, ledger, queries, transfers, queue, record, execute, resolve, sweep, imported, tokens, providerCalls, prefix,
@@ -51,13 +53,8 @@ export async function pipelineFixture(opts: PipelineOptions = {}) {
     startWorker(concurrency = 8) {
       worker = new Worker<ExecuteTransferJob>(
         QUEUES.transfers,
-        async (job) => {
-          const r = await execute.execute(job.data.transferId);
-          if (r.kind === 'retry') await queue.enqueue([{ transferId: r.transfer.id, attempt: r.transfer.attempts }], r.delayMs);
-          if (r.kind === 'skipped' && r.why === 'not_due') await queue.enqueue([{ transferId: job.data.transferId, attempt: job.data.attempt }], r.delayMs);
-          if (r.kind === 'done') await queue.enqueue(r.next);
-        },
-        { connection: redisConnection(process.env.REDIS_URL!, true), prefix, concurrency },
+        async (job) => { await processJob.process(job.data); },
+        { connection: workerConnection, prefix, concurrency },
       );
       return worker;
     },
@@ -78,6 +75,7 @@ export async function pipelineFixture(opts: PipelineOptions = {}) {
     },
     async close() {
       await worker?.close();
+      workerConnection.disconnect();
       await queue.queue.obliterate({ force: true }).catch(() => undefined);
       await queue.close();
       producerConnection.disconnect();

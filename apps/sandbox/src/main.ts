@@ -11,6 +11,7 @@
  * SANDBOX_SUBACCOUNTS    number of demo sub-accounts to seed (default 3)
  * SANDBOX_ERROR_STATUS   HTTP status of provider error bodies (default 200)
  */
+import '../../../libs/common/src/aliases';
 import { createLogger } from '@app/common';
 import { createSandboxServer, SandboxSeed } from '@app/sandbox';
 

@@ -2,3 +2,4 @@ export * from './domain-error';
 export * from './logger';
 export * from './redact';
 export * from './queues';
+export * from './json-literals';

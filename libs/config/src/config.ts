@@ -60,9 +60,9 @@ export const configSchema = z.object({
   EXECUTION_LEASE_MS: int(60_000, 1_000),
   TRANSFER_EXPIRY_SECONDS: int(86_400, 1),
   TRANSFER_MAX_AMOUNT: z.string().regex(/^\d+(\.\d{1,3})?$/).default('100000'),
-  INSUFFICIENT_BALANCE_POLICY: z.enum(['reject', 'allow']).default('reject'),
   QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+$/).default('credit-ledger'),
   OUTBOX_POLL_MS: int(1_000, 50),
+  WORKER_METRICS_PORT: int(9464, 0),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 }).superRefine((c, ctx) => {
   if (c.EXECUTION_LEASE_MS <= c.PROVIDER_TIMEOUT_MS) {

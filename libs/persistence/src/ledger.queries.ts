@@ -77,9 +77,9 @@ export class LedgerQueries {
    * Streams journal entries in sequence order, a page at a time (keyset paging), so a year of
    * journal never sits in memory.
    */
-  async *journal(opts: { from?: Date; to?: Date; pageSize?: number } = {}): AsyncGenerator<JournalRow> {
+  async *journal(opts: { from?: Date; to?: Date; pageSize?: number; afterSequence?: string } = {}): AsyncGenerator<JournalRow> {
     const pageSize = opts.pageSize ?? 1000;
-    let after = '0';
+    let after = opts.afterSequence ?? '0';
     for (;;) {
       const rows = await this.db.query<JournalRow>(
         `SELECT sequence::text, provider_account_id, recorded_at, actor, action, entity_type, entity_id, reason, correlation_id, data, prev_hash, hash

@@ -1,4 +1,3 @@
 export * from './provider-outcome';
 export { SmsPartnerClient, parseRetryAfter } from './smspartner.client';
 export type { SmsPartnerClientOptions } from './smspartner.client';
-export { numberLiterals } from './json-literals';

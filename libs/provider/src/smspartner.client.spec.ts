@@ -8,7 +8,8 @@ import fc from 'fast-check';
 import pino from 'pino';
 import { Money } from '@app/ledger';
 import { createSandboxServer, SandboxSeed, SandboxServer } from '@app/sandbox';
-import { numberLiterals, parseRetryAfter, ProviderOutcome, SmsPartnerClient } from './index';
+import { numberLiterals } from '@app/common';
+import { parseRetryAfter, ProviderOutcome, SmsPartnerClient } from './index';
 
 const KEY = 'client-main-key-123456';
 const OTHER = 'other-main-key-654321';

@@ -1,8 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { Money } from '@app/ledger';
-import { redactSecrets, scrubText } from '@app/common';
-import { numberLiterals } from './json-literals';
+import { numberLiterals, redactSecrets, scrubText } from '@app/common';
 import {
   CreateBody,
   CreateSubaccountInput,

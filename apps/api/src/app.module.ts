@@ -1,0 +1,25 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { APP_FILTER, APP_GUARD } from '@nestjs/core';
+import { Services, SERVICES } from '@app/services';
+import { AuthGuard } from './core/auth.guard';
+import { ErrorFilter } from './core/error.filter';
+import { LedgerController } from './modules/ledger/ledger.controller';
+import { OperationsController } from './modules/operations/operations.controller';
+import { SubaccountsController } from './modules/subaccounts/subaccounts.controller';
+import { TransfersController } from './modules/transfers/transfers.controller';
+
+/** The HTTP API: thin controllers over the use cases built by createServices(). */
+@Module({})
+export class AppModule {
+  static with(services: Services): DynamicModule {
+    return {
+      module: AppModule,
+      controllers: [SubaccountsController, TransfersController, LedgerController, OperationsController],
+      providers: [
+        { provide: SERVICES, useValue: services },
+        { provide: APP_GUARD, useClass: AuthGuard },
+        { provide: APP_FILTER, useClass: ErrorFilter },
+      ],
+    };
+  }
+}

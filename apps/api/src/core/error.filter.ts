@@ -1,0 +1,44 @@
+import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Inject } from '@nestjs/common';
+import { DomainError, ErrorCode, ErrorCodes, scrubText } from '@app/common';
+import { Services, SERVICES } from '@app/services';
+
+/**
+ * The one place error responses are built: `{ error: { code, message, details } }`.
+ * A client's mistake never becomes a 500; an unexpected error is logged (secrets scrubbed)
+ * and answered without internals.
+ */
+@Catch()
+export class ErrorFilter implements ExceptionFilter {
+  constructor(@Inject(SERVICES) private readonly services: Services) {}
+
+  catch(err: unknown, host: ArgumentsHost): void {
+    const reply = host.switchToHttp().getResponse<{ status(n: number): { send(b: unknown): void }; sent?: boolean }>();
+    const req = host.switchToHttp().getRequest<{ id?: string; method?: string; url?: string }>();
+    const body = this.toBody(err, req);
+    if (reply.sent) return;
+    reply.status(body.status).send({ error: { code: body.code, message: body.message, ...(body.details !== undefined ? { details: body.details } : {}) } });
+  }
+
+  private toBody(err: unknown, req: { id?: string; method?: string; url?: string }): { status: number; code: ErrorCode; message: string; details?: unknown } {
+    if (err instanceof DomainError) return { status: err.status, code: err.code, message: err.message, details: err.details };
+    const fastifyStatus = (err as { statusCode?: number }).statusCode;
+    if (err instanceof HttpException || (typeof fastifyStatus === 'number' && fastifyStatus >= 400 && fastifyStatus < 500)) {
+      const status = err instanceof HttpException ? err.getStatus() : fastifyStatus!;
+      const code: ErrorCode = status === 404 ? 'not_found' : status === 413 ? 'payload_too_large' : status === 401 ? 'unauthorized' : status === 403 ? 'forbidden' : 'validation_failed';
+      const message = status === 404 ? `no route ${req.method} ${String(req.url ?? '').split('?')[0]}` : (err as Error).message;
+      return { status: status === 404 || status === 413 || status === 401 || status === 403 ? status : 400, code, message: this.scrub(message) };
+    }
+    const pgUnavailable = /ECONNREFUSED|Connection terminated|timeout exceeded when trying to connect|the database system is (starting up|shutting down)/i.test(String((err as Error)?.message));
+    if (pgUnavailable) {
+      this.services.logger.error({ reqId: req.id, err: this.scrub(String((err as Error).message)) }, 'database unavailable');
+      return { status: ErrorCodes.service_unavailable, code: 'service_unavailable', message: 'the database is unavailable; nothing was recorded, try again' };
+    }
+    this.services.logger.error({ reqId: req.id, err: this.scrub(String((err as Error)?.stack ?? err)) }, 'unexpected error');
+    return { status: 500, code: 'internal_error', message: `unexpected error (request ${req.id ?? '?'})` };
+  }
+
+  private scrub(text: string): string {
+    const c = this.services.config;
+    return scrubText(text, [c.SMSPARTNER_API_KEY, ...(c.API_TOKENS ?? []).map((t) => t.token)]);
+  }
+}

@@ -1,0 +1,78 @@
+import '../../../libs/common/src/aliases';
+import 'reflect-metadata';
+import { randomUUID } from 'node:crypto';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
+import { ALL_ROUTES } from '@app/api-contract';
+import { DomainError, numberLiterals } from '@app/common';
+import { ConfigError, loadConfig } from '@app/config';
+import { createServices } from '@app/services';
+import { AppModule } from './app.module';
+import { HANDLED_ROUTES } from './core/endpoint.decorator';
+import { docsHtml, openApiDocument } from './modules/operations/docs';
+
+async function bootstrap(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig(process.env, ['API_TOKENS']);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`credit-ledger api: ${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+  const services = createServices(config, 'api');
+  const adapter = new FastifyAdapter({
+    bodyLimit: 5 * 1024 * 1024,
+    genReqId: (req: { headers: Record<string, string | string[] | undefined> }) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && /^[\w.-]{1,100}$/.test(given) ? given : randomUUID();
+    },
+    loggerInstance: services.logger,
+    disableRequestLogging: false,
+  });
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule.with(services), adapter, { logger: ['error', 'warn'] });
+  const fastify = app.getHttpAdapter().getInstance();
+  // JSON bodies: a number written with an exponent (1e3) is refused rather than silently
+  // converted; money must be written plainly.
+  fastify.removeContentTypeParser('application/json');
+  fastify.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+    const text = String(body);
+    if (text.trim() === '') return done(new DomainError('validation_failed', 'a JSON body is required'), undefined);
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      return done(new DomainError('validation_failed', 'the body is not valid JSON'), undefined);
+    }
+    for (const [path, literal] of numberLiterals(text)) {
+      if (/[eE]/.test(literal)) return done(new DomainError('validation_failed', `${path || 'body'}: numbers must be written without an exponent`), undefined);
+    }
+    done(null, parsed);
+  });
+  fastify.addHook('onSend', async (req, reply) => { reply.header('x-request-id', req.id); });
+
+  const missing = ALL_ROUTES.filter((r) => !HANDLED_ROUTES.has(r)).map((r) => `${r.method} ${r.path}`);
+  if (missing.length) throw new Error(`routes in the contract without a handler: ${missing.join(', ')}`);
+
+  const doc = openApiDocument(process.env.npm_package_version ?? '0.1.0');
+  fastify.get('/docs-json', async () => doc);
+  fastify.get('/docs', async (_req, reply) => reply.type('text/html; charset=utf-8').send(docsHtml()));
+
+  app.enableShutdownHooks();
+  await app.listen(config.PORT, '0.0.0.0');
+  services.logger.info({ port: config.PORT }, `credit-ledger api listening on http://127.0.0.1:${config.PORT} (docs at /docs)`);
+  const close = async () => {
+    await app.close();
+    await services.close();
+    process.exit(0);
+  };
+  process.once('SIGTERM', close);
+  process.once('SIGINT', close);
+}
+
+void bootstrap().catch((err) => {
+  process.stderr.write(`credit-ledger api failed to start: ${(err as Error).stack ?? err}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,49 @@
+import { Controller, Inject } from '@nestjs/common';
+import { z } from 'zod';
+import { createSubaccountInput, pageQuery, ROUTES } from '@app/api-contract';
+import { DomainError } from '@app/common';
+import { balanceJson } from '@app/ledger';
+import { Services, SERVICES } from '@app/services';
+import { SubaccountView } from '@app/subaccounts';
+import { Principal } from '../../core/auth.guard';
+import { Endpoint, ValidBody, ValidParam, ValidQuery } from '../../core/endpoint.decorator';
+import { CurrentPrincipal } from '../../core/principal.decorator';
+
+function subaccountJson(v: SubaccountView) {
+  return {
+    token: v.token, email: v.email, type: v.type, title: v.title,
+    balance: balanceJson(v.balance),
+    observed: v.observed ? { balance: v.observed.balance.toFixed(), at: v.observed.at.toISOString(), source: v.observed.source } : null,
+    createdAt: v.createdAt.toISOString(),
+  };
+}
+
+@Controller()
+export class SubaccountsController {
+  constructor(@Inject(SERVICES) private readonly s: Services) {}
+
+  @Endpoint(ROUTES.listSubaccounts)
+  async list(@ValidQuery() q: z.output<typeof pageQuery>) {
+    const rows = await this.s.subaccounts.list(this.s.providerAccount, q.limit + 1, q.cursor);
+    const page = rows.slice(0, q.limit);
+    return { data: page.map(subaccountJson), nextCursor: rows.length > q.limit ? page[page.length - 1].token : null };
+  }
+
+  @Endpoint(ROUTES.getSubaccount)
+  async get(@ValidParam('token') token: string) {
+    const v = await this.s.subaccounts.get(this.s.providerAccount, token);
+    if (!v) throw new DomainError('subaccount_not_found', `sub-account ${token} does not exist`);
+    return subaccountJson(v);
+  }
+
+  @Endpoint(ROUTES.createSubaccount, 201)
+  async create(@ValidBody() body: z.output<typeof createSubaccountInput>, @CurrentPrincipal() who: Principal) {
+    const { token } = await this.s.createSubaccount.execute({ providerAccount: this.s.providerAccount, ...body, actor: who.actor });
+    return subaccountJson((await this.s.subaccounts.get(this.s.providerAccount, token))!);
+  }
+
+  @Endpoint(ROUTES.importSubaccounts, 200)
+  async import(@CurrentPrincipal() who: Principal) {
+    return this.s.importSubaccounts.execute(this.s.providerAccount, who.actor);
+  }
+}

@@ -1,0 +1,77 @@
+import { Controller, Headers, Inject, Res } from '@nestjs/common';
+import { z } from 'zod';
+import { batchItemInput, idempotencyKey, ROUTES, resolveTransferInput, transferInput, transferListQuery } from '@app/api-contract';
+import { DomainError } from '@app/common';
+import { Services, SERVICES } from '@app/services';
+import { BatchItem, transferJson } from '@app/transfers';
+import { Principal } from '../../core/auth.guard';
+import { Endpoint, ValidBody, ValidParam, ValidQuery, validate } from '../../core/endpoint.decorator';
+import { CurrentPrincipal, RequestId } from '../../core/principal.decorator';
+
+type Reply = { status(code: number): Reply };
+
+@Controller()
+export class TransfersController {
+  private readonly itemSchema: ReturnType<typeof batchItemInput>;
+
+  constructor(@Inject(SERVICES) private readonly s: Services) {
+    this.itemSchema = batchItemInput(s.config.TRANSFER_MAX_AMOUNT);
+  }
+
+  @Endpoint(ROUTES.createTransfer)
+  async create(
+    @ValidBody() body: z.output<ReturnType<typeof transferInput>>,
+    @Headers('idempotency-key') key: string | undefined,
+    @CurrentPrincipal() who: Principal,
+    @RequestId() requestId: string,
+    @Res({ passthrough: true }) reply: Reply,
+  ) {
+    const idem = key === undefined ? undefined : validate(idempotencyKey, key, 'Idempotency-Key');
+    const { transfer, replayed } = await this.s.recordTransfer.execute({
+      providerAccount: this.s.providerAccount, ...body, idempotencyKey: idem, actor: who.actor, correlationId: requestId,
+    });
+    reply.status(replayed ? 200 : 202);
+    return transferJson(transfer);
+  }
+
+  @Endpoint(ROUTES.createTransferBatch, 207)
+  async batch(@ValidBody() body: { transfers: unknown[] }, @CurrentPrincipal() who: Principal, @RequestId() requestId: string) {
+    const items: BatchItem[] = body.transfers.map((raw, index) => {
+      try {
+        const item = validate(this.itemSchema, raw, `transfers.${index}`);
+        const { idempotencyKey: key, ...rest } = item;
+        return { index, command: { providerAccount: this.s.providerAccount, ...rest, idempotencyKey: key, actor: who.actor, correlationId: requestId } };
+      } catch (err) {
+        return { index, error: err as DomainError };
+      }
+    });
+    const results = await this.s.recordTransferBatch.execute(items);
+    return {
+      results: results.map((r) => ({ index: r.index, status: r.status, ...(r.transfer ? { transfer: transferJson(r.transfer) } : {}), ...(r.error ? { error: r.error } : {}) })),
+    };
+  }
+
+  @Endpoint(ROUTES.listTransfers)
+  async list(@ValidQuery() q: z.output<typeof transferListQuery>) {
+    if (q.cursor !== undefined && !/^\d{1,19}$/.test(q.cursor)) throw new DomainError('validation_failed', 'invalid cursor');
+    const rows = await this.s.transfers.list({
+      providerAccount: this.s.providerAccount, status: q.status, subaccount: q.subaccount, direction: q.direction,
+      from: q.from, to: q.to, afterSeq: q.cursor, limit: q.limit + 1,
+    });
+    const page = rows.slice(0, q.limit);
+    return { data: page.map(transferJson), nextCursor: rows.length > q.limit ? page[page.length - 1].seq : null };
+  }
+
+  @Endpoint(ROUTES.getTransfer)
+  async get(@ValidParam('id') id: string) {
+    const t = await this.s.transfers.get(this.s.providerAccount, id);
+    if (!t) throw new DomainError('transfer_not_found', `transfer ${id} does not exist`);
+    return transferJson(t);
+  }
+
+  @Endpoint(ROUTES.resolveTransfer, 200)
+  async resolve(@ValidParam('id') id: string, @ValidBody() body: z.output<typeof resolveTransferInput>, @CurrentPrincipal() who: Principal) {
+    const t = await this.s.resolveTransfer.execute({ providerAccount: this.s.providerAccount, transferId: id, outcome: body.outcome, reason: body.reason, actor: who.actor });
+    return transferJson(t);
+  }
+}

@@ -1,0 +1,40 @@
+import { Inject, OnApplicationBootstrap } from '@nestjs/common';
+import { Processor, WorkerHost } from '@nestjs/bullmq';
+import { Job } from 'bullmq';
+import { ExecuteTransferJob, JOBS, QUEUES } from '@app/common';
+import { loadConfig } from '@app/config';
+import { Services, SERVICES } from '@app/services';
+
+// main.ts validated the configuration before this module was loaded.
+const config = loadConfig();
+
+/** Thin host: one queue job → the process-transfer-job use case. */
+@Processor(QUEUES.transfers, {
+  concurrency: config.WORKER_CONCURRENCY,
+  limiter: { max: config.PROVIDER_RATE_LIMIT_PER_SECOND, duration: 1000 },
+  // A stalled job is redelivered; the claim in Postgres makes that harmless.
+  lockDuration: Math.max(30_000, config.PROVIDER_TIMEOUT_MS * 2),
+})
+export class TransferExecutionProcessor extends WorkerHost implements OnApplicationBootstrap {
+  private readonly handlers: Record<string, (job: Job) => Promise<unknown>>;
+
+  constructor(@Inject(SERVICES) private readonly s: Services) {
+    super();
+    this.handlers = {
+      [JOBS.executeTransfer]: (job) => this.s.processTransferJob.process(job.data as ExecuteTransferJob),
+    };
+  }
+
+  onApplicationBootstrap(): void {
+    // Startup fails if a job name has no handler.
+    const missing = Object.values(JOBS).filter((name) => !this.handlers[name]);
+    if (missing.length) throw new Error(`no handler for job(s): ${missing.join(', ')}`);
+    this.worker.on('error', (err) => this.s.logger.warn({ err: err.message }, 'queue connection error'));
+  }
+
+  async process(job: Job): Promise<unknown> {
+    const handler = this.handlers[job.name];
+    if (!handler) throw new Error(`no handler for job ${job.name}`);
+    return handler(job);
+  }
+}

@@ -1,0 +1,26 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { BullModule } from '@nestjs/bullmq';
+import { ScheduleModule } from '@nestjs/schedule';
+import { QUEUES } from '@app/common';
+import { redisConnection } from '@app/transfers';
+import { Services, SERVICES } from '@app/services';
+import { TransferExecutionProcessor } from './processors/transfer-execution.processor';
+import { TransferSweeperCron } from './processors/transfer-sweeper.cron';
+
+/** The worker process: BullMQ processors and schedules over the same use cases as the API. */
+@Module({})
+export class WorkerModule {
+  static with(services: Services): DynamicModule {
+    const connection = redisConnection(services.config.REDIS_URL, true);
+    connection.on('error', () => undefined);
+    return {
+      module: WorkerModule,
+      imports: [
+        ScheduleModule.forRoot(),
+        BullModule.forRoot({ connection, prefix: services.config.QUEUE_PREFIX }),
+        BullModule.registerQueue({ name: QUEUES.transfers }),
+      ],
+      providers: [{ provide: SERVICES, useValue: services }, TransferExecutionProcessor, TransferSweeperCron],
+    };
+  }
+}

@@ -1,0 +1,61 @@
+import { z } from 'zod';
+import { Role } from '@app/config';
+import * as s from './schemas';
+
+export type HttpMethod = 'GET' | 'POST' | 'PATCH' | 'DELETE';
+
+export interface RouteDef {
+  method: HttpMethod;
+  /** OpenAPI form: /v1/transfers/{id} */
+  path: string;
+  /** Lowest role allowed, or public (no token). */
+  role: Role | 'public';
+  tag: string;
+  summary: string;
+  body?: z.ZodType;
+  query?: z.ZodType;
+  params?: Record<string, z.ZodType>;
+  idempotencyKey?: boolean;
+  /** Status → description; error statuses come with the common error body. */
+  responses: Record<number, string>;
+  produces?: string[];
+}
+
+const maxAmount = process.env.TRANSFER_MAX_AMOUNT ?? s.MAX_AMOUNT_DEFAULT;
+
+/** Every route the API serves. The API refuses to start if a handler is not listed here. */
+export const ROUTES = {
+  listSubaccounts: { method: 'GET', path: '/v1/subaccounts', role: 'viewer', tag: 'Sub-accounts', summary: 'List sub-accounts with ledger and last observed balances', query: s.pageQuery, responses: { 200: 'A page of sub-accounts' } },
+  getSubaccount: { method: 'GET', path: '/v1/subaccounts/{token}', role: 'viewer', tag: 'Sub-accounts', summary: 'One sub-account', params: { token: s.token }, responses: { 200: 'The sub-account', 404: 'subaccount_not_found' } },
+  createSubaccount: { method: 'POST', path: '/v1/subaccounts', role: 'admin', tag: 'Sub-accounts', summary: 'Create a sub-account at the provider and in the ledger', body: s.createSubaccountInput, responses: { 201: 'Created', 409: 'subaccount_exists', 422: 'provider_rejected', 502: 'provider_unavailable' } },
+  importSubaccounts: { method: 'POST', path: '/v1/subaccounts/import', role: 'admin', tag: 'Sub-accounts', summary: "Import or refresh every sub-account from the provider's list (first import books opening balances)", responses: { 200: 'Counts', 502: 'provider_unavailable' } },
+
+  createTransfer: { method: 'POST', path: '/v1/transfers', role: 'operator', tag: 'Transfers', summary: 'Record a transfer (pending) for the worker to execute', body: s.transferInput(maxAmount), idempotencyKey: true, responses: { 202: 'Recorded, pending', 200: 'Replayed for the same Idempotency-Key', 404: 'subaccount_not_found', 409: 'idempotency_key_reused', 422: 'insufficient_available_balance' } },
+  createTransferBatch: { method: 'POST', path: '/v1/transfers/batch', role: 'operator', tag: 'Transfers', summary: 'Record up to 10,000 transfers; per-item results', body: s.batchInput(maxAmount), responses: { 207: 'Per-item results' } },
+  listTransfers: { method: 'GET', path: '/v1/transfers', role: 'viewer', tag: 'Transfers', summary: 'List transfers, newest first', query: s.transferListQuery, responses: { 200: 'A page of transfers' } },
+  getTransfer: { method: 'GET', path: '/v1/transfers/{id}', role: 'viewer', tag: 'Transfers', summary: 'One transfer', params: { id: s.uuidParam }, responses: { 200: 'The transfer', 404: 'transfer_not_found' } },
+  resolveTransfer: { method: 'POST', path: '/v1/transfers/{id}/resolve', role: 'operator', tag: 'Transfers', summary: 'Post or void an in-doubt transfer, with a reason', params: { id: s.uuidParam }, body: s.resolveTransferInput, responses: { 200: 'Resolved', 404: 'transfer_not_found', 409: 'invalid_state' } },
+
+  listAccounts: { method: 'GET', path: '/v1/accounts', role: 'viewer', tag: 'Ledger', summary: 'Every ledger account with its balances', responses: { 200: 'Accounts' } },
+  accountBalance: { method: 'GET', path: '/v1/accounts/{code}/balance', role: 'viewer', tag: 'Ledger', summary: 'Balance now, or posted balance at an instant', params: { code: s.accountCode }, query: s.balanceAtQuery, responses: { 200: 'Balance', 404: 'account_not_found' } },
+  accountStatement: { method: 'GET', path: '/v1/accounts/{code}/statement', role: 'viewer', tag: 'Ledger', summary: 'Opening balance, postings and closing balance over a period', params: { code: s.accountCode }, query: s.statementQuery, responses: { 200: 'Statement' }, produces: ['application/json', 'text/csv'] },
+  journal: { method: 'GET', path: '/v1/journal', role: 'viewer', tag: 'Ledger', summary: 'The hash-chained journal (JSON page, or a streamed CSV / JSON-lines export)', query: s.journalQuery, responses: { 200: 'Journal' }, produces: ['application/json', 'text/csv', 'application/x-ndjson'] },
+  verifyAudit: { method: 'GET', path: '/v1/audit/verify', role: 'viewer', tag: 'Ledger', summary: 'Recompute the journal hash chain', responses: { 200: '{ ok, checked, brokenAt }' } },
+
+  healthLive: { method: 'GET', path: '/health/live', role: 'public', tag: 'Operations', summary: 'The process is up', responses: { 200: 'Up' } },
+  healthReady: { method: 'GET', path: '/health/ready', role: 'public', tag: 'Operations', summary: 'Postgres, Redis, queue and migrations are ready', responses: { 200: 'Ready', 503: 'Not ready' } },
+  metrics: { method: 'GET', path: '/metrics', role: 'public', tag: 'Operations', summary: 'Prometheus metrics', responses: { 200: 'Metrics' }, produces: ['text/plain'] },
+} satisfies Record<string, RouteDef>;
+
+export type RouteId = keyof typeof ROUTES;
+export const ALL_ROUTES: RouteDef[] = Object.values(ROUTES);
+
+/** Extra routes contributed by feature modules (reconciliation, top-ups…) register here. */
+export function registerRoutes(extra: Record<string, RouteDef>): void {
+  for (const r of Object.values(extra)) ALL_ROUTES.push(r);
+}
+
+/** Fastify path form of an OpenAPI path: /v1/transfers/{id} → /v1/transfers/:id */
+export function fastifyPath(path: string): string {
+  return path.replace(/\{(\w+)\}/g, ':$1');
+}

@@ -1,0 +1,69 @@
+import { hostname } from 'node:os';
+import { Config } from '@app/config';
+import { createLogger, Logger } from '@app/common';
+import { Database, LedgerQueries, LedgerRepository } from '@app/persistence';
+import { SmsPartnerClient } from '@app/provider';
+import { CreateSubaccountUseCase, ImportSubaccountsUseCase, SubaccountsQueries } from '@app/subaccounts';
+import {
+  BullTransferQueue, ExecuteTransferUseCase, ProcessTransferJobUseCase, RecordTransferBatchUseCase, RecordTransferUseCase, redisConnection,
+  ResolveTransferUseCase, SweepTransfersUseCase, TransfersRepository,
+} from '@app/transfers';
+import { ProviderMetrics } from './provider-metrics';
+
+/**
+ * The composition root: every use case built from one validated configuration. The API and
+ * the worker wire the same objects (Nest only hosts them); tests build them the same way.
+ */
+export function createServices(config: Config, role: 'api' | 'worker') {
+  const logger: Logger = createLogger(`credit-ledger-${role}`, config.LOG_LEVEL);
+  const db = new Database(config.DATABASE_URL, { max: role === 'api' ? 20 : Math.max(10, config.WORKER_CONCURRENCY + 4), applicationName: `credit-ledger-${role}` });
+  const providerAccount = config.PROVIDER_ACCOUNT;
+  const ledger = new LedgerRepository(db);
+  const ledgerQueries = new LedgerQueries(db);
+  const transfers = new TransfersRepository(db);
+  const producerRedis = redisConnection(config.REDIS_URL, false);
+  producerRedis.on('error', () => undefined);
+  const queue = new BullTransferQueue(producerRedis, config.QUEUE_PREFIX);
+  const provider = new SmsPartnerClient({ baseUrl: config.SMSPARTNER_BASE_URL, apiKey: config.SMSPARTNER_API_KEY, timeoutMs: config.PROVIDER_TIMEOUT_MS, logger });
+  const providerMetrics = new ProviderMetrics();
+  const executeTransfer = new ExecuteTransferUseCase(db, ledger, provider, {
+    leaseMs: config.EXECUTION_LEASE_MS,
+    workerId: `${hostname()}:${process.pid}`,
+    maxAttempts: config.PROVIDER_MAX_ATTEMPTS,
+    baseDelayMs: config.PROVIDER_RETRY_BASE_MS,
+    logger,
+    onProviderCall: (direction, outcome) => providerMetrics.observe(direction, outcome),
+  });
+  const recordTransfer = new RecordTransferUseCase(db, ledger, transfers, queue, { expirySeconds: config.TRANSFER_EXPIRY_SECONDS, logger });
+
+  return {
+    config,
+    logger,
+    db,
+    providerAccount,
+    ledger,
+    ledgerQueries,
+    transfers,
+    queue,
+    producerRedis,
+    provider,
+    providerMetrics,
+    subaccounts: new SubaccountsQueries(db),
+    importSubaccounts: new ImportSubaccountsUseCase(db, ledger, provider),
+    createSubaccount: new CreateSubaccountUseCase(db, ledger, provider),
+    recordTransfer,
+    recordTransferBatch: new RecordTransferBatchUseCase(db, recordTransfer),
+    resolveTransfer: new ResolveTransferUseCase(db, ledger),
+    executeTransfer,
+    processTransferJob: new ProcessTransferJobUseCase(executeTransfer, queue),
+    sweepTransfers: new SweepTransfersUseCase(db, ledger, queue, logger),
+    async close() {
+      await queue.close().catch(() => undefined);
+      producerRedis.disconnect();
+      await db.close();
+    },
+  };
+}
+
+export type Services = ReturnType<typeof createServices>;
+export const SERVICES = Symbol('SERVICES');
