@@ -32,11 +32,10 @@ async function bootstrap(): Promise<void> {
     loggerInstance: services.logger,
     disableRequestLogging: false,
   });
-  const app = await NestFactory.create<NestFastifyApplication>(AppModule.with(services), adapter, { logger: ['error', 'warn'] });
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule.with(services), adapter, { logger: ['error', 'warn'], bodyParser: false });
   const fastify = app.getHttpAdapter().getInstance();
   // JSON bodies: a number written with an exponent (1e3) is refused rather than silently
   // converted; money must be written plainly.
-  fastify.removeContentTypeParser('application/json');
   fastify.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
     const text = String(body);
     if (text.trim() === '') return done(new DomainError('validation_failed', 'a JSON body is required'), undefined);
