@@ -5,6 +5,7 @@ import { AuthGuard } from './core/auth.guard';
 import { ErrorFilter } from './core/error.filter';
 import { LedgerController } from './modules/ledger/ledger.controller';
 import { OperationsController } from './modules/operations/operations.controller';
+import { ReconciliationController } from './modules/reconciliation/reconciliation.controller';
 import { SubaccountsController } from './modules/subaccounts/subaccounts.controller';
 import { TransfersController } from './modules/transfers/transfers.controller';
 
@@ -14,7 +15,7 @@ export class AppModule {
   static with(services: Services): DynamicModule {
     return {
       module: AppModule,
-      controllers: [SubaccountsController, TransfersController, LedgerController, OperationsController],
+      controllers: [SubaccountsController, TransfersController, LedgerController, ReconciliationController, OperationsController],
       providers: [
         { provide: SERVICES, useValue: services },
         { provide: APP_GUARD, useClass: AuthGuard },

@@ -6,6 +6,7 @@ import { redisConnection } from '@app/transfers';
 import { Services, SERVICES } from '@app/services';
 import { TransferExecutionProcessor } from './processors/transfer-execution.processor';
 import { TransferSweeperCron } from './processors/transfer-sweeper.cron';
+import { ReconciliationCron } from './processors/reconciliation.cron';
 
 /** The worker process: BullMQ processors and schedules over the same use cases as the API. */
 @Module({})
@@ -20,7 +21,7 @@ export class WorkerModule {
         BullModule.forRoot({ connection, prefix: services.config.QUEUE_PREFIX }),
         BullModule.registerQueue({ name: QUEUES.transfers }),
       ],
-      providers: [{ provide: SERVICES, useValue: services }, TransferExecutionProcessor, TransferSweeperCron],
+      providers: [{ provide: SERVICES, useValue: services }, TransferExecutionProcessor, TransferSweeperCron, ReconciliationCron],
     };
   }
 }

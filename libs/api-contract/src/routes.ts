@@ -42,6 +42,13 @@ export const ROUTES = {
   journal: { method: 'GET', path: '/v1/journal', role: 'viewer', tag: 'Ledger', summary: 'The hash-chained journal (JSON page, or a streamed CSV / JSON-lines export)', query: s.journalQuery, responses: { 200: 'Journal' }, produces: ['application/json', 'text/csv', 'application/x-ndjson'] },
   verifyAudit: { method: 'GET', path: '/v1/audit/verify', role: 'viewer', tag: 'Ledger', summary: 'Recompute the journal hash chain', responses: { 200: '{ ok, checked, brokenAt }' } },
 
+  startReconciliation: { method: 'POST', path: '/v1/reconciliations', role: 'operator', tag: 'Reconciliation', summary: 'Start a reconciliation run now (runs in the background)', responses: { 202: '{ id, status: "running" }', 409: 'reconciliation_already_running' } },
+  listReconciliations: { method: 'GET', path: '/v1/reconciliations', role: 'viewer', tag: 'Reconciliation', summary: 'Reconciliation runs, newest first', query: s.runListQuery, responses: { 200: 'A page of runs' } },
+  getReconciliation: { method: 'GET', path: '/v1/reconciliations/{id}', role: 'viewer', tag: 'Reconciliation', summary: 'A run with its per-account items', params: { id: s.uuidParam }, responses: { 200: 'The run', 404: 'reconciliation_not_found' } },
+  reconciliationReport: { method: 'GET', path: '/v1/reconciliations/{id}/report', role: 'viewer', tag: 'Reconciliation', summary: 'Report of a run: per account expected, observed, drift, status, explanation; totals', params: { id: s.uuidParam }, query: s.reportQuery, responses: { 200: 'Report', 404: 'reconciliation_not_found' }, produces: ['application/json', 'text/csv'] },
+  listDrifts: { method: 'GET', path: '/v1/drifts', role: 'viewer', tag: 'Reconciliation', summary: 'Drift findings', query: s.driftListQuery, responses: { 200: 'A page of findings' } },
+  resolveDrift: { method: 'POST', path: '/v1/drifts/{id}/resolve', role: 'operator', tag: 'Reconciliation', summary: "Book a balanced adjustment for exactly the finding's drift, with a reason", params: { id: s.uuidParam }, body: s.resolveDriftInput, responses: { 200: 'The resolved finding', 404: 'drift_not_found', 409: 'invalid_state' } },
+
   healthLive: { method: 'GET', path: '/health/live', role: 'public', tag: 'Operations', summary: 'The process is up', responses: { 200: 'Up' } },
   healthReady: { method: 'GET', path: '/health/ready', role: 'public', tag: 'Operations', summary: 'Postgres, Redis, queue and migrations are ready', responses: { 200: 'Ready', 503: 'Not ready' } },
   metrics: { method: 'GET', path: '/metrics', role: 'public', tag: 'Operations', summary: 'Prometheus metrics', responses: { 200: 'Metrics' }, produces: ['text/plain'] },

@@ -89,3 +89,8 @@ export const journalQuery = z.strictObject({
 });
 export const uuidParam = z.uuid();
 export const emptyQuery = z.strictObject({});
+
+export const runListQuery = pageQuery.extend({ status: z.enum(['running', 'completed', 'failed']).optional() });
+export const reportQuery = z.strictObject({ format: z.enum(['json', 'csv']).default('json') });
+export const driftListQuery = pageQuery.extend({ status: z.enum(['open', 'resolved']).optional(), account: accountCode.optional() });
+export const resolveDriftInput = z.strictObject({ as: z.enum(['usage', 'purchase', 'write_off']), reason: text(500) });

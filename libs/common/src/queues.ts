@@ -16,7 +16,12 @@ export interface ExecuteTransferJob {
   attempt: number;
 }
 
-/** A BullMQ job id per transfer attempt: re-enqueueing the same attempt is a no-op. */
-export function executeTransferJobId(transferId: string, attempt: number): string {
-  return `t-${transferId}-${attempt}`;
+/**
+ * A BullMQ job id per transfer attempt: re-enqueueing the same attempt is a no-op. The relay
+ * adds a time bucket: a job stuck "active" in a killed worker keeps its id until BullMQ
+ * notices the stall, and the relay must not wait for that (duplicates are harmless: the
+ * claim in Postgres lets one through).
+ */
+export function executeTransferJobId(transferId: string, attempt: number, relayBucket?: number): string {
+  return relayBucket === undefined ? `t-${transferId}-${attempt}` : `t-${transferId}-${attempt}-r${relayBucket}`;
 }

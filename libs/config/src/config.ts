@@ -1,3 +1,4 @@
+import { CronTime } from 'cron';
 import { z } from 'zod';
 
 /**
@@ -47,9 +48,10 @@ export const configSchema = z.object({
   PROVIDER_ACCOUNT: z.string().regex(/^[a-z0-9_-]{1,40}$/).default('default'),
   API_TOKENS: apiTokens.optional(),
   PORT: int(3000, 1),
-  RECONCILE_CRON: z.string().min(9).default('0 * * * *'),
+  RECONCILE_CRON: z.string().refine(isCron, 'must be a cron expression').default('0 * * * *'),
   RECONCILE_TOLERANCE: z.string().regex(/^\d+(\.\d{1,3})?$/).default('0.001'),
   RECONCILE_AUTO_BOOK_USAGE: bool.default(false),
+  RECONCILE_IN_DOUBT_GRACE_MS: int(30_000, 0),
   ALERT_WEBHOOK_URL: url(['http:', 'https:']).optional(),
   TOPUP_TIMEZONE: z.string().refine(isTimeZone, 'must be an IANA time zone').default('Europe/Paris'),
   PROVIDER_TIMEOUT_MS: int(10_000, 100),
@@ -77,6 +79,15 @@ export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
     super(`Invalid configuration:\n  ${problems.join('\n  ')}`);
     this.name = 'ConfigError';
+  }
+}
+
+function isCron(expr: string): boolean {
+  try {
+    new CronTime(expr);
+    return true;
+  } catch {
+    return false;
   }
 }
 

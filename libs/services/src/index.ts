@@ -1,2 +1,3 @@
 export * from './services';
 export * from './provider-metrics';
+export * from './alert-webhook';

@@ -8,7 +8,9 @@ import {
   BullTransferQueue, ExecuteTransferUseCase, ProcessTransferJobUseCase, RecordTransferBatchUseCase, RecordTransferUseCase, redisConnection,
   ResolveTransferUseCase, SweepTransfersUseCase, TransfersRepository,
 } from '@app/transfers';
+import { ReconciliationQueries, ResolveDriftUseCase, RunReconciliationUseCase } from '@app/reconciliation';
 import { ProviderMetrics } from './provider-metrics';
+import { AlertWebhook } from './alert-webhook';
 
 /**
  * The composition root: every use case built from one validated configuration. The API and
@@ -36,6 +38,9 @@ export function createServices(config: Config, role: 'api' | 'worker') {
   });
   const recordTransfer = new RecordTransferUseCase(db, ledger, transfers, queue, { expirySeconds: config.TRANSFER_EXPIRY_SECONDS, logger });
 
+  const resolveTransfer = new ResolveTransferUseCase(db, ledger);
+  const alerts = new AlertWebhook(config.ALERT_WEBHOOK_URL, logger);
+
   return {
     config,
     logger,
@@ -53,7 +58,19 @@ export function createServices(config: Config, role: 'api' | 'worker') {
     createSubaccount: new CreateSubaccountUseCase(db, ledger, provider),
     recordTransfer,
     recordTransferBatch: new RecordTransferBatchUseCase(db, recordTransfer),
-    resolveTransfer: new ResolveTransferUseCase(db, ledger),
+    resolveTransfer,
+    reconciliations: new ReconciliationQueries(db),
+    resolveDrift: new ResolveDriftUseCase(db, ledger),
+    runReconciliation: new RunReconciliationUseCase(db, ledger, provider, resolveTransfer, {
+      tolerance: config.RECONCILE_TOLERANCE,
+      autoBookUsage: config.RECONCILE_AUTO_BOOK_USAGE,
+      inDoubtGraceMs: config.RECONCILE_IN_DOUBT_GRACE_MS,
+      logger,
+      onDrift: (alert) => {
+        for (const d of alert.drifted) logger.warn({ runId: alert.runId, account: d.account, drift: d.drift, suggestion: d.suggestion }, 'reconciliation drift');
+        alerts.send(alert);
+      },
+    }),
     executeTransfer,
     processTransferJob: new ProcessTransferJobUseCase(executeTransfer, queue),
     sweepTransfers: new SweepTransfersUseCase(db, ledger, queue, logger),

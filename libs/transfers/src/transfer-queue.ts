@@ -4,7 +4,8 @@ import { ExecuteTransferJob, executeTransferJobId, JOBS, QUEUES } from '@app/com
 
 /** The port through which transfers reach the worker. */
 export interface TransferQueue {
-  enqueue(jobs: ExecuteTransferJob[], delayMs?: number): Promise<void>;
+  /** `relay`: enqueued by the outbox relay, at most once per transfer attempt every 10 s. */
+  enqueue(jobs: ExecuteTransferJob[], delayMs?: number, opts?: { relay?: boolean }): Promise<void>;
 }
 
 export function redisConnection(url: string, forWorker: boolean): IORedis {
@@ -26,14 +27,15 @@ export class BullTransferQueue implements TransferQueue {
     this.queue.on('error', () => undefined);
   }
 
-  async enqueue(jobs: ExecuteTransferJob[], delayMs = 0): Promise<void> {
+  async enqueue(jobs: ExecuteTransferJob[], delayMs = 0, opts: { relay?: boolean } = {}): Promise<void> {
     if (!jobs.length) return;
+    const bucket = opts.relay ? Math.floor(Date.now() / 10_000) : undefined;
     await withTimeout(
       this.queue.addBulk(
         jobs.map((data) => ({
           name: JOBS.executeTransfer,
           data,
-          opts: { jobId: executeTransferJobId(data.transferId, data.attempt), delay: delayMs, removeOnComplete: true, removeOnFail: 1000 },
+          opts: { jobId: executeTransferJobId(data.transferId, data.attempt, bucket), delay: delayMs, removeOnComplete: true, removeOnFail: 1000 },
         })),
       ),
       3_000,

@@ -1,10 +1,11 @@
-import { Inject, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { Services, SERVICES } from '@app/services';
 
 /**
  * The periodic safety net of the pipeline (expired leases → in doubt, expired transfers →
  * failed, outbox relay). Every worker instance may run it: each step is a conditional update.
  */
+@Injectable()
 export class TransferSweeperCron implements OnModuleInit, OnModuleDestroy {
   private timer?: NodeJS.Timeout;
   private running = false;

@@ -37,6 +37,37 @@ export class OperationsController implements OnModuleDestroy {
         this.set(r?.age ?? 0);
       },
     });
+    new Gauge({
+      name: 'credit_ledger_last_reconciliation', help: 'Last finished reconciliation run: finish time (unix seconds), success (1/0) and drifted accounts',
+      labelNames: ['provider_account', 'field'], registers: [this.registry],
+      async collect() {
+        this.reset();
+        const rows = await db.query<{ provider_account_id: string; finished: number; ok: number; drifted: number }>(
+          `SELECT DISTINCT ON (provider_account_id) provider_account_id, extract(epoch FROM finished_at)::float8 AS finished,
+                  (status = 'completed')::int AS ok, drifted
+             FROM reconciliation_runs WHERE finished_at IS NOT NULL ORDER BY provider_account_id, finished_at DESC`,
+        );
+        for (const r of rows) {
+          this.set({ provider_account: r.provider_account_id, field: 'finished_at_seconds' }, r.finished);
+          this.set({ provider_account: r.provider_account_id, field: 'success' }, r.ok);
+          this.set({ provider_account: r.provider_account_id, field: 'drifted_accounts' }, r.drifted);
+        }
+      },
+    });
+    new Gauge({
+      name: 'credit_ledger_open_drift_total', help: 'Sum of open drift findings (EUR) and their count per provider account', labelNames: ['provider_account', 'field'], registers: [this.registry],
+      async collect() {
+        this.reset();
+        // Rendered as a float for Prometheus only; money stays decimal everywhere else.
+        const rows = await db.query<{ provider_account_id: string; total: string; n: number }>(
+          `SELECT provider_account_id, sum(drift)::text AS total, count(*)::int AS n FROM drift_findings WHERE status = 'open' GROUP BY 1`,
+        );
+        for (const r of rows) {
+          this.set({ provider_account: r.provider_account_id, field: 'eur' }, Number(r.total));
+          this.set({ provider_account: r.provider_account_id, field: 'count' }, r.n);
+        }
+      },
+    });
   }
 
   onModuleDestroy() {

@@ -72,7 +72,7 @@ export class SweepTransfersUseCase {
     let enqueued = 0;
     if (due.length) {
       try {
-        await this.queue.enqueue(due.map((h) => ({ transferId: h.id, attempt: h.attempts })));
+        await this.queue.enqueue(due.map((h) => ({ transferId: h.id, attempt: h.attempts })), 0, { relay: true });
         enqueued = due.length;
       } catch (err) {
         this.logger?.warn({ err: (err as Error).message }, 'relay could not enqueue; will try again');
