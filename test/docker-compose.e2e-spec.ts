@@ -6,7 +6,8 @@ import { configSchema, loadConfig } from '@app/config';
  * docker-compose.yml cannot run here (no Docker engine), so this keeps it honest statically:
  * the services exist with health checks, every variable they set is one the configuration
  * schema knows, api and worker set everything the schema cannot default and their values pass
- * validation, URLs point at services of the file, and commands point at existing apps.
+ * validation, URLs point at services of the file, and commands point at existing apps. The
+ * README's configuration table is held to the same schema.
  */
 const root = join(__dirname, '..');
 const compose = parseYaml(readFileSync(join(root, 'docker-compose.yml'), 'utf8')) as Compose;
@@ -96,6 +97,14 @@ describe('docker-compose.yml', () => {
     const source = `apps/${app}/src/main.ts`;
     expect(app && existsSync(join(root, source)) ? source : `${script} is not built from ${source}`).toBe(source);
     expect(services[name].build ?? services[name].image).toBeTruthy();
+  });
+});
+
+describe('README.md', () => {
+  it('documents exactly the variables of the configuration schema', () => {
+    const readme = readFileSync(join(root, 'README.md'), 'utf8');
+    const rows = [...readme.matchAll(/^\| `([A-Z0-9_]+)` \|/gm)].map((m) => m[1]);
+    expect([...rows].sort()).toEqual([...schemaKeys].sort());
   });
 });
 
