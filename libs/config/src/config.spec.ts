@@ -1,0 +1,44 @@
+import { ConfigError, loadConfig } from './config';
+
+const base = { DATABASE_URL: 'postgresql://postgres@127.0.0.1:5432/x', SMSPARTNER_API_KEY: 'key-123456' };
+
+function problems(env: Record<string, string>, required: Parameters<typeof loadConfig>[1] = []): string[] {
+  try {
+    loadConfig(env, required);
+    return [];
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems;
+    throw err;
+  }
+}
+
+describe('configuration', () => {
+  it('applies the documented defaults', () => {
+    const c = loadConfig(base);
+    expect(c).toMatchObject({
+      REDIS_URL: 'redis://127.0.0.1:6379', SMSPARTNER_BASE_URL: 'https://api.smspartner.fr/v1', PORT: 3000,
+      RECONCILE_CRON: '0 * * * *', TOPUP_TIMEZONE: 'Europe/Paris', RECONCILE_TOLERANCE: '0.001', RECONCILE_AUTO_BOOK_USAGE: false,
+    });
+  });
+
+  it('names each missing or invalid variable', () => {
+    expect(problems({})).toEqual(expect.arrayContaining([expect.stringMatching(/^DATABASE_URL: is required/), expect.stringMatching(/^SMSPARTNER_API_KEY: is required/)]));
+    expect(problems({ ...base, PORT: 'eighty' })).toEqual([expect.stringMatching(/^PORT: /)]);
+    expect(problems({ ...base, REDIS_URL: 'localhost:6379' })).toEqual([expect.stringMatching(/^REDIS_URL: must be a URL/)]);
+    expect(problems({ ...base, TOPUP_TIMEZONE: 'Mars/Olympus' })).toEqual(['TOPUP_TIMEZONE: must be an IANA time zone']);
+    expect(problems({ ...base, RECONCILE_CRON: 'every hour' })).toEqual(['RECONCILE_CRON: must be a cron expression']);
+    expect(problems({ ...base, PROVIDER_TIMEOUT_MS: '5000', EXECUTION_LEASE_MS: '4000' })).toEqual(['EXECUTION_LEASE_MS: must be greater than PROVIDER_TIMEOUT_MS']);
+    expect(problems(base, ['API_TOKENS'])).toEqual(['API_TOKENS: is required']);
+  });
+
+  it('parses API_TOKENS and never echoes a token in an error', () => {
+    expect(loadConfig({ ...base, API_TOKENS: 'admin:aaaaaaaaaa, viewer:bbbbbbbbbb' }).API_TOKENS).toEqual([
+      { role: 'admin', token: 'aaaaaaaaaa', name: 'admin#1' },
+      { role: 'viewer', token: 'bbbbbbbbbb', name: 'viewer#2' },
+    ]);
+    const p = problems({ ...base, API_TOKENS: 'root:supersecret-value' });
+    expect(p).toEqual([expect.stringMatching(/^API_TOKENS: entry 1 must be role:token/)]);
+    expect(p.join()).not.toContain('supersecret-value');
+    expect(problems({ ...base, SMSPARTNER_API_KEY: '' })).toEqual(['SMSPARTNER_API_KEY: is required']);
+  });
+});
