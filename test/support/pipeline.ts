@@ -36,11 +36,12 @@ export async function pipelineFixture(opts: PipelineOptions = {}) {
   const record = new RecordTransferUseCase(db, ledger, transfers, queue, { expirySeconds: opts.expirySeconds ?? 3600 });
   const providerCalls: string[] = [];
   const execute = new ExecuteTransferUseCase(db, ledger, client, {
+    providerAccount,
     leaseMs: opts.leaseMs ?? 10_000, workerId: 'test-worker', maxAttempts: opts.maxAttempts ?? 3, baseDelayMs: 50, maxDelayMs: 200,
     onProviderCall: (d, o) => providerCalls.push(`${d}:${o.kind}`),
   });
   const resolve = new ResolveTransferUseCase(db, ledger);
-  const sweep = new SweepTransfersUseCase(db, ledger, queue);
+  const sweep = new SweepTransfersUseCase(providerAccount, db, ledger, queue);
   const imported = await new ImportSubaccountsUseCase(db, ledger, client).execute(providerAccount, 'system:test');
   const tokens = sandbox.state.subaccountsOf(apiKey).map((s) => s.token);
   let worker: Worker<ExecuteTransferJob> | undefined;

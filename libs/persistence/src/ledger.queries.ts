@@ -94,17 +94,23 @@ export class LedgerQueries {
     }
   }
 
-  /** Recomputes every hash from the canonical form and checks each link of the chain. */
+  /**
+   * Recomputes every hash from the canonical form and checks each link of the chain, up to
+   * the head as committed when verification starts (writers may append meanwhile).
+   */
   async verifyJournal(pageSize = 5000): Promise<VerifyResult> {
+    const [head] = await this.db.query<{ sequence: string; hash: string }>('SELECT sequence::text, hash FROM journal_head WHERE id = 1');
+    const last = BigInt(head?.sequence ?? '0');
     let prev = '0'.repeat(64);
     let after = '0';
     let checked = 0;
-    for (;;) {
+    while (BigInt(after) < last) {
       const rows = await this.db.query<{ sequence: string; prev_hash: string; hash: string; canonical: string }>(
         `SELECT j.sequence::text, j.prev_hash, j.hash, journal_canonical(j) AS canonical
-           FROM journal_entries j WHERE j.sequence > $1 ORDER BY j.sequence LIMIT $2`,
-        [after, pageSize],
+           FROM journal_entries j WHERE j.sequence > $1 AND j.sequence <= $2 ORDER BY j.sequence LIMIT $3`,
+        [after, last.toString(), pageSize],
       );
+      if (!rows.length) break;
       for (const r of rows) {
         const expected = createHash('sha256').update(`${prev}|${r.canonical}`, 'utf8').digest('hex');
         if (r.prev_hash !== prev || r.hash !== expected || BigInt(r.sequence) !== BigInt(checked + 1)) {
@@ -113,14 +119,13 @@ export class LedgerQueries {
         prev = r.hash;
         checked++;
       }
-      if (rows.length < pageSize) break;
       after = rows[rows.length - 1].sequence;
     }
-    const [head] = await this.db.query<{ sequence: string; hash: string }>('SELECT sequence::text, hash FROM journal_head WHERE id = 1');
-    if (head && (BigInt(head.sequence) !== BigInt(checked) || head.hash !== prev)) {
-      // Rows were removed from the end of the chain.
+    if (BigInt(checked) !== last) {
+      // Rows the head counts are missing (deleted from the end of the chain).
       return { ok: false, checked, brokenAt: String(checked + 1) };
     }
+    if (checked > 0 && head.hash !== prev) return { ok: false, checked: checked - 1, brokenAt: String(checked) };
     return { ok: true, checked, brokenAt: null };
   }
 }

@@ -8,7 +8,8 @@ import {
   BullTransferQueue, ExecuteTransferUseCase, ProcessTransferJobUseCase, RecordTransferBatchUseCase, RecordTransferUseCase, redisConnection,
   ResolveTransferUseCase, SweepTransfersUseCase, TransfersRepository,
 } from '@app/transfers';
-import { ReconciliationQueries, ResolveDriftUseCase, RunReconciliationUseCase } from '@app/reconciliation';
+import { AccountHistoryQueries, ReconciliationQueries, ResolveDriftUseCase, RunReconciliationUseCase } from '@app/reconciliation';
+import { BullWebhookQueue, DeliverWebhookUseCase, OutboxEventsQueries, RelayWebhooksUseCase } from '@app/webhooks';
 import { ProviderMetrics } from './provider-metrics';
 import { AlertWebhook } from './alert-webhook';
 
@@ -29,6 +30,7 @@ export function createServices(config: Config, role: 'api' | 'worker') {
   const provider = new SmsPartnerClient({ baseUrl: config.SMSPARTNER_BASE_URL, apiKey: config.SMSPARTNER_API_KEY, timeoutMs: config.PROVIDER_TIMEOUT_MS, logger });
   const providerMetrics = new ProviderMetrics();
   const executeTransfer = new ExecuteTransferUseCase(db, ledger, provider, {
+    providerAccount,
     leaseMs: config.EXECUTION_LEASE_MS,
     workerId: `${hostname()}:${process.pid}`,
     maxAttempts: config.PROVIDER_MAX_ATTEMPTS,
@@ -40,6 +42,7 @@ export function createServices(config: Config, role: 'api' | 'worker') {
 
   const resolveTransfer = new ResolveTransferUseCase(db, ledger);
   const alerts = new AlertWebhook(config.ALERT_WEBHOOK_URL, logger);
+  const webhookQueue = new BullWebhookQueue(producerRedis, config.QUEUE_PREFIX, { attempts: config.WEBHOOK_MAX_ATTEMPTS, baseDelayMs: config.WEBHOOK_RETRY_BASE_MS });
 
   return {
     config,
@@ -60,6 +63,7 @@ export function createServices(config: Config, role: 'api' | 'worker') {
     recordTransferBatch: new RecordTransferBatchUseCase(db, recordTransfer),
     resolveTransfer,
     reconciliations: new ReconciliationQueries(db),
+    accountHistory: new AccountHistoryQueries(db),
     resolveDrift: new ResolveDriftUseCase(db, ledger),
     runReconciliation: new RunReconciliationUseCase(db, ledger, provider, resolveTransfer, {
       tolerance: config.RECONCILE_TOLERANCE,
@@ -73,9 +77,17 @@ export function createServices(config: Config, role: 'api' | 'worker') {
     }),
     executeTransfer,
     processTransferJob: new ProcessTransferJobUseCase(executeTransfer, queue),
-    sweepTransfers: new SweepTransfersUseCase(db, ledger, queue, logger),
+    sweepTransfers: new SweepTransfersUseCase(providerAccount, db, ledger, queue, logger),
+    webhookQueue,
+    webhookDeliveries: new OutboxEventsQueries(db),
+    relayWebhooks: new RelayWebhooksUseCase(db, webhookQueue, providerAccount),
+    // Present only when WEBHOOK_URL is set (the configuration then requires the secret).
+    deliverWebhook: config.WEBHOOK_URL && config.WEBHOOK_SECRET
+      ? new DeliverWebhookUseCase(db, { url: config.WEBHOOK_URL, secret: config.WEBHOOK_SECRET, providerAccount, logger })
+      : undefined,
     async close() {
       await queue.close().catch(() => undefined);
+      await webhookQueue.close().catch(() => undefined);
       producerRedis.disconnect();
       await db.close();
     },

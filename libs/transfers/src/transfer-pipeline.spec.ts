@@ -1,6 +1,8 @@
 import { DomainError } from '@app/common';
 import { Money } from '@app/ledger';
 import { pipelineFixture, Pipeline } from '../../../test/support/pipeline';
+import { ExecuteTransferUseCase } from './use-cases/execute-transfer/execute-transfer.use-case';
+import { SweepTransfersUseCase } from './use-cases/sweep-transfers/sweep-transfers.use-case';
 
 const m = Money.parse;
 const actor = 'token:operator#1/operator';
@@ -153,6 +155,19 @@ describe('transfer pipeline (Postgres, sandbox over HTTP, BullMQ)', () => {
     expect([t.status, t.failureReason]).toEqual(['failed', 'expired']);
     const [{ state }] = await p.db.query<{ state: string }>('SELECT state FROM ledger_transactions WHERE id = $1', [t.ledgerTransactionId]);
     expect(state).toBe('voided');
+  });
+
+  it("a worker never touches another provider account's transfers", async () => {
+    const s = p.tokens[11];
+    const { transfer } = await p.record.execute({ providerAccount: p.providerAccount, subaccount: s, direction: 'add', amount: m('1'), actor });
+    const foreign = new ExecuteTransferUseCase(p.db, p.ledger, p.client, { providerAccount: 'someone-else', leaseMs: 10_000, workerId: 'w2', maxAttempts: 1, baseDelayMs: 10 });
+    expect(await foreign.execute(transfer.id)).toMatchObject({ kind: 'skipped', why: 'not_found' });
+    await p.db.query(`UPDATE transfers SET status = 'executing', attempts = 1, lease_expires_at = now() - interval '1 second' WHERE id = $1`, [transfer.id]);
+    const foreignSweep = new SweepTransfersUseCase('someone-else', p.db, p.ledger, p.queue);
+    await foreignSweep.execute();
+    expect((await p.transfers.get(p.providerAccount, transfer.id))!.status).toBe('executing');
+    await p.sweep.execute();
+    expect((await p.transfers.get(p.providerAccount, transfer.id))!.status).toBe('in_doubt');
   });
 
   it('executes in recording order, one call per sub-account at a time', async () => {

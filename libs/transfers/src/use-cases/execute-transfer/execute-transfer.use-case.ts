@@ -13,6 +13,8 @@ export interface CreditCalls {
 }
 
 export interface ExecuteTransferOptions extends RetryPolicy {
+  /** The provider account whose key this worker holds: it never executes another's transfers. */
+  providerAccount: string;
   leaseMs: number;
   workerId: string;
   logger?: Logger;
@@ -63,8 +65,8 @@ export class ExecuteTransferUseCase {
                   t.expires_at <= now() AS expired,
                   EXISTS (SELECT 1 FROM transfers o WHERE o.provider_account_id = t.provider_account_id
                             AND o.subaccount_token = t.subaccount_token AND o.status = 'pending' AND o.seq < t.seq) AS blocked
-             FROM transfers t WHERE t.id = $1 FOR UPDATE`,
-          [id],
+             FROM transfers t WHERE t.id = $1 AND t.provider_account_id = $2 FOR UPDATE`,
+          [id, this.opts.providerAccount],
         );
         if (!row) return { kind: 'skipped', why: 'not_found' } as const;
         if (row.status !== 'pending') return { kind: 'skipped', why: 'not_pending' } as const;

@@ -15,6 +15,8 @@ export interface SweepResult { leasesExpired: number; expired: number; enqueued:
  */
 export class SweepTransfersUseCase {
   constructor(
+    /** Only this provider account's transfers: a worker serves one provider account. */
+    private readonly providerAccount: string,
     private readonly db: Database,
     private readonly ledger: LedgerRepository,
     private readonly queue: TransferQueue,
@@ -25,9 +27,10 @@ export class SweepTransfersUseCase {
     const leasesExpired = await this.db.transaction(async (tx) => {
       const rows = await tx.query<{ id: string; provider_account_id: string; attempts: number; claimed_by: string | null }>(
         `UPDATE transfers SET status = 'in_doubt', lease_expires_at = NULL, failure_reason = 'lease expired during the provider call'
-          WHERE id IN (SELECT id FROM transfers WHERE status = 'executing' AND lease_expires_at < now() ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED)
+          WHERE id IN (SELECT id FROM transfers WHERE provider_account_id = $2 AND status = 'executing' AND lease_expires_at < now()
+                        ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED)
           RETURNING id, provider_account_id, attempts, claimed_by`,
-        [batch],
+        [batch, this.providerAccount],
       );
       for (const r of rows) {
         await appendJournal(tx, {
@@ -39,8 +42,8 @@ export class SweepTransfersUseCase {
     });
 
     const expiredRows = await this.db.query<{ id: string }>(
-      `SELECT id FROM transfers WHERE status = 'pending' AND expires_at <= now() ORDER BY seq LIMIT $1`,
-      [batch],
+      `SELECT id FROM transfers WHERE provider_account_id = $2 AND status = 'pending' AND expires_at <= now() ORDER BY seq LIMIT $1`,
+      [batch, this.providerAccount],
     );
     let expired = 0;
     for (const { id } of expiredRows) {
@@ -62,11 +65,11 @@ export class SweepTransfersUseCase {
 
     const heads = await this.db.query<{ id: string; attempts: number }>(
       `SELECT DISTINCT ON (provider_account_id, subaccount_token) id, attempts, next_attempt_at
-         FROM transfers t WHERE status = 'pending'
+         FROM transfers t WHERE provider_account_id = $2 AND status = 'pending'
           AND NOT EXISTS (SELECT 1 FROM transfers e WHERE e.provider_account_id = t.provider_account_id
                             AND e.subaccount_token = t.subaccount_token AND e.status = 'executing')
         ORDER BY provider_account_id, subaccount_token, seq LIMIT $1`,
-      [batch],
+      [batch, this.providerAccount],
     );
     const due = heads.filter((h) => (h as unknown as { next_attempt_at: Date }).next_attempt_at.getTime() <= Date.now());
     let enqueued = 0;
