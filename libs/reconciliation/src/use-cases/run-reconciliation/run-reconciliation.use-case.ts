@@ -16,6 +16,9 @@ interface Reading { main: Money; subs: Map<string, Money> }
 
 class ReadFailure extends Error {}
 
+/** Rows per set-based INSERT of observations and items. */
+const WRITE_CHUNK = 5_000;
+
 interface InDoubtRow extends InDoubtCandidate { token: string; recent: boolean }
 
 /** One provider-backed account, from the snapshot to its item. */
@@ -198,18 +201,29 @@ export class RunReconciliationUseCase {
         const expected = Money.parse(a.posted);
         // main moves with every transfer of the provider account.
         const settled = token === null ? activeTokens.size === 0 : !activeTokens.has(token);
-        const [obs] = await tx.query<{ id: string }>(
-          `INSERT INTO observations (provider_account_id, account_id, source, balance, expected, settled) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id::text`,
-          [providerAccount, a.id, token === null ? 'me' : 'list', observed.toFixed(), expected.toFixed(), settled],
-        );
         states.push({
-          accountId: a.id, code: a.code, token, source: token === null ? 'me' : 'list', observationId: obs.id, observed, expected,
+          accountId: a.id, code: a.code, token, source: token === null ? 'me' : 'list', observationId: '', observed, expected,
           drift: driftOf(observed, expected), settled, inDoubt: token === null ? inDoubt : inDoubt.filter((d) => d.token === token),
           status: 'matched', explained: Money.ZERO, notes: [], findingId: null, ledgerTransactionId: null, autoBooked: false,
         });
       }
+      // Set-based, a chunk at a time: one round trip per row made a 100,000-account run take minutes.
+      for (let i = 0; i < states.length; i += WRITE_CHUNK) {
+        const chunk = states.slice(i, i + WRITE_CHUNK);
+        const rows = await tx.query<{ id: string; account_id: string }>(
+          `INSERT INTO observations (provider_account_id, account_id, source, balance, expected, settled)
+           SELECT $1, t.account_id, t.source, t.balance, t.expected, t.settled
+             FROM unnest($2::bigint[], $3::text[], $4::numeric[], $5::numeric[], $6::boolean[]) AS t(account_id, source, balance, expected, settled)
+           RETURNING id::text, account_id::text`,
+          [providerAccount, chunk.map((a) => a.accountId), chunk.map((a) => a.source), chunk.map((a) => a.observed.toFixed()),
+            chunk.map((a) => a.expected.toFixed()), chunk.map((a) => a.settled)],
+        );
+        const ids = new Map(rows.map((r) => [r.account_id, r.id]));
+        for (const a of chunk) a.observationId = ids.get(String(a.accountId))!;
+      }
       await tx.query('UPDATE reconciliation_runs SET read_started_at = $2, read_finished_at = $3 WHERE id = $1', [runId, readStartedAt, readFinishedAt]);
-      const unknownSubaccounts = [...reading.subs.keys()].filter((t) => !ledgerTokens.includes(t)).length;
+      const known = new Set(ledgerTokens);
+      const unknownSubaccounts = [...reading.subs.keys()].filter((t) => !known.has(t)).length;
       return { readStartedAt, readFinishedAt, accounts: states, unknownSubaccounts };
     });
   }
@@ -336,12 +350,16 @@ export class RunReconciliationUseCase {
           }
         }
       }
-      for (const a of s.accounts) {
+      for (let i = 0; i < s.accounts.length; i += WRITE_CHUNK) {
+        const chunk = s.accounts.slice(i, i + WRITE_CHUNK);
         await tx.query(
           `INSERT INTO reconciliation_items (run_id, account_id, account_code, source, observation_id, expected, observed, drift, explained, status, explanation, finding_id, ledger_transaction_id)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
-          [runId, a.accountId, a.code, a.source, a.observationId, a.expected.toFixed(), a.observed.toFixed(), a.drift.toFixed(), a.explained.toFixed(),
-            a.status, a.notes.length ? a.notes.join('; ') : null, a.findingId, a.ledgerTransactionId],
+           SELECT $1, t.* FROM unnest($2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::numeric[], $7::numeric[], $8::numeric[], $9::numeric[],
+                                      $10::text[], $11::text[], $12::uuid[], $13::uuid[]) AS t`,
+          [runId, chunk.map((a) => a.accountId), chunk.map((a) => a.code), chunk.map((a) => a.source), chunk.map((a) => a.observationId),
+            chunk.map((a) => a.expected.toFixed()), chunk.map((a) => a.observed.toFixed()), chunk.map((a) => a.drift.toFixed()),
+            chunk.map((a) => a.explained.toFixed()), chunk.map((a) => a.status), chunk.map((a) => (a.notes.length ? a.notes.join('; ') : null)),
+            chunk.map((a) => a.findingId), chunk.map((a) => a.ledgerTransactionId)],
         );
       }
       const count = (st: ItemStatus) => s.accounts.filter((a) => a.status === st).length;

@@ -1,0 +1,110 @@
+'use strict';
+// 2. Executing transfers: pending → posted through the worker against the sandbox, at 0 ms
+// and 50 ms provider latency, 1,000 sub-accounts, worker concurrency C and rate limit R.
+// Throughput is measured on a backlog recorded while the worker is stopped; latency
+// (request → posted, from the database's own timestamps) under an open-loop load at half
+// the bound. Baselines: the bound min(C / latency, R) and the sandbox's own rate for C
+// concurrent raw client calls, measured in the same run.
+const env = require('../lib/env');
+const { openLoop } = require('../lib/load');
+
+const S = 'executing';
+const PA = 'bench-exec';
+
+async function rawProviderRate(sandbox, apiKey, tokens, { concurrency, durationMs }) {
+  const { SmsPartnerClient } = env.lib('provider');
+  const { Money } = env.lib('ledger');
+  const client = new SmsPartnerClient({ baseUrl: sandbox.providerBaseUrl, apiKey, timeoutMs: 5000 });
+  const amount = Money.parse('0.001');
+  let n = 0;
+  const end = Date.now() + durationMs;
+  const t0 = Date.now();
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (Date.now() < end) {
+      const o = await client.addCredit(tokens[n++ % tokens.length], amount);
+      if (o.kind !== 'ok') throw new Error(`raw provider call failed: ${JSON.stringify(o).slice(0, 300)}`);
+    }
+  }));
+  return n / ((Date.now() - t0) / 1000);
+}
+
+async function run(opts, results) {
+  const smoke = opts.smoke;
+  const C = 4;
+  const R = 100;
+  const nsubs = smoke ? 50 : 1000;
+  const latencies = smoke ? [0] : [0, 50];
+  const { url, name } = await env.createBenchDatabase(S);
+  const db = new env.Database(url, { max: 4 });
+  const { sandbox, apiKey, subs } = await env.sandboxWith({ subaccounts: nsubs, mainBalance: '1000000000.000', subBalance: () => '0' });
+  let apps;
+  try {
+    await env.seedLedger(db, PA, { mainBalance: '1000000000.000', subs });
+    const tokens = subs.map((s) => s.token);
+    apps = await env.startApps({ databaseUrl: url, sandbox, apiKey, providerAccount: PA, worker: false,
+      env: { WORKER_CONCURRENCY: String(C), PROVIDER_RATE_LIMIT_PER_SECOND: String(R), OUTBOX_POLL_MS: '500', PROVIDER_TIMEOUT_MS: '5000', EXECUTION_LEASE_MS: '30000' } });
+    const headers = { authorization: `Bearer ${env.TOKENS.operator}`, 'content-type': 'application/json' };
+    let seq = 0;
+    for (const L of latencies) {
+      sandbox.faults.clear();
+      if (L > 0) sandbox.faults.add({ route: 'add', fault: 'latency', ms: L, probability: 1 });
+      const bound = L > 0 ? Math.min(C / (L / 1000), R) : R;
+      const raw = await rawProviderRate(sandbox, apiKey, tokens, { concurrency: C, durationMs: smoke ? 500 : 2000 });
+
+      // Throughput: a backlog of ~8 s of work at the bound, recorded with the worker stopped.
+      const n = smoke ? 60 : Math.round(bound * 8);
+      const items = Array.from({ length: n }, () => ({ subaccount: tokens[seq++ % tokens.length], direction: 'add', amount: '0.010' }));
+      const [{ max: before }] = await db.query('SELECT coalesce(max(seq), 0)::bigint AS max FROM transfers');
+      for (let i = 0; i < items.length; i += 2000) {
+        const res = await fetch(`${apps.baseUrl}/v1/transfers/batch`, { method: 'POST', headers, body: JSON.stringify({ transfers: items.slice(i, i + 2000) }), signal: AbortSignal.timeout(300_000) });
+        if (res.status !== 207) throw new Error(`batch: HTTP ${res.status} ${await res.text()}`);
+      }
+      apps.worker = await env.startWorker(apps.env);
+      await env.waitFor(async () => {
+        const [{ left }] = await db.query(`SELECT count(*)::int AS left FROM transfers WHERE seq > $1 AND status NOT IN ('posted', 'failed', 'in_doubt', 'voided')`, [before]);
+        return left === 0;
+      }, Math.max(60_000, (n / bound) * 4000), `${n} transfers to finish at ${L} ms`, 200);
+      const done = await db.query(`SELECT status, extract(epoch FROM updated_at)::float8 AS at FROM transfers WHERE seq > $1 ORDER BY updated_at`, [before]);
+      const posted = done.filter((r) => r.status === 'posted');
+      if (posted.length !== n) throw new Error(`${n - posted.length} of ${n} transfers did not post at ${L} ms: ${JSON.stringify(done.filter((r) => r.status !== 'posted').slice(0, 3))}`);
+      // Steady state: the middle 80% of completions (start-up and tail excluded).
+      const lo = Math.floor(n * 0.1);
+      const hi = Math.ceil(n * 0.9) - 1;
+      const rate = (hi - lo) / Math.max(1e-3, posted[hi].at - posted[lo].at);
+      env.figure(results, { scenario: S, name: `latency${L}ms.throughput`, value: rate, unit: 'posted/s',
+        baseline: { name: `bound min(C/latency, R) with C=${C}, R=${R}/s`, value: bound, unit: '/s' },
+        target: `>= 90% of bound (${(0.9 * bound).toFixed(0)}/s)`, met: rate >= 0.9 * bound,
+        note: `${(100 * rate / bound).toFixed(0)}% of bound; raw sandbox at C=${C}: ${raw.toFixed(0)} calls/s; ${n} transfers` });
+
+      // Latency: open-loop POST /v1/transfers at half the bound; request → posted.
+      const rps = smoke ? 10 : bound / 2;
+      const [{ max: before2 }] = await db.query('SELECT coalesce(max(seq), 0)::bigint AS max FROM transfers');
+      const answers = await openLoop({
+        baseUrl: apps.baseUrl, ratePerSecond: rps, durationMs: smoke ? 2000 : 8000,
+        request: () => ({ method: 'POST', path: '/v1/transfers', headers, body: JSON.stringify({ subaccount: tokens[seq++ % tokens.length], direction: 'add', amount: '0.010' }) }),
+      });
+      const refused = answers.filter((a) => a.status !== 202);
+      if (refused.length) throw new Error(`${refused.length} recordings refused: ${refused[0].status} ${refused[0].text.slice(0, 300)}`);
+      await env.waitFor(async () => {
+        const [{ left }] = await db.query(`SELECT count(*)::int AS left FROM transfers WHERE seq > $1 AND status NOT IN ('posted', 'failed', 'in_doubt', 'voided')`, [before2]);
+        return left === 0;
+      }, 60_000, 'the latency transfers to finish', 200);
+      const lat = await db.query(`SELECT status, extract(epoch FROM updated_at - created_at)::float8 * 1000 AS ms FROM transfers WHERE seq > $1`, [before2]);
+      const s = env.summarize(lat.filter((r) => r.status === 'posted').map((r) => r.ms));
+      const limit = 2 * L + 100;
+      env.figure(results, { scenario: S, name: `latency${L}ms.request_to_posted`, value: s.p99, unit: 'ms p99',
+        baseline: { name: 'provider latency', value: L, unit: 'ms' },
+        target: `< 2 × latency + 100 ms (${limit} ms)`, met: s.p99 < limit,
+        note: `p50 ${env.fmt(s.p50)} ms, max ${env.fmt(s.max)} ms; ${s.n} transfers at ${env.fmt(rps, 0)}/s offered` });
+      await apps.worker.stop();
+      apps.worker = null;
+    }
+  } finally {
+    if (apps) await apps.stop();
+    await sandbox.close();
+    await db.close();
+    await env.dropDatabase(name);
+  }
+}
+
+module.exports = { name: S, run };
