@@ -83,12 +83,13 @@ describe('transfer pipeline (Postgres, sandbox over HTTP, BullMQ)', () => {
     expect((await p.queries.balance(p.providerAccount, `sub:${s}`)).available.toFixed()).toBe(ledgerBefore.available.toFixed());
   });
 
-  it('HTTP 429 (never applied) is retried with backoff, then posted', async () => {
+  it('HTTP 429 (never applied) is retried after Retry-After, then posted', async () => {
     const s = p.tokens[4];
-    p.sandbox.faults.add({ route: 'add', fault: 'http_429', count: 1 });
+    p.sandbox.faults.add({ route: 'add', fault: 'http_429', count: 1, retryAfterSeconds: 1 });
     const { transfer } = await p.record.execute({ providerAccount: p.providerAccount, subaccount: s, direction: 'add', amount: m('2'), actor });
     const first = await p.execute.execute(transfer.id);
-    expect(first.kind).toBe('retry');
+    expect(first).toMatchObject({ kind: 'retry' });
+    expect((first as { delayMs: number }).delayMs).toBeGreaterThanOrEqual(1000);
     expect((await p.transfers.get(p.providerAccount, transfer.id))!.status).toBe('pending');
     const early = await p.execute.execute(transfer.id);
     expect(early).toMatchObject({ kind: 'skipped', why: 'not_due' });
