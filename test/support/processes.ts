@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { Database } from '@app/persistence';
 import { createSandboxServer, SandboxServer } from '@app/sandbox';
 import { testDatabase, uniqueProviderAccount } from './db';
 
@@ -89,6 +90,8 @@ export interface StackOptions {
   mainBalance?: string;
   env?: Record<string, string>;
   redisUrl?: string;
+  /** Another database than the test run's (e.g. a private server a test restarts); it must be migrated. */
+  databaseUrl?: string;
   worker?: boolean;
 }
 
@@ -105,7 +108,7 @@ export async function startStack(opts: StackOptions = {}) {
   });
   const port = await freePort();
   const env: Record<string, string> = {
-    DATABASE_URL: process.env.DATABASE_URL!,
+    DATABASE_URL: opts.databaseUrl ?? process.env.DATABASE_URL!,
     REDIS_URL: opts.redisUrl ?? process.env.REDIS_URL!,
     SMSPARTNER_API_KEY: apiKey,
     SMSPARTNER_BASE_URL: sandbox.providerBaseUrl,
@@ -137,7 +140,7 @@ export async function startStack(opts: StackOptions = {}) {
     return w;
   };
   if (opts.worker !== false) await startWorker();
-  const db = testDatabase(5);
+  const db = opts.databaseUrl ? new Database(opts.databaseUrl, { max: 5, applicationName: 'credit-ledger-test' }) : testDatabase(5);
 
   async function call(method: string, path: string, body?: unknown, token: string | null = TOKENS.admin, headers: Record<string, string> = {}) {
     const res = await fetch(`${baseUrl}${path}`, {
