@@ -82,10 +82,12 @@ export class LedgerQueries {
     let after = opts.afterSequence ?? '0';
     for (;;) {
       const rows = await this.db.query<JournalRow>(
-        `SELECT sequence::text, provider_account_id, recorded_at, actor, action, entity_type, entity_id, reason, correlation_id, data, prev_hash, hash
-           FROM journal_entries
-          WHERE sequence > $1 AND ($2::timestamptz IS NULL OR recorded_at >= $2) AND ($3::timestamptz IS NULL OR recorded_at < $3)
-          ORDER BY sequence LIMIT $4`,
+        // ORDER BY the column, qualified: an unqualified "sequence" would be the text output
+        // column, and pages in text order ('10' < '9') skip and repeat entries.
+        `SELECT j.sequence::text, j.provider_account_id, j.recorded_at, j.actor, j.action, j.entity_type, j.entity_id, j.reason, j.correlation_id, j.data, j.prev_hash, j.hash
+           FROM journal_entries j
+          WHERE j.sequence > $1 AND ($2::timestamptz IS NULL OR j.recorded_at >= $2) AND ($3::timestamptz IS NULL OR j.recorded_at < $3)
+          ORDER BY j.sequence LIMIT $4`,
         [after, opts.from ?? null, opts.to ?? null, pageSize],
       );
       for (const r of rows) yield r;

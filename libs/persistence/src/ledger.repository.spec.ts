@@ -193,6 +193,27 @@ describe('ledger storage (real Postgres)', () => {
 });
 
 describe('journal hash chain', () => {
+  it('pages through the journal in sequence order, each entry once, across a change of digit count', async () => {
+    const url = new URL(process.env.DATABASE_URL!);
+    url.pathname = `${url.pathname}_paging`;
+    await ensureDatabase(url.toString());
+    await migrate(url.toString());
+    const db = new Database(url.toString());
+    try {
+      const repo = new LedgerRepository(db);
+      await db.transaction((tx) => repo.ensureProviderAccount(tx, 'paging'));
+      for (let i = 1; i <= 12; i++) await fund(repo, db, 'paging', 'main', `${i}`);
+      const seen: string[] = [];
+      for await (const r of new LedgerQueries(db).journal({ pageSize: 3 })) seen.push(r.sequence);
+      expect(seen).toEqual(Array.from({ length: 12 }, (_, i) => String(i + 1)));
+    } finally {
+      await db.close();
+      const admin = new Database(process.env.DATABASE_URL!.replace(/\/[^/]+$/, '/postgres'));
+      await admin.query(`DROP DATABASE IF EXISTS "${url.pathname.slice(1)}" WITH (FORCE)`);
+      await admin.close();
+    }
+  });
+
   it('verifies, and names the first tampered sequence', async () => {
     // A private database: tampering must not disturb other suites sharing the test database.
     const url = new URL(process.env.DATABASE_URL!);
