@@ -8,6 +8,7 @@ import { OperationsController } from './modules/operations/operations.controller
 import { ReconciliationController } from './modules/reconciliation/reconciliation.controller';
 import { SubaccountsController } from './modules/subaccounts/subaccounts.controller';
 import { TransfersController } from './modules/transfers/transfers.controller';
+import { WebhooksController } from './modules/webhooks/webhooks.controller';
 
 /** The HTTP API: thin controllers over the use cases built by createServices(). */
 @Module({})
@@ -15,7 +16,7 @@ export class AppModule {
   static with(services: Services): DynamicModule {
     return {
       module: AppModule,
-      controllers: [SubaccountsController, TransfersController, LedgerController, ReconciliationController, OperationsController],
+      controllers: [SubaccountsController, TransfersController, LedgerController, ReconciliationController, OperationsController, WebhooksController],
       providers: [
         { provide: SERVICES, useValue: services },
         { provide: APP_GUARD, useClass: AuthGuard },

@@ -4,12 +4,13 @@ import { randomUUID } from 'node:crypto';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { ALL_ROUTES } from '@app/api-contract';
-import { DomainError, numberLiterals } from '@app/common';
+import { DomainError, logContext, numberLiterals } from '@app/common';
 import { ConfigError, loadConfig } from '@app/config';
 import { createServices } from '@app/services';
 import { AppModule } from './app.module';
 import { HANDLED_ROUTES } from './core/endpoint.decorator';
 import { docsHtml, openApiDocument } from './modules/operations/docs';
+import { registerBullBoard } from './modules/admin/bull-board';
 
 async function bootstrap(): Promise<void> {
   let config;
@@ -30,7 +31,6 @@ async function bootstrap(): Promise<void> {
       return typeof given === 'string' && /^[\w.-]{1,100}$/.test(given) ? given : randomUUID();
     },
     loggerInstance: services.logger,
-    disableRequestLogging: false,
   });
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.with(services), adapter, { logger: ['error', 'warn'], bodyParser: false });
   const fastify = app.getHttpAdapter().getInstance();
@@ -51,6 +51,10 @@ async function bootstrap(): Promise<void> {
     done(null, parsed);
   });
   fastify.addHook('onSend', async (req, reply) => { reply.header('x-request-id', req.id); });
+  // Our own log lines (use cases) written while serving a request carry its reqId, like
+  // Fastify's request lines. Entered after the body is read: the stream's events would
+  // otherwise run outside the context.
+  fastify.addHook('preValidation', (req, _reply, done) => logContext.run({ reqId: String(req.id) }, done));
 
   const missing = ALL_ROUTES.filter((r) => !HANDLED_ROUTES.has(r)).map((r) => `${r.method} ${r.path}`);
   if (missing.length) throw new Error(`routes in the contract without a handler: ${missing.join(', ')}`);
@@ -58,6 +62,7 @@ async function bootstrap(): Promise<void> {
   const doc = openApiDocument(process.env.npm_package_version ?? '0.1.0');
   fastify.get('/docs-json', async () => doc);
   fastify.get('/docs', async (_req, reply) => reply.type('text/html; charset=utf-8').send(docsHtml()));
+  registerBullBoard(fastify, services);
 
   app.enableShutdownHooks();
   await app.listen(config.PORT, '0.0.0.0');

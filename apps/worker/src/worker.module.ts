@@ -7,6 +7,8 @@ import { Services, SERVICES } from '@app/services';
 import { TransferExecutionProcessor } from './processors/transfer-execution.processor';
 import { TransferSweeperCron } from './processors/transfer-sweeper.cron';
 import { ReconciliationCron } from './processors/reconciliation.cron';
+import { WebhookDeliveryProcessor } from './processors/webhook-delivery.processor';
+import { WebhookRelayCron } from './processors/webhook-relay.cron';
 
 /** The worker process: BullMQ processors and schedules over the same use cases as the API. */
 @Module({})
@@ -20,8 +22,13 @@ export class WorkerModule {
         ScheduleModule.forRoot(),
         BullModule.forRoot({ connection, prefix: services.config.QUEUE_PREFIX }),
         BullModule.registerQueue({ name: QUEUES.transfers }),
+        BullModule.registerQueue({ name: QUEUES.webhooks }),
       ],
-      providers: [{ provide: SERVICES, useValue: services }, TransferExecutionProcessor, TransferSweeperCron, ReconciliationCron],
+      providers: [
+        { provide: SERVICES, useValue: services }, TransferExecutionProcessor, TransferSweeperCron, ReconciliationCron,
+        // Events are always recorded; they are delivered only by workers that have a WEBHOOK_URL.
+        ...(services.deliverWebhook ? [WebhookDeliveryProcessor, WebhookRelayCron] : []),
+      ],
     };
   }
 }

@@ -49,6 +49,9 @@ export const ROUTES = {
   listDrifts: { method: 'GET', path: '/v1/drifts', role: 'viewer', tag: 'Reconciliation', summary: 'Drift findings', query: s.driftListQuery, responses: { 200: 'A page of findings' } },
   resolveDrift: { method: 'POST', path: '/v1/drifts/{id}/resolve', role: 'operator', tag: 'Reconciliation', summary: "Book a balanced adjustment for exactly the finding's drift, with a reason", params: { id: s.uuidParam }, body: s.resolveDriftInput, responses: { 200: 'The resolved finding', 404: 'drift_not_found', 409: 'invalid_state' } },
 
+  listWebhookDeliveries: { method: 'GET', path: '/v1/webhook-deliveries', role: 'viewer', tag: 'Webhooks', summary: 'The webhook delivery log: events newest first with their attempts, last status code or error and delivery time', query: s.webhookDeliveryQuery, responses: { 200: '{ data: [{ id, event, sequence, entity, createdAt, status, attempts, lastAttemptAt, lastStatusCode, lastError, deliveredAt, payload }], nextCursor }' } },
+  redeliverWebhook: { method: 'POST', path: '/v1/webhook-deliveries/{id}/redeliver', role: 'operator', tag: 'Webhooks', summary: 'Put a failed event back in the delivery queue (same event id: receivers de-duplicate)', params: { id: s.uuidParam }, responses: { 200: 'The event, pending again', 404: 'webhook_event_not_found', 409: 'invalid_state' } },
+
   healthLive: { method: 'GET', path: '/health/live', role: 'public', tag: 'Operations', summary: 'The process is up', responses: { 200: 'Up' } },
   healthReady: { method: 'GET', path: '/health/ready', role: 'public', tag: 'Operations', summary: 'Postgres, Redis, queue and migrations are ready', responses: { 200: 'Ready', 503: 'Not ready' } },
   metrics: { method: 'GET', path: '/metrics', role: 'public', tag: 'Operations', summary: 'Prometheus metrics', responses: { 200: 'Metrics' }, produces: ['text/plain'] },

@@ -91,6 +91,12 @@ export const uuidParam = z.uuid();
 export const emptyQuery = z.strictObject({});
 
 export const runListQuery = pageQuery.extend({ status: z.enum(['running', 'completed', 'failed']).optional() });
+export const webhookDeliveryQuery = pageQuery.extend({
+  status: z.enum(['pending', 'delivered', 'failed']).optional(),
+  event: z.string().regex(/^[a-z_]+\.[a-z_]+$/, 'an event type, e.g. transfer.posted').optional(),
+  entity: z.uuid().optional().meta({ description: 'only the events of this transfer or reconciliation run' }),
+  cursor: z.string().regex(/^\d{1,19}$/).optional(),
+});
 export const reportQuery = z.strictObject({ format: z.enum(['json', 'csv']).default('json') });
 export const driftListQuery = pageQuery.extend({ status: z.enum(['open', 'resolved']).optional(), account: accountCode.optional() });
 export const resolveDriftInput = z.strictObject({ as: z.enum(['usage', 'purchase', 'write_off']), reason: text(500) });

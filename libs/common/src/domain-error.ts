@@ -13,6 +13,7 @@ export const ErrorCodes = {
   reconciliation_not_found: 404,
   drift_not_found: 404,
   policy_not_found: 404,
+  webhook_event_not_found: 404,
   idempotency_key_reused: 409,
   invalid_state: 409,
   reconciliation_already_running: 409,

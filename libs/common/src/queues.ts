@@ -4,6 +4,7 @@
  */
 export const QUEUES = {
   transfers: 'transfers',
+  webhooks: 'webhooks',
 } as const;
 
 export const JOBS = {
@@ -24,4 +25,18 @@ export interface ExecuteTransferJob {
  */
 export function executeTransferJobId(transferId: string, attempt: number, relayBucket?: number): string {
   return relayBucket === undefined ? `t-${transferId}-${attempt}` : `t-${transferId}-${attempt}-r${relayBucket}`;
+}
+
+/** Webhook delivery jobs (their own queue and processor: a slow receiver never delays transfers). */
+export const WEBHOOK_JOBS = {
+  deliverWebhook: 'deliver-webhook',
+} as const;
+
+export interface DeliverWebhookJob {
+  eventId: string;
+}
+
+/** One job per event: re-enqueueing an event whose delivery is under way is a no-op. */
+export function deliverWebhookJobId(eventId: string): string {
+  return `w-${eventId}`;
 }

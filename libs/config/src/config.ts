@@ -53,6 +53,10 @@ export const configSchema = z.object({
   RECONCILE_AUTO_BOOK_USAGE: bool.default(false),
   RECONCILE_IN_DOUBT_GRACE_MS: int(30_000, 0),
   ALERT_WEBHOOK_URL: url(['http:', 'https:']).optional(),
+  WEBHOOK_URL: url(['http:', 'https:']).optional(),
+  WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
+  WEBHOOK_MAX_ATTEMPTS: int(15, 1),
+  WEBHOOK_RETRY_BASE_MS: int(2_000, 10),
   TOPUP_TIMEZONE: z.string().refine(isTimeZone, 'must be an IANA time zone').default('Europe/Paris'),
   PROVIDER_TIMEOUT_MS: int(10_000, 100),
   PROVIDER_MAX_ATTEMPTS: int(5, 1),
@@ -69,6 +73,9 @@ export const configSchema = z.object({
 }).superRefine((c, ctx) => {
   if (c.EXECUTION_LEASE_MS <= c.PROVIDER_TIMEOUT_MS) {
     ctx.addIssue({ code: 'custom', path: ['EXECUTION_LEASE_MS'], message: 'must be greater than PROVIDER_TIMEOUT_MS' });
+  }
+  if (c.WEBHOOK_URL && !c.WEBHOOK_SECRET) {
+    ctx.addIssue({ code: 'custom', path: ['WEBHOOK_SECRET'], message: 'is required when WEBHOOK_URL is set' });
   }
 });
 

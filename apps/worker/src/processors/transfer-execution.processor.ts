@@ -1,7 +1,7 @@
 import { Inject, OnApplicationBootstrap } from '@nestjs/common';
 import { Processor, WorkerHost } from '@nestjs/bullmq';
 import { Job } from 'bullmq';
-import { ExecuteTransferJob, JOBS, QUEUES } from '@app/common';
+import { ExecuteTransferJob, JOBS, logContext, QUEUES } from '@app/common';
 import { loadConfig } from '@app/config';
 import { Services, SERVICES } from '@app/services';
 
@@ -35,6 +35,7 @@ export class TransferExecutionProcessor extends WorkerHost implements OnApplicat
   async process(job: Job): Promise<unknown> {
     const handler = this.handlers[job.name];
     if (!handler) throw new Error(`no handler for job ${job.name}`);
-    return handler(job);
+    // Every line logged while this job runs (use cases included) carries its id.
+    return logContext.run({ jobId: job.id, queue: QUEUES.transfers, job: job.name }, () => handler(job));
   }
 }

@@ -1,7 +1,8 @@
 import { Controller, Inject, OnModuleDestroy, Res } from '@nestjs/common';
+import { Queue } from 'bullmq';
 import { Gauge, Registry } from 'prom-client';
 import { ROUTES } from '@app/api-contract';
-import { DomainError } from '@app/common';
+import { DomainError, QUEUES } from '@app/common';
 import { pendingMigrations } from '@app/persistence';
 import { Services, SERVICES } from '@app/services';
 import { Endpoint } from '../../core/endpoint.decorator';
@@ -11,6 +12,8 @@ type Reply = { header(k: string, v: string): Reply; status(n: number): Reply };
 @Controller()
 export class OperationsController implements OnModuleDestroy {
   private readonly registry = new Registry();
+  /** Every queue of libs/common/src/queues.ts, read-only here (depth and age of the oldest job). */
+  private readonly queues: Queue[];
 
   constructor(@Inject(SERVICES) private readonly s: Services) {
     const transfers = this.s.transfers;
@@ -21,15 +24,64 @@ export class OperationsController implements OnModuleDestroy {
         for (const r of await transfers.countsByStatus()) this.set({ provider_account: r.provider_account_id, status: r.status }, r.n);
       },
     });
-    const queue = this.s.queue.queue;
+    const providerAccount = this.s.providerAccount;
+    const queues = (this.queues = Object.values(QUEUES).map((name) => {
+      const q = new Queue(name, { connection: this.s.producerRedis, prefix: this.s.config.QUEUE_PREFIX });
+      q.on('error', () => undefined);
+      return q;
+    }));
     new Gauge({
-      name: 'credit_ledger_queue_jobs', help: 'Transfer queue jobs by state', labelNames: ['state'], registers: [this.registry],
+      name: 'credit_ledger_queue_jobs', help: 'Queue jobs by queue and state', labelNames: ['queue', 'state'], registers: [this.registry],
       async collect() {
-        const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'failed').catch(() => ({}) as Record<string, number>);
-        for (const [state, n] of Object.entries(counts)) this.set({ state }, n);
+        this.reset();
+        for (const q of queues) {
+          const counts = await q.getJobCounts('waiting', 'active', 'delayed', 'failed').catch(() => ({}) as Record<string, number>);
+          for (const [state, n] of Object.entries(counts)) this.set({ queue: q.name, state }, n);
+        }
+      },
+    });
+    new Gauge({
+      name: 'credit_ledger_queue_oldest_waiting_job_age_seconds', help: 'How long the oldest job ready to run has been waiting for a worker (0: none waiting)',
+      labelNames: ['queue'], registers: [this.registry],
+      async collect() {
+        this.reset();
+        for (const q of queues) {
+          const [oldest] = await q.getJobs(['wait'], 0, 0, true).catch(() => []);
+          // Due since its creation plus the delay it was enqueued with.
+          const dueAt = oldest ? oldest.timestamp + (oldest.opts.delay ?? 0) : Date.now();
+          this.set({ queue: q.name }, Math.max(0, (Date.now() - dueAt) / 1000));
+        }
       },
     });
     const db = this.s.db;
+    new Gauge({
+      name: 'credit_ledger_in_doubt_transfers', help: 'Transfers in doubt (a provider call with an unknown outcome): count and age of the oldest',
+      labelNames: ['provider_account', 'field'], registers: [this.registry],
+      async collect() {
+        this.reset();
+        const [r] = await db.query<{ n: number; oldest: number | null }>(
+          `SELECT count(*)::int AS n, extract(epoch FROM now() - min(updated_at))::float8 AS oldest FROM transfers WHERE provider_account_id = $1 AND status = 'in_doubt'`,
+          [providerAccount],
+        );
+        this.set({ provider_account: providerAccount, field: 'count' }, r?.n ?? 0);
+        this.set({ provider_account: providerAccount, field: 'oldest_age_seconds' }, r?.oldest ?? 0);
+      },
+    });
+    const webhooks = this.s.webhookDeliveries;
+    new Gauge({
+      name: 'credit_ledger_webhook_events', help: 'Webhook events by delivery status (pending, delivered, failed)', labelNames: ['status'], registers: [this.registry],
+      async collect() {
+        this.reset();
+        const stats = await webhooks.stats(providerAccount);
+        for (const status of ['pending', 'delivered', 'failed']) this.set({ status }, stats.byStatus[status] ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'credit_ledger_webhook_oldest_pending_age_seconds', help: 'Age of the oldest webhook event not yet delivered (0: none)', registers: [this.registry],
+      async collect() {
+        this.set((await webhooks.stats(providerAccount)).oldestPendingSeconds);
+      },
+    });
     new Gauge({
       name: 'credit_ledger_oldest_pending_transfer_age_seconds', help: 'Age of the oldest pending transfer', registers: [this.registry],
       async collect() {
@@ -70,8 +122,9 @@ export class OperationsController implements OnModuleDestroy {
     });
   }
 
-  onModuleDestroy() {
+  async onModuleDestroy() {
     this.registry.clear();
+    await Promise.all(this.queues.map((q) => q.close().catch(() => undefined)));
   }
 
   @Endpoint(ROUTES.healthLive)
