@@ -20,6 +20,8 @@ RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
 # Applied by libs/persistence/src/migrator.ts (`node dist/apps/cli/src/main.js migrate`).
 COPY prisma/migrations ./prisma/migrations
+# The dashboard's static page (served at /dashboard; tsc compiles only the .ts around it).
+COPY apps/api/dashboard ./apps/api/dashboard
 # Writable place for the sandbox's state file (a volume in docker-compose.yml).
 RUN mkdir -p /data && chown node:node /data
 USER node

@@ -3,6 +3,7 @@ import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import { Services, SERVICES } from '@app/services';
 import { AuthGuard } from './core/auth.guard';
 import { ErrorFilter } from './core/error.filter';
+import { DashboardController } from './modules/dashboard/dashboard.controller';
 import { LedgerController } from './modules/ledger/ledger.controller';
 import { OperationsController } from './modules/operations/operations.controller';
 import { ReconciliationController } from './modules/reconciliation/reconciliation.controller';
@@ -16,7 +17,7 @@ export class AppModule {
   static with(services: Services): DynamicModule {
     return {
       module: AppModule,
-      controllers: [SubaccountsController, TransfersController, LedgerController, ReconciliationController, OperationsController, WebhooksController],
+      controllers: [SubaccountsController, TransfersController, LedgerController, ReconciliationController, OperationsController, DashboardController, WebhooksController],
       providers: [
         { provide: SERVICES, useValue: services },
         { provide: APP_GUARD, useClass: AuthGuard },

@@ -10,6 +10,7 @@ import { createServices } from '@app/services';
 import { AppModule } from './app.module';
 import { HANDLED_ROUTES } from './core/endpoint.decorator';
 import { docsHtml, openApiDocument } from './modules/operations/docs';
+import { registerDashboard } from './modules/dashboard/dashboard.static';
 import { registerBullBoard } from './modules/admin/bull-board';
 
 async function bootstrap(): Promise<void> {
@@ -62,6 +63,7 @@ async function bootstrap(): Promise<void> {
   const doc = openApiDocument(process.env.npm_package_version ?? '0.1.0');
   fastify.get('/docs-json', async () => doc);
   fastify.get('/docs', async (_req, reply) => reply.type('text/html; charset=utf-8').send(docsHtml()));
+  registerDashboard(fastify);
   registerBullBoard(fastify, services);
 
   app.enableShutdownHooks();

@@ -40,6 +40,7 @@ export const ROUTES = {
   accountBalance: { method: 'GET', path: '/v1/accounts/{code}/balance', role: 'viewer', tag: 'Ledger', summary: 'Balance now, or posted balance at an instant', params: { code: s.accountCode }, query: s.balanceAtQuery, responses: { 200: 'Balance', 404: 'account_not_found' } },
   accountStatement: { method: 'GET', path: '/v1/accounts/{code}/statement', role: 'viewer', tag: 'Ledger', summary: 'Opening balance, postings and closing balance over a period', params: { code: s.accountCode }, query: s.statementQuery, responses: { 200: 'Statement' }, produces: ['application/json', 'text/csv'] },
   journal: { method: 'GET', path: '/v1/journal', role: 'viewer', tag: 'Ledger', summary: 'The hash-chained journal (JSON page, or a streamed CSV / JSON-lines export)', query: s.journalQuery, responses: { 200: 'Journal' }, produces: ['application/json', 'text/csv', 'application/x-ndjson'] },
+  accountHistory: { method: 'GET', path: '/v1/accounts/{code}/history', role: 'viewer', tag: 'Ledger', summary: 'Posted balance over time and provider observations with their drift (default: the last 30 days)', params: { code: s.accountCode }, query: s.historyQuery, responses: { 200: '{ account, from, to, ledger: [{ at, posted }], observations: [{ at, source, observed, expected, drift, settled, runId, transferId }], truncated }', 404: 'account_not_found' } },
   verifyAudit: { method: 'GET', path: '/v1/audit/verify', role: 'viewer', tag: 'Ledger', summary: 'Recompute the journal hash chain', responses: { 200: '{ ok, checked, brokenAt }' } },
 
   startReconciliation: { method: 'POST', path: '/v1/reconciliations', role: 'operator', tag: 'Reconciliation', summary: 'Start a reconciliation run now (runs in the background)', responses: { 202: '{ id, status: "running" }', 409: 'reconciliation_already_running' } },
@@ -51,6 +52,8 @@ export const ROUTES = {
 
   listWebhookDeliveries: { method: 'GET', path: '/v1/webhook-deliveries', role: 'viewer', tag: 'Webhooks', summary: 'The webhook delivery log: events newest first with their attempts, last status code or error and delivery time', query: s.webhookDeliveryQuery, responses: { 200: '{ data: [{ id, event, sequence, entity, createdAt, status, attempts, lastAttemptAt, lastStatusCode, lastError, deliveredAt, payload }], nextCursor }' } },
   redeliverWebhook: { method: 'POST', path: '/v1/webhook-deliveries/{id}/redeliver', role: 'operator', tag: 'Webhooks', summary: 'Put a failed event back in the delivery queue (same event id: receivers de-duplicate)', params: { id: s.uuidParam }, responses: { 200: 'The event, pending again', 404: 'webhook_event_not_found', 409: 'invalid_state' } },
+
+  me: { method: 'GET', path: '/v1/me', role: 'viewer', tag: 'Operations', summary: 'Who the token belongs to and its role (the dashboard shows or hides actions with it)', responses: { 200: '{ name, role }' } },
 
   healthLive: { method: 'GET', path: '/health/live', role: 'public', tag: 'Operations', summary: 'The process is up', responses: { 200: 'Up' } },
   healthReady: { method: 'GET', path: '/health/ready', role: 'public', tag: 'Operations', summary: 'Postgres, Redis, queue and migrations are ready', responses: { 200: 'Ready', 503: 'Not ready' } },

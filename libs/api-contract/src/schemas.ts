@@ -75,6 +75,8 @@ export const transferListQuery = pageQuery.extend({
 
 export const accountCode = z.string().max(140).regex(/^(main|funding|usage|adjustment|sub:[A-Za-z0-9_-]{1,128})$/, 'must be main, funding, usage, adjustment or sub:<token>');
 export const balanceAtQuery = z.strictObject({ at: isoDate.optional() });
+/** Defaults (dashboard charts): the last 30 days up to now. */
+export const historyQuery = z.strictObject({ from: isoDate.optional(), to: isoDate.optional() });
 export const statementQuery = z.strictObject({
   from: isoDate.optional(),
   to: isoDate.optional(),

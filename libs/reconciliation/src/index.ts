@@ -1,5 +1,6 @@
 export * from './domain/reconciliation';
 export * from './reconciliation.queries';
+export * from './account-history.queries';
 export * from './report/report-csv';
 export * from './use-cases/run-reconciliation/run-reconciliation.command';
 export * from './use-cases/run-reconciliation/run-reconciliation.use-case';

@@ -13,7 +13,11 @@ function subaccountJson(v: SubaccountView) {
   return {
     token: v.token, email: v.email, type: v.type, title: v.title,
     balance: balanceJson(v.balance),
-    observed: v.observed ? { balance: v.observed.balance.toFixed(), at: v.observed.at.toISOString(), source: v.observed.source } : null,
+    // drift: what the provider showed minus the ledger's posted balance at that reading.
+    observed: v.observed ? {
+      balance: v.observed.balance.toFixed(), at: v.observed.at.toISOString(), source: v.observed.source,
+      expected: v.observed.expected.toFixed(), drift: v.observed.balance.minus(v.observed.expected).toFixed(),
+    } : null,
     createdAt: v.createdAt.toISOString(),
   };
 }

@@ -1,0 +1,27 @@
+import { Controller, Inject } from '@nestjs/common';
+import { z } from 'zod';
+import { historyQuery, ROUTES } from '@app/api-contract';
+import { Services, SERVICES } from '@app/services';
+import { Principal } from '../../core/auth.guard';
+import { Endpoint, ValidParam, ValidQuery } from '../../core/endpoint.decorator';
+import { CurrentPrincipal } from '../../core/principal.decorator';
+
+const DAY_MS = 24 * 3600 * 1000;
+
+/** The JSON the dashboard needs beyond the rest of the API: who is calling, and balance history. */
+@Controller()
+export class DashboardController {
+  constructor(@Inject(SERVICES) private readonly s: Services) {}
+
+  @Endpoint(ROUTES.me)
+  me(@CurrentPrincipal() who: Principal) {
+    return { name: who.name, role: who.role };
+  }
+
+  @Endpoint(ROUTES.accountHistory)
+  history(@ValidParam('code') code: string, @ValidQuery() q: z.output<typeof historyQuery>) {
+    const to = q.to ?? new Date();
+    const from = q.from ?? new Date(to.getTime() - 30 * DAY_MS);
+    return this.s.accountHistory.history(this.s.providerAccount, code, from, to);
+  }
+}
