@@ -8,6 +8,7 @@ import { LedgerController } from './modules/ledger/ledger.controller';
 import { OperationsController } from './modules/operations/operations.controller';
 import { ReconciliationController } from './modules/reconciliation/reconciliation.controller';
 import { SubaccountsController } from './modules/subaccounts/subaccounts.controller';
+import { TopupsController } from './modules/topups/topups.controller';
 import { TransfersController } from './modules/transfers/transfers.controller';
 import { WebhooksController } from './modules/webhooks/webhooks.controller';
 
@@ -17,7 +18,7 @@ export class AppModule {
   static with(services: Services): DynamicModule {
     return {
       module: AppModule,
-      controllers: [SubaccountsController, TransfersController, LedgerController, ReconciliationController, OperationsController, DashboardController, WebhooksController],
+      controllers: [SubaccountsController, TransfersController, LedgerController, ReconciliationController, TopupsController, OperationsController, DashboardController, WebhooksController],
       providers: [
         { provide: SERVICES, useValue: services },
         { provide: APP_GUARD, useClass: AuthGuard },

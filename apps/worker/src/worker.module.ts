@@ -7,6 +7,7 @@ import { Services, SERVICES } from '@app/services';
 import { TransferExecutionProcessor } from './processors/transfer-execution.processor';
 import { TransferSweeperCron } from './processors/transfer-sweeper.cron';
 import { ReconciliationCron } from './processors/reconciliation.cron';
+import { TopupsCron } from './processors/topups.cron';
 import { WebhookDeliveryProcessor } from './processors/webhook-delivery.processor';
 import { WebhookRelayCron } from './processors/webhook-relay.cron';
 
@@ -25,7 +26,7 @@ export class WorkerModule {
         BullModule.registerQueue({ name: QUEUES.webhooks }),
       ],
       providers: [
-        { provide: SERVICES, useValue: services }, TransferExecutionProcessor, TransferSweeperCron, ReconciliationCron,
+        { provide: SERVICES, useValue: services }, TransferExecutionProcessor, TransferSweeperCron, ReconciliationCron, TopupsCron,
         // Events are always recorded; they are delivered only by workers that have a WEBHOOK_URL.
         ...(services.deliverWebhook ? [WebhookDeliveryProcessor, WebhookRelayCron] : []),
       ],

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { isValidSubaccountToken, Money, MoneyFormatError } from '@app/ledger';
+import { scheduleProblem, timezoneProblem } from '@app/topups';
 
 /**
  * Request schemas: the one definition both the validation (apps/api) and the OpenAPI document
@@ -102,3 +103,54 @@ export const webhookDeliveryQuery = pageQuery.extend({
 export const reportQuery = z.strictObject({ format: z.enum(['json', 'csv']).default('json') });
 export const driftListQuery = pageQuery.extend({ status: z.enum(['open', 'resolved']).optional(), account: accountCode.optional() });
 export const resolveDriftInput = z.strictObject({ as: z.enum(['usage', 'purchase', 'write_off']), reason: text(500) });
+
+/** Top-up policies: cron (5 fields) and IANA zone checked by the same functions the scheduler uses. */
+const topupSchedule = z.string().max(100).superRefine((v, ctx) => {
+  const problem = scheduleProblem(v);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+}).meta({ description: 'cron, 5 fields (minute hour day-of-month month day-of-week), local time of `timezone`', examples: ['0 6 1 * *'] });
+const topupTimezone = z.string().max(64).superRefine((v, ctx) => {
+  const problem = timezoneProblem(v);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+}).meta({ description: 'IANA time zone', examples: ['Europe/Paris'] });
+const topupMode = z.enum(['fixed', 'target']);
+
+export const topupPolicyInput = (max?: string) => z.strictObject({
+  subaccount: token,
+  mode: topupMode,
+  amount: amountSchema(max).optional().meta({ description: 'fixed mode: the amount added each period' }),
+  target: amountSchema(max).optional().meta({ description: 'target mode: the balance (as the provider sees it) to bring the sub-account up to' }),
+  cap: amountSchema(max).optional().meta({ description: 'the most one run transfers' }),
+  schedule: topupSchedule.optional().meta({ description: 'default 0 6 1 * * (monthly on the 1st at 06:00)' }),
+  timezone: topupTimezone.optional().meta({ description: 'default TOPUP_TIMEZONE (Europe/Paris)' }),
+  enabled: z.boolean().optional(),
+}).superRefine((v, ctx) => {
+  if (v.mode === 'fixed' && v.amount === undefined) ctx.addIssue({ code: 'custom', path: ['amount'], message: 'is required in fixed mode' });
+  if (v.mode === 'fixed' && v.target !== undefined) ctx.addIssue({ code: 'custom', path: ['target'], message: 'is for target mode only' });
+  if (v.mode === 'target' && v.target === undefined) ctx.addIssue({ code: 'custom', path: ['target'], message: 'is required in target mode' });
+  if (v.mode === 'target' && v.amount !== undefined) ctx.addIssue({ code: 'custom', path: ['amount'], message: 'is for fixed mode only' });
+});
+
+/** Only the fields given change; `cap: null` removes the cap. */
+export const topupPolicyPatch = (max?: string) => z.strictObject({
+  subaccount: token.optional(),
+  mode: topupMode.optional(),
+  amount: amountSchema(max).optional(),
+  target: amountSchema(max).optional(),
+  cap: amountSchema(max).nullable().optional(),
+  schedule: topupSchedule.optional(),
+  timezone: topupTimezone.optional(),
+  enabled: z.boolean().optional(),
+}).refine((v) => Object.keys(v).length > 0, 'at least one field to change');
+
+export const topupPolicyListQuery = pageQuery.extend({
+  subaccount: token.optional(),
+  includeDeleted: z.enum(['true', 'false']).transform((v) => v === 'true').optional().meta({ description: 'also list deleted policies (default false)' }),
+});
+export const topupRunListQuery = pageQuery.extend({
+  policy: z.uuid().optional(),
+  period: z.string().regex(/^\d{4}(-\d{2}(-\d{2}(T\d{2}:\d{2}([+-]\d{2}:\d{2})?)?)?)?$/, 'a period key (2026-12-01T06:00+01:00) or its beginning (2026, 2026-12, 2026-12-01)').optional()
+    .meta({ description: 'a period key or its beginning: 2026-12 lists the runs scheduled in December 2026 (local time); encode + as %2B' }),
+  status: z.enum(['decided', 'skipped', 'failed', 'missed']).optional(),
+  cursor: z.string().regex(/^\d{1,19}$/).optional(),
+});

@@ -58,6 +58,7 @@ export const configSchema = z.object({
   WEBHOOK_MAX_ATTEMPTS: int(15, 1),
   WEBHOOK_RETRY_BASE_MS: int(2_000, 10),
   TOPUP_TIMEZONE: z.string().refine(isTimeZone, 'must be an IANA time zone').default('Europe/Paris'),
+  TOPUP_TICK_MS: int(60_000, 100),
   PROVIDER_TIMEOUT_MS: int(10_000, 100),
   PROVIDER_MAX_ATTEMPTS: int(5, 1),
   PROVIDER_RETRY_BASE_MS: int(1_000, 10),

@@ -9,6 +9,9 @@ import {
   ResolveTransferUseCase, SweepTransfersUseCase, TransfersRepository,
 } from '@app/transfers';
 import { AccountHistoryQueries, ReconciliationQueries, ResolveDriftUseCase, RunReconciliationUseCase } from '@app/reconciliation';
+import {
+  CreateTopupPolicyUseCase, DeleteTopupPolicyUseCase, PreviewTopupPolicyUseCase, RunDueTopupsUseCase, TopupsQueries, UpdateTopupPolicyUseCase,
+} from '@app/topups';
 import { BullWebhookQueue, DeliverWebhookUseCase, OutboxEventsQueries, RelayWebhooksUseCase } from '@app/webhooks';
 import { ProviderMetrics } from './provider-metrics';
 import { AlertWebhook } from './alert-webhook';
@@ -41,6 +44,7 @@ export function createServices(config: Config, role: 'api' | 'worker') {
   const recordTransfer = new RecordTransferUseCase(db, ledger, transfers, queue, { expirySeconds: config.TRANSFER_EXPIRY_SECONDS, logger });
 
   const resolveTransfer = new ResolveTransferUseCase(db, ledger);
+  const clock = () => new Date();
   const alerts = new AlertWebhook(config.ALERT_WEBHOOK_URL, logger);
   const webhookQueue = new BullWebhookQueue(producerRedis, config.QUEUE_PREFIX, { attempts: config.WEBHOOK_MAX_ATTEMPTS, baseDelayMs: config.WEBHOOK_RETRY_BASE_MS });
 
@@ -78,6 +82,13 @@ export function createServices(config: Config, role: 'api' | 'worker') {
     executeTransfer,
     processTransferJob: new ProcessTransferJobUseCase(executeTransfer, queue),
     sweepTransfers: new SweepTransfersUseCase(providerAccount, db, ledger, queue, logger),
+    // Top-ups read the wall clock here; tests inject a fake one into the same use cases.
+    topups: new TopupsQueries(db),
+    createTopupPolicy: new CreateTopupPolicyUseCase(db, { now: clock, defaultTimezone: config.TOPUP_TIMEZONE }),
+    updateTopupPolicy: new UpdateTopupPolicyUseCase(db, { now: clock }),
+    deleteTopupPolicy: new DeleteTopupPolicyUseCase(db, { now: clock }),
+    previewTopupPolicy: new PreviewTopupPolicyUseCase(db, provider, { now: clock }),
+    runDueTopups: new RunDueTopupsUseCase(db, recordTransfer, provider, { now: clock, logger }),
     webhookQueue,
     webhookDeliveries: new OutboxEventsQueries(db),
     relayWebhooks: new RelayWebhooksUseCase(db, webhookQueue, providerAccount),
