@@ -49,10 +49,10 @@ async function run(opts, results) {
       sandbox.faults.clear();
       if (L > 0) sandbox.faults.add({ route: 'add', fault: 'latency', ms: L, probability: 1 });
       const bound = L > 0 ? Math.min(C / (L / 1000), R) : R;
-      const raw = await rawProviderRate(sandbox, apiKey, tokens, { concurrency: C, durationMs: smoke ? 500 : 2000 });
+      const raw = await rawProviderRate(sandbox, apiKey, tokens, { concurrency: C, durationMs: smoke ? 300 : 2000 });
 
       // Throughput: a backlog of ~8 s of work at the bound, recorded with the worker stopped.
-      const n = smoke ? 60 : Math.round(bound * 8);
+      const n = smoke ? 30 : Math.round(bound * 8);
       const items = Array.from({ length: n }, () => ({ subaccount: tokens[seq++ % tokens.length], direction: 'add', amount: '0.010' }));
       const [{ max: before }] = await db.query('SELECT coalesce(max(seq), 0)::bigint AS max FROM transfers');
       for (let i = 0; i < items.length; i += 2000) {
@@ -80,7 +80,7 @@ async function run(opts, results) {
       const rps = smoke ? 10 : bound / 2;
       const [{ max: before2 }] = await db.query('SELECT coalesce(max(seq), 0)::bigint AS max FROM transfers');
       const answers = await openLoop({
-        baseUrl: apps.baseUrl, ratePerSecond: rps, durationMs: smoke ? 2000 : 8000,
+        baseUrl: apps.baseUrl, ratePerSecond: rps, durationMs: smoke ? 1000 : 8000,
         request: () => ({ method: 'POST', path: '/v1/transfers', headers, body: JSON.stringify({ subaccount: tokens[seq++ % tokens.length], direction: 'add', amount: '0.010' }) }),
       });
       const refused = answers.filter((a) => a.status !== 202);

@@ -34,7 +34,7 @@ async function measure(db, baseUrl, label, results, requests) {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   const lat = { health: [], balance: [], balanceAt: [], statement: [] };
   let bytes = 0;
-  for (let i = 0; i < 50; i++) for (const k of Object.keys(paths)) await get(agent, baseUrl, paths[k]); // warm-up
+  for (let i = 0; i < Math.min(50, requests); i++) for (const k of Object.keys(paths)) await get(agent, baseUrl, paths[k]); // warm-up
   for (let i = 0; i < requests; i++) {
     for (const k of Object.keys(paths)) {
       const r = await get(agent, baseUrl, paths[k]);
@@ -55,8 +55,8 @@ async function measure(db, baseUrl, label, results, requests) {
 
 async function run(opts, results) {
   const smoke = opts.smoke;
-  const sizes = smoke ? [{ label: '2k', postings: 2_000 }, { label: '20k', postings: 20_000 }] : [{ label: '10k', postings: 10_000 }, { label: '1M', postings: 1_000_000 }];
-  const requests = smoke ? 100 : 1000;
+  const sizes = smoke ? [{ label: '1k', postings: 1_000 }, { label: '5k', postings: 5_000 }] : [{ label: '10k', postings: 10_000 }, { label: '1M', postings: 1_000_000 }];
+  const requests = smoke ? 30 : 1000;
   const { url, name } = await env.createBenchDatabase(S);
   const db = new env.Database(url, { max: 4 });
   const { sandbox, apiKey } = await env.sandboxWith({ subaccounts: [] });

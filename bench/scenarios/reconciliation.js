@@ -29,7 +29,7 @@ function memoryProvider(main, items) {
 }
 
 async function ledgerSide(opts, results) {
-  const n = opts.smoke ? 2000 : 100_000;
+  const n = opts.smoke ? 500 : 100_000;
   const PA = 'bench-rec-ledger';
   const { url, name } = await env.createBenchDatabase(`${S}_ledger`);
   const db = new env.Database(url, { max: 4 });
@@ -80,7 +80,7 @@ async function ledgerSide(opts, results) {
 }
 
 async function endToEnd(opts, results) {
-  const n = opts.smoke ? 200 : 10_000;
+  const n = opts.smoke ? 100 : 10_000;
   const PA = 'bench-rec-e2e';
   const { url, name } = await env.createBenchDatabase(`${S}_e2e`);
   const db = new env.Database(url, { max: 4 });

@@ -63,9 +63,9 @@ function pgbench(dbUrl, { clients, seconds, journal, nsubs }) {
 async function run(opts, results) {
   const smoke = opts.smoke;
   const levels = smoke ? [4] : [16, 64, 256];
-  const seconds = smoke ? 2 : 8;
+  const seconds = smoke ? 1 : 8;
   const nsubs = smoke ? 50 : 1000;
-  const batchSize = smoke ? 500 : 10_000;
+  const batchSize = smoke ? 200 : 10_000;
   const { url, name } = await env.createBenchDatabase(S);
   const db = new env.Database(url, { max: 4 });
   const { sandbox, apiKey } = await env.sandboxWith({ subaccounts: [] });
