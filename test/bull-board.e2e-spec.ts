@@ -74,6 +74,21 @@ describe('bull-board at /admin/queues', () => {
     expect((await stack.call('GET', '/v1/transfers', undefined, session)).status).toBe(401);
   });
 
+  it('/metrics: queue depth and the age of the oldest waiting job per queue, in-doubt count (no worker runs here)', async () => {
+    expect((await stack.call('POST', '/v1/subaccounts/import', undefined, TOKENS.admin)).status).toBe(200);
+    const t = await stack.call('POST', '/v1/transfers', { subaccount: stack.tokens()[0], direction: 'add', amount: '1' }, TOKENS.operator);
+    expect(t.status).toBe(202);
+    await new Promise((r) => setTimeout(r, 1_100));
+    const m = (await stack.call('GET', '/metrics', undefined, null)).text;
+    expect(m).toMatch(/^credit_ledger_queue_jobs\{queue="transfers",state="waiting"\} 1$/m);
+    expect(m).toMatch(/^credit_ledger_queue_jobs\{queue="webhooks",state="waiting"\} 0$/m);
+    const age = Number(/^credit_ledger_queue_oldest_waiting_job_age_seconds\{queue="transfers"\} (\S+)$/m.exec(m)?.[1]);
+    expect(age).toBeGreaterThanOrEqual(1);
+    expect(m).toMatch(/^credit_ledger_queue_oldest_waiting_job_age_seconds\{queue="webhooks"\} 0$/m);
+    expect(m).toContain(`credit_ledger_in_doubt_transfers{provider_account="${stack.providerAccount}",field="count"} 0`);
+    expect(m).toContain(`credit_ledger_transfers{provider_account="${stack.providerAccount}",status="pending"} 1`);
+  });
+
   it('request logs: JSON, with the request id, and no token in them', async () => {
     await get('/admin/queues', { ...bearer(TOKENS.admin), 'x-request-id': 'req-bull-board-1' });
     const mine = () => stack.api.text().split('\n').filter(Boolean).map((l) => JSON.parse(l)).filter((l) => l.reqId === 'req-bull-board-1');
