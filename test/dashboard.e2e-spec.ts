@@ -21,6 +21,7 @@ describe('dashboard in a headless browser', () => {
   const browserErrors: string[] = [];
   const failedRequests: string[] = [];
   let a: string;
+  let b: string;
   let c: string;
   let postedId: string;
   let inDoubtId: string;
@@ -65,7 +66,7 @@ describe('dashboard in a headless browser', () => {
 
     stack = await startStack({ subaccounts: 3, env: { RECONCILE_CRON: '0 0 1 1 *' } });
     expect((await stack.call('POST', '/v1/subaccounts/import', undefined, TOKENS.admin)).json).toMatchObject({ imported: 3 });
-    [a, , c] = stack.tokens();
+    [a, b, c] = stack.tokens();
 
     const posted = await stack.call('POST', '/v1/transfers', { subaccount: a, direction: 'add', amount: '20', reference: 'March allowance' }, TOKENS.operator);
     expect(posted.status).toBe(202);
@@ -214,11 +215,21 @@ describe('dashboard in a headless browser', () => {
     await shot('07-reports');
   });
 
-  it('shows top-ups, or says they are not available on this server', async () => {
+  it('shows top-up policies with their next run, or says top-ups are not available on this server', async () => {
     const route = await stack.call('GET', '/v1/topup-policies', undefined, TOKENS.viewer);
-    await go('topups', '#topups > *');
-    if (route.status === 404) expect(await text('#topups')).toContain('Top-ups are not available on this server.');
-    else expect(await text('#topups')).not.toContain('not available');
+    if (route.status === 404) {
+      await go('topups', '#topups > *');
+      expect(await text('#topups')).toContain('Top-ups are not available on this server.');
+    } else {
+      const policy = await stack.call('POST', '/v1/topup-policies', { subaccount: b, mode: 'fixed', amount: '5', schedule: '0 6 1 * *', timezone: 'Europe/Paris' }, TOKENS.admin);
+      expect(policy.status).toBe(201);
+      await go('topups', '#topups article');
+      const card = await text('#topups article');
+      expect(card).toContain('add 5.000');
+      expect(card).toContain('0 6 1 * * (Europe/Paris)');
+      expect(await page.locator('#topups article time').first().getAttribute('datetime')).toBe(policy.json.nextRunAt);
+      expect(card).toContain('No run yet.');
+    }
     await shot('08-topups');
   });
 

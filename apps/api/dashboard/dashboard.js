@@ -279,11 +279,16 @@
     state.charts[id]?.destroy();
     state.charts[id] = new window.Chart($(id), config);
   }
-  const timeAxis = (from, to) => ({
-    type: 'linear', min: from, max: to,
-    ticks: { maxTicksLimit: 8, callback: (v) => new Date(v).toLocaleDateString(undefined, { month: 'short', day: 'numeric', hour: to - from <= 2 * 86400e3 ? '2-digit' : undefined, minute: to - from <= 2 * 86400e3 ? '2-digit' : undefined }) },
-    grid: { color: '#eef0f3' },
-  });
+  function tickFormat(span) {
+    if (span <= 3600e3) return new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+    if (span <= 2 * 86400e3) return new Intl.DateTimeFormat(undefined, { day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' });
+    return new Intl.DateTimeFormat(undefined, { day: 'numeric', month: 'short' });
+  }
+  // Bar charts offset their axis by half a bar by default: off, so both charts share one time scale.
+  const timeAxis = (from, to) => {
+    const fmt = tickFormat(to - from);
+    return { type: 'linear', min: from, max: to, offset: false, ticks: { maxTicksLimit: 8, callback: (v) => fmt.format(new Date(v)) }, grid: { color: '#eef0f3' } };
+  };
   // The same width for both charts' y axes keeps their time axes aligned.
   const valueAxis = (title) => ({ title: { display: true, text: title }, grid: { color: '#eef0f3' }, afterFit: (scale) => { scale.width = 80; } });
   const tooltipTitle = (items) => (items.length ? dateFmt.format(new Date(items[0].parsed.x)) : '');
@@ -312,7 +317,7 @@
       },
       options: {
         responsive: true, maintainAspectRatio: false, animation: false, interaction: { mode: 'nearest', intersect: false },
-        scales: { x: timeAxis(x.from, x.to), y: valueAxis('EUR credit') },
+        scales: { x: timeAxis(x.from, x.to), y: { ...valueAxis('EUR credit'), beginAtZero: true } },
         plugins: { tooltip: { callbacks: { title: tooltipTitle, label: (c) => `${c.dataset.label}: ${money(c.dataset.label.startsWith('Ledger') ? hist.ledger[c.dataIndex].posted : hist.observations[c.dataIndex].observed)}` } } },
       },
     });
@@ -560,8 +565,9 @@
     }
     const details = await Promise.all(policies.map(async (p) => {
       const [preview, runs] = await Promise.all([
+        // Target mode reads the provider: a provider outage must not hide the policy.
         api('GET', `/v1/topup-policies/${p.id}/preview`).catch(() => null),
-        api('GET', `/v1/topup-runs?policy=${encodeURIComponent(p.id)}&limit=5`).then((r) => r.data ?? r).catch(() => []),
+        api('GET', `/v1/topup-runs?policy=${encodeURIComponent(p.id)}&limit=5`).then((r) => r.data),
       ]);
       return { p, preview, runs };
     }));
@@ -572,15 +578,18 @@
       h('dl', { class: 'facts' },
         h('div', {}, h('dt', {}, 'Mode'), h('dd', {}, p.mode === 'target' ? `top up to ${money(p.target)}` : `add ${money(p.amount)}`)),
         h('div', {}, h('dt', {}, 'Cap'), h('dd', {}, p.cap ? money(p.cap) : '—')),
-        h('div', {}, h('dt', {}, 'Next run'), h('dd', {}, when(preview?.at ?? preview?.nextRunAt ?? p.nextRunAt ?? null))),
-        h('div', {}, h('dt', {}, 'Next amount'), h('dd', {}, preview?.amount ? money(preview.amount) : '—'))),
+        h('div', {}, h('dt', {}, 'Next run'), h('dd', {}, p.nextRunAt ? when(p.nextRunAt) : 'not scheduled')),
+        h('div', {}, h('dt', {}, 'A run now would transfer'), h('dd', {}, preview ? (preview.amount ? money(preview.amount) : 'nothing') : 'preview unavailable'))),
+      preview?.explanation ? h('p', { class: 'hint' }, preview.explanation) : null,
+      h('h3', { class: 'small-text muted' }, 'Last runs'),
       h('div', { class: 'table-wrap' }, table([
-        { label: 'Period', cell: (r) => r.period ?? '' },
-        { label: 'When', cell: (r) => when(r.createdAt ?? r.ranAt ?? r.at ?? null) },
-        { label: 'Status', cell: (r) => r.status ?? r.transfer?.status ?? '' },
-        { label: 'Amount', num: true, cell: (r) => money(r.amount ?? r.transfer?.amount ?? null) },
-        { label: 'Transfer', cell: (r) => h('span', { class: 'ident' }, r.transfer?.id ?? r.transferId ?? '') },
-      ], Array.isArray(runs) ? runs : [], { empty: 'No run yet.' })))));
+        { label: 'Period', cell: (r) => r.period },
+        { label: 'Scheduled for', cell: (r) => when(r.scheduledFor) },
+        { label: 'Decision', cell: (r) => h('span', { class: `badge ${({ decided: 'good', failed: 'bad', missed: 'warn' })[r.status] || ''}` }, r.status) },
+        { label: 'Amount', num: true, cell: (r) => money(r.amount) },
+        { label: 'Transfer', cell: (r) => (r.transfer ? h('span', {}, h('span', { class: `badge ${STATUS_BADGE[r.transfer.status] || ''}` }, r.transfer.status.replace('_', ' ')), ' ', h('span', { class: 'ident', title: r.transfer.id }, `${r.transfer.id.slice(0, 8)}…`)) : '—') },
+        { label: 'Why', wrap: true, cell: (r) => r.explanation },
+      ], runs, { empty: 'No run yet.' })))));
   }
 
   // ---- Reports ---------------------------------------------------------------------------
