@@ -166,7 +166,7 @@ export class RunDueTopupsUseCase {
     for (const f of fires.slice(0, max)) {
       const id = await this.insertRun(tx, {
         policy: p, key: periodKey(f, p.timezone), due: f, observed: null, status: 'missed', amount: null,
-        explanation: `missed: no run while this period was due (the scheduler was not running); not replayed, only the latest due period (${dueKey}) is run`,
+        explanation: `missed: no run while this period was due (the scheduler was down or could not decide); not replayed, only the latest due period (${dueKey}) is run`,
       }, true);
       if (id) n++;
     }
