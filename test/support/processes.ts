@@ -66,7 +66,10 @@ export class AppProcess {
   async stop(signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 15_000): Promise<number | null> {
     if (!this.running) return this.child?.exitCode ?? null;
     this.child!.kill(signal);
-    const code = await Promise.race([this.exited!, sleep(timeoutMs).then(() => 'timeout' as const)]);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), timeoutMs); });
+    const code = await Promise.race([this.exited!, timeout]);
+    clearTimeout(timer);
     if (code === 'timeout') {
       this.child!.kill('SIGKILL');
       return this.exited!;
