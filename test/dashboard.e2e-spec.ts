@@ -235,6 +235,7 @@ describe('dashboard in a headless browser', () => {
 
   it('a viewer sees everything but the operator actions are disabled', async () => {
     await page.click('#sign-out');
+    expect(await text('#main')).not.toContain('SMS campaign, March');
     await page.fill('#token', TOKENS.viewer);
     await page.click('#login-form button[type=submit]');
     await eventually(async () => expect(await text('#who-role')).toBe('viewer'));

@@ -184,6 +184,10 @@
   function signOut(message) {
     sessionStorage.removeItem(TOKEN_KEY);
     state.me = null;
+    // Nothing the previous token could read stays on the page for the next one.
+    for (const id of ['summary-cards', 'subaccounts', 'accounts', 'observations', 'open-drifts', 'runs', 'run-detail', 'resolved-drifts', 'in-doubt', 'transfers', 'topups', 'status']) fill($(id));
+    for (const c of Object.values(state.charts)) c.destroy();
+    state.charts = {};
     $('who').hidden = true;
     $('nav').hidden = true;
     showPage('login');
