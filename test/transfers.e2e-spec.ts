@@ -38,7 +38,10 @@ describe('transfers end to end (api + worker processes, Postgres, Redis, sandbox
         posted = (await stack.call('GET', `/v1/transfers/${created.json.id}`, undefined, TOKENS.viewer)).json;
         return posted.status === 'posted';
       }, 5_000, 'the transfer to be posted', 20);
-      expect(Date.now() - started).toBeLessThan(1_000);
+      // Server-side: recorded → provider answer → posted, as the transfer's own timestamps say
+      // (the test's polling and this process's load are not the pipeline's latency).
+      expect(new Date(posted.updatedAt).getTime() - new Date(posted.createdAt).getTime()).toBeLessThan(1_000);
+      expect(Date.now() - started).toBeLessThan(5_000);
       expect(posted.provider).toMatchObject({ code: 200, credit: '9974.500', subaccountCredit: '25.500' });
       const sub = await stack.call('GET', `/v1/subaccounts/${token}`, undefined, TOKENS.viewer);
       expect(sub.json).toMatchObject({ token, balance: { posted: '25.500', pending: '0.000', available: '25.500' }, observed: { balance: '25.500', source: 'transfer' } });
