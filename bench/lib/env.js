@@ -309,7 +309,7 @@ async function generateHistory(db, providerAccount, { transactions, tokens, chun
 }
 
 /** Hash-chained journal entries (through the chain trigger), each recording a posted transaction of two postings. */
-async function generateJournal(db, providerAccount, entries, chunk = 1000) {
+async function generateJournal(db, providerAccount, entries, chunk = 200) {
   for (let done = 0; done < entries; done += chunk) {
     await db.query(
       `INSERT INTO journal_entries (sequence, provider_account_id, recorded_at, actor, action, entity_type, entity_id, reason, data, prev_hash, hash)

@@ -74,6 +74,9 @@ async function run(opts, results) {
     }
 
     // (b) Journal export: top the journal up to 1,000,000 postings, then stream it as CSV.
+    // The worker stops first: its transactions would queue behind the generator on the
+    // journal head (and hold main's balance row meanwhile).
+    await apps.worker.stop();
     const [{ entries, ledger_postings }] = await db.query(`SELECT (SELECT count(*) FROM journal_entries)::int AS entries, (SELECT count(*) FROM postings)::int AS ledger_postings`);
     const extra = Math.max(0, Math.ceil((journalPostings - ledger_postings) / 2));
     const t0 = Date.now();
