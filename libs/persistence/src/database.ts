@@ -23,6 +23,19 @@ export function pgConstraint(err: unknown): string | undefined {
   return (err as { constraint?: string } | null)?.constraint;
 }
 
+const UNAVAILABLE_SQLSTATES = new Set(['57P01', '57P02', '57P03', '53300']); // shutdown, crash, starting up, too many connections
+const UNAVAILABLE_ERRNOS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+
+/**
+ * The database could not be reached or went away (as opposed to refusing what was asked):
+ * the caller may try again later, nothing was written by the failed statement.
+ */
+export function isDatabaseUnavailable(err: unknown): boolean {
+  const code = pgCode(err) ?? (err as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && (code.startsWith('08') || UNAVAILABLE_SQLSTATES.has(code) || UNAVAILABLE_ERRNOS.has(code))) return true;
+  return /Connection terminated|timeout exceeded when trying to connect|not queryable|the database system is/i.test(String((err as Error | null)?.message));
+}
+
 /** A connection inside one database transaction. */
 export interface Tx {
   query<R extends QueryResultRow = QueryResultRow>(sql: string, params?: unknown[]): Promise<R[]>;
@@ -62,6 +75,13 @@ export class Database {
     const retries = opts.retries ?? 5;
     for (let attempt = 0; ; attempt++) {
       const client: PoolClient = await this.pool.connect();
+      // A checked-out client has no error listener of the pool's: a connection lost between
+      // two queries (backend terminated, Postgres restarted) would be an unhandled 'error'
+      // event and crash the process. The next query fails instead, and the client is
+      // discarded on release. (test/reliability/infrastructure.e2e-spec.ts)
+      let lost: Error | undefined;
+      const onError = (err: Error) => { lost = err; };
+      client.on('error', onError);
       try {
         await client.query('BEGIN');
         const tx: Tx = { query: async (sql, params) => (await client.query(sql, params as unknown[])).rows };
@@ -77,7 +97,8 @@ export class Database {
         }
         throw err;
       } finally {
-        client.release();
+        client.removeListener('error', onError);
+        client.release(lost);
       }
     }
   }

@@ -1,5 +1,6 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Inject } from '@nestjs/common';
 import { DomainError, ErrorCode, ErrorCodes, scrubText } from '@app/common';
+import { isDatabaseUnavailable } from '@app/persistence';
 import { Services, SERVICES } from '@app/services';
 
 /**
@@ -28,10 +29,9 @@ export class ErrorFilter implements ExceptionFilter {
       const message = status === 404 ? `no route ${req.method} ${String(req.url ?? '').split('?')[0]}` : (err as Error).message;
       return { status: status === 404 || status === 413 || status === 401 || status === 403 ? status : 400, code, message: this.scrub(message) };
     }
-    const pgUnavailable = /ECONNREFUSED|Connection terminated|timeout exceeded when trying to connect|the database system is (starting up|shutting down)/i.test(String((err as Error)?.message));
-    if (pgUnavailable) {
+    if (isDatabaseUnavailable(err)) {
       this.services.logger.error({ reqId: req.id, err: this.scrub(String((err as Error).message)) }, 'database unavailable');
-      return { status: ErrorCodes.service_unavailable, code: 'service_unavailable', message: 'the database is unavailable; nothing was recorded, try again' };
+      return { status: ErrorCodes.service_unavailable, code: 'service_unavailable', message: 'the database is unavailable; try again (with the same Idempotency-Key, a retry never records twice)' };
     }
     this.services.logger.error({ reqId: req.id, err: this.scrub(String((err as Error)?.stack ?? err)) }, 'unexpected error');
     return { status: 500, code: 'internal_error', message: `unexpected error (request ${req.id ?? '?'})` };

@@ -12,8 +12,12 @@ const config = loadConfig();
 @Processor(QUEUES.transfers, {
   concurrency: config.WORKER_CONCURRENCY,
   limiter: { max: config.PROVIDER_RATE_LIMIT_PER_SECOND, duration: 1000 },
-  // A stalled job is redelivered; the claim in Postgres makes that harmless.
-  lockDuration: Math.max(30_000, config.PROVIDER_TIMEOUT_MS * 2),
+  // The queue lock lasts as long as the execution lease (both mean "this attempt's process
+  // is presumed dead after this long"). A job whose worker stalls longer (event loop blocked,
+  // process stopped) is redelivered while the first attempt may still run: the claim in
+  // Postgres makes that harmless (test/reliability/processes.e2e-spec.ts).
+  lockDuration: config.EXECUTION_LEASE_MS,
+  stalledInterval: Math.min(30_000, config.EXECUTION_LEASE_MS),
 })
 export class TransferExecutionProcessor extends WorkerHost implements OnApplicationBootstrap {
   private readonly handlers: Record<string, (job: Job) => Promise<unknown>>;
