@@ -2,12 +2,14 @@ import '../../../libs/common/src/aliases';
 import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
 import { NestFactory } from '@nestjs/core';
+import type { FastifyError, FastifyReply } from 'fastify';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { ALL_ROUTES } from '@app/api-contract';
 import { DomainError, logContext, numberLiterals } from '@app/common';
 import { ConfigError, loadConfig } from '@app/config';
 import { createServices } from '@app/services';
 import { AppModule } from './app.module';
+import { authenticateBeforeParsing, TokenAuthenticator } from './core/auth.guard';
 import { HANDLED_ROUTES } from './core/endpoint.decorator';
 import { docsHtml, openApiDocument } from './modules/operations/docs';
 import { registerDashboard } from './modules/dashboard/dashboard.static';
@@ -27,6 +29,12 @@ async function bootstrap(): Promise<void> {
   const services = createServices(config, 'api');
   const adapter = new FastifyAdapter({
     bodyLimit: 5 * 1024 * 1024,
+    // Path parameters up to the longest the contract accepts (sub:<128-character token>).
+    routerOptions: { maxParamLength: 200 },
+    // Errors of Fastify's router (malformed URL encoding, parameter too long) in our error shape.
+    frameworkErrors: (err: FastifyError, _req: unknown, reply: FastifyReply) => {
+      void reply.code(400).send({ error: { code: 'validation_failed', message: `invalid URL: ${err.message}` } });
+    },
     genReqId: (req: { headers: Record<string, string | string[] | undefined> }) => {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && /^[\w.-]{1,100}$/.test(given) ? given : randomUUID();
@@ -46,12 +54,20 @@ async function bootstrap(): Promise<void> {
     } catch {
       return done(new DomainError('validation_failed', 'the body is not valid JSON'), undefined);
     }
-    for (const [path, literal] of numberLiterals(text)) {
+    let literals: Map<string, string>;
+    try {
+      literals = numberLiterals(text);
+    } catch {
+      // JSON.parse accepted it, the (recursive) literal scanner did not: nesting too deep.
+      return done(new DomainError('validation_failed', 'the body is nested too deeply'), undefined);
+    }
+    for (const [path, literal] of literals) {
       if (/[eE]/.test(literal)) return done(new DomainError('validation_failed', `${path || 'body'}: numbers must be written without an exponent`), undefined);
     }
     done(null, parsed);
   });
   fastify.addHook('onSend', async (req, reply) => { reply.header('x-request-id', req.id); });
+  fastify.addHook('onRequest', authenticateBeforeParsing(new TokenAuthenticator(config.API_TOKENS ?? []), ALL_ROUTES));
   // Our own log lines (use cases) written while serving a request carry its reqId, like
   // Fastify's request lines. Entered after the body is read: the stream's events would
   // otherwise run outside the context.

@@ -1,7 +1,8 @@
-import { applyDecorators, createParamDecorator, Delete, ExecutionContext, Get, HttpCode, Patch, Post, SetMetadata } from '@nestjs/common';
+import { applyDecorators, createParamDecorator, Delete, ExecutionContext, Get, HttpCode, Patch, Post, SetMetadata, UseGuards } from '@nestjs/common';
 import { z } from 'zod';
 import { fastifyPath, RouteDef } from '@app/api-contract';
 import { DomainError } from '@app/common';
+import { DeclaredInputGuard } from './declared-input.guard';
 
 export const ROUTE_DEF = 'credit-ledger:route';
 /** Route definitions that have a handler; the app refuses to start if one is missing. */
@@ -15,7 +16,8 @@ const METHOD = { GET: Get, POST: Post, PATCH: Patch, DELETE: Delete } as const;
  */
 export function Endpoint(def: RouteDef, successStatus?: number): MethodDecorator {
   HANDLED_ROUTES.add(def);
-  const decorators = [METHOD[def.method](fastifyPath(def.path)), SetMetadata(ROUTE_DEF, def)];
+  // Runs after the global auth guard: an unauthenticated caller learns nothing about inputs.
+  const decorators = [METHOD[def.method](fastifyPath(def.path)), SetMetadata(ROUTE_DEF, def), UseGuards(DeclaredInputGuard)];
   if (successStatus) decorators.push(HttpCode(successStatus));
   return applyDecorators(...decorators);
 }
