@@ -91,7 +91,7 @@ describe('worker processes', () => {
   }, 60_000);
 
   it('two worker processes on one queue, with faults: both execute, nothing is applied twice', async () => {
-    const stack = await startStack({ subaccounts: 20, env: { ...FAST_LEASE, WORKER_CONCURRENCY: '8', PROVIDER_RATE_LIMIT_PER_SECOND: '1000' } });
+    const stack = await startStack({ subaccounts: 20, env: { ...FAST_LEASE, WORKER_CONCURRENCY: '8', PROVIDER_RATE_LIMIT_PER_SECOND: '1000', PROVIDER_RETRY_BASE_MS: '20' } });
     try {
       await stack.startWorker();
       await stack.call('POST', '/v1/subaccounts/import', undefined, TOKENS.admin);
@@ -99,7 +99,7 @@ describe('worker processes', () => {
       stack.sandbox.faults.add({ route: 'add', fault: 'http_429', probability: 0.05, seed: 'two-429' });
       stack.sandbox.faults.add({ route: 'add', fault: 'latency', ms: 30, probability: 0.5, seed: 'two-lat' });
       const tokens = stack.tokens();
-      const total = 300;
+      const total = 200;
       let next = 0;
       await Promise.all(Array.from({ length: 8 }, async () => {
         while (next < total) {

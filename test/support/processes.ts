@@ -39,6 +39,8 @@ export async function waitFor(predicate: () => Promise<boolean> | boolean, timeo
 /** A built app (dist/apps/<name>/src/main.js) running as a real child process. */
 export class AppProcess {
   readonly output: string[] = [];
+  /** A worker's own HTTP server (health, metrics), set by startStack's startWorker. */
+  metricsUrl?: string;
   private child?: ChildProcess;
   private exited?: Promise<number | null>;
 
@@ -136,6 +138,7 @@ export async function startStack(opts: StackOptions = {}) {
   const startWorker = async (extra: Record<string, string> = {}) => {
     const metricsPort = await freePort();
     const w = new AppProcess('worker', { ...env, WORKER_METRICS_PORT: String(metricsPort), ...extra }).start();
+    w.metricsUrl = `http://127.0.0.1:${metricsPort}`;
     workers.push(w);
     await waitFor(async () => (await fetch(`http://127.0.0.1:${metricsPort}/health/live`)).ok, 20_000, 'the worker to start').catch((err) => {
       throw new Error(`${err.message}\n--- worker output ---\n${w.text()}`);
