@@ -6,26 +6,17 @@ import type { FastifyError, FastifyReply } from 'fastify';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { ALL_ROUTES } from '@app/api-contract';
 import { DomainError, logContext, numberLiterals } from '@app/common';
-import { ConfigError, loadConfig } from '@app/config';
+import { loadConfigOrExit } from '@app/config';
 import { createServices } from '@app/services';
 import { AppModule } from './app.module';
 import { authenticateBeforeParsing, TokenAuthenticator } from './core/auth.guard';
 import { HANDLED_ROUTES } from './core/endpoint.decorator';
 import { docsHtml, openApiDocument } from './modules/operations/docs';
-import { registerDashboard } from './modules/dashboard/dashboard.static';
 import { registerBullBoard } from './modules/admin/bull-board';
+import { registerDashboard } from './modules/dashboard/dashboard.static';
 
 async function bootstrap(): Promise<void> {
-  let config;
-  try {
-    config = loadConfig(process.env, ['API_TOKENS']);
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`credit-ledger api: ${err.message}\n`);
-      process.exit(1);
-    }
-    throw err;
-  }
+  const config = loadConfigOrExit('api', ['API_TOKENS']);
   const services = createServices(config, 'api');
   const adapter = new FastifyAdapter({
     bodyLimit: 5 * 1024 * 1024,

@@ -1,21 +1,12 @@
 import '../../../libs/common/src/aliases';
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
-import { ConfigError, loadConfig } from '@app/config';
+import { loadConfigOrExit } from '@app/config';
 import { createServices } from '@app/services';
 import { startMetricsServer } from './metrics-server';
 
 async function bootstrap(): Promise<void> {
-  let config;
-  try {
-    config = loadConfig(process.env);
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`credit-ledger worker: ${err.message}\n`);
-      process.exit(1);
-    }
-    throw err;
-  }
+  const config = loadConfigOrExit('worker');
   const services = createServices(config, 'worker');
   // Loaded after validation: the processor reads its options from the configuration.
   const { WorkerModule } = await import('./worker.module');

@@ -125,3 +125,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (problems.length) throw new ConfigError(problems);
   return result.data!;
 }
+
+/** For process entry points: the validated configuration, or a message naming the variable and exit 1. */
+export function loadConfigOrExit(processName: string, required: Array<keyof Config> = []): Config {
+  try {
+    return loadConfig(process.env, required);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`credit-ledger ${processName}: ${err.message}\n`);
+    process.exit(1);
+  }
+}
