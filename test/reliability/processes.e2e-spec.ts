@@ -26,7 +26,8 @@ async function record(stack: Stack, token: string, amount: string, key?: string)
 describe('worker processes', () => {
   it('a worker stopped (SIGSTOP) longer than the queue lock mid-call: the job is redelivered to another worker, still one provider call, and the stopped worker carries on when resumed', async () => {
     const stack = await startStack({ subaccounts: 6, env: FAST_LEASE });
-    const events = new QueueEvents(QUEUES.transfers, { connection: new IORedis(stack.env.REDIS_URL, { maxRetriesPerRequest: null }), prefix: stack.env.QUEUE_PREFIX });
+    const eventsRedis = new IORedis(stack.env.REDIS_URL, { maxRetriesPerRequest: null });
+    const events = new QueueEvents(QUEUES.transfers, { connection: eventsRedis, prefix: stack.env.QUEUE_PREFIX });
     try {
       await events.waitUntilReady();
       const stalled: string[] = [];
@@ -65,6 +66,7 @@ describe('worker processes', () => {
       expect(await checkInvariants(stack)).toMatchObject(HEALTHY);
     } finally {
       await events.close();
+      eventsRedis.disconnect();
       await stack.close();
     }
   }, 90_000);

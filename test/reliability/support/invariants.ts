@@ -96,7 +96,7 @@ export async function waitSettled(stack: Stack, timeoutMs: number, db: Database 
  * Runs a reconciliation through the API and waits for it to finish; it resolves the in-doubt
  * transfers the provider's balances settle. Retries while another run is in progress.
  */
-export async function reconcile(stack: Stack): Promise<any> {
+export async function reconcile(stack: Stack, timeoutMs = 30_000): Promise<any> {
   let id: string | undefined;
   await waitFor(async () => {
     const r = await stack.call('POST', '/v1/reconciliations', undefined, TOKENS.operator);
@@ -107,7 +107,7 @@ export async function reconcile(stack: Stack): Promise<any> {
   await waitFor(async () => {
     run = (await stack.call('GET', `/v1/reconciliations/${id}`, undefined, TOKENS.viewer)).json;
     return run?.status !== 'running';
-  }, 30_000, 'the reconciliation run to finish', 100);
+  }, timeoutMs, 'the reconciliation run to finish', 100);
   return run;
 }
 
