@@ -11,17 +11,9 @@ export type Clock = () => Date;
 /** The actor of everything the scheduler does. */
 export const TOPUP_ACTOR = 'system:topups';
 
-export interface TopupPolicy {
+export interface TopupPolicy extends PolicyFields {
   id: string;
   providerAccount: string;
-  subaccount: string;
-  mode: TopupMode;
-  amount: Money | null;
-  target: Money | null;
-  cap: Money | null;
-  schedule: string;
-  timezone: string;
-  enabled: boolean;
   effectiveFrom: Date;
   createdBy: string;
   updatedBy: string;
