@@ -1,4 +1,4 @@
-import { readFileSync, mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
@@ -101,6 +101,14 @@ describe('reconciliation and the CLI end to end', () => {
     const st = readFileSync(join(dir, 'st.csv'), 'utf8');
     expect(st).toContain(',usage,-2.500,17.500,');
     expect((await cli(stack, TOKENS.viewer, 'verify')).code).toBe(0);
+    writeFileSync(join(dir, 'batch.json'), JSON.stringify([
+      { subaccount: a, direction: 'add', amount: '0.5', idempotencyKey: 'cli-batch-1' },
+      { subaccount: 'ghost', direction: 'add', amount: '1' },
+      { subaccount: b, direction: 'add', amount: '0.25' },
+    ]));
+    const batch = await cli(stack, TOKENS.operator, 'batch', '--file', join(dir, 'batch.json'), '--chunk', '2', '--json');
+    expect(batch.code).toBe(2);
+    expect(batch.json).toMatchObject({ total: 3, byStatus: { 202: 2, 404: 1 }, refused: [{ index: 1, error: { code: 'subaccount_not_found' } }] });
     expect((await cli(stack, TOKENS.viewer, 'bogus')).code).toBe(1);
     expect((await cli(stack, TOKENS.viewer, '--help')).stdout).toContain('credit-ledger <command>');
   });

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import '../../../libs/common/src/aliases';
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ensureDatabase, migrate } from '@app/persistence';
@@ -18,6 +18,8 @@ Commands:
   transfer --subaccount S --direction add|remove --amount A [--reference R] [--idempotency-key K] [--no-wait]
                                   record a transfer and wait for its final state (exit 2 unless posted)
   reconcile [--no-wait]           run a reconciliation; exit 2 when drift is found, 1 when the run failed
+  batch --file FILE.json          record many transfers (a JSON array of {subaccount, direction, amount, reference?, idempotencyKey?}),
+                                  sent in chunks of --chunk (default 1000) with progress; exit 2 if any item was refused
   export journal|statement|report --out FILE [--format csv|jsonl|json] [--account CODE] [--run ID] [--from ISO] [--to ISO]
   verify                          verify the journal hash chain (exit 2 when broken)
 
@@ -173,6 +175,24 @@ async function run(argv: string[]): Promise<number> {
       if (process.stderr.isTTY) process.stderr.write('\n');
       out(`wrote ${bytes} bytes to ${file}`, { file, bytes });
       return 0;
+    }
+    case 'batch': {
+      const items = JSON.parse(readFileSync(required(flags, 'file'), 'utf8')) as unknown[];
+      if (!Array.isArray(items)) throw new CliError('the file must hold a JSON array of transfers');
+      const chunk = Math.min(10_000, Math.max(1, Number(flags.chunk ?? 1000)));
+      const counts: Record<string, number> = {};
+      const refused: unknown[] = [];
+      for (let start = 0; start < items.length; start += chunk) {
+        const r = await callJson('POST', '/v1/transfers/batch', { transfers: items.slice(start, start + chunk) });
+        for (const x of r.results as Array<{ index: number; status: number; error?: unknown }>) {
+          counts[x.status] = (counts[x.status] ?? 0) + 1;
+          if (x.error) refused.push({ index: start + x.index, error: x.error });
+        }
+        if (process.stderr.isTTY) process.stderr.write(`\rrecording transfers ${Math.min(start + chunk, items.length)}/${items.length}`);
+      }
+      if (process.stderr.isTTY) process.stderr.write('\n');
+      out(`${items.length} transfers: ${counts[202] ?? 0} recorded, ${counts[200] ?? 0} already recorded, ${refused.length} refused`, { total: items.length, byStatus: counts, refused });
+      return refused.length ? 2 : 0;
     }
     case 'verify': {
       const r = await callJson('GET', '/v1/audit/verify');
