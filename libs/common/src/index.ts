@@ -3,3 +3,4 @@ export * from './logger';
 export * from './redact';
 export * from './queues';
 export * from './json-literals';
+export * from './group-commit';

@@ -1,4 +1,5 @@
 import { Money } from './money';
+import { PostingLine } from './postings';
 
 /** The four TigerBeetle-style counters of an account. */
 export interface BalanceCounters {
@@ -25,4 +26,18 @@ export function balanceView(c: BalanceCounters): BalanceView {
 
 export function balanceJson(v: BalanceView): { posted: string; pending: string; available: string } {
   return { posted: v.posted.toFixed(), pending: v.pending.toFixed(), available: v.available.toFixed() };
+}
+
+/**
+ * How a transaction moves the available balance of each account it touches: money leaving
+ * (a credit) lowers it at once, pending or posted; money arriving (a debit) raises it only
+ * once posted. This is what the overdraft guard checks before a reservation is written.
+ */
+export function availableDeltas(lines: ReadonlyArray<PostingLine>, state: 'pending' | 'posted'): Map<string, Money> {
+  const deltas = new Map<string, Money>();
+  for (const l of lines) {
+    if (l.amount.isPositive() && state === 'pending') continue;
+    deltas.set(l.account, (deltas.get(l.account) ?? Money.ZERO).plus(l.amount));
+  }
+  return deltas;
 }

@@ -13,10 +13,22 @@ export interface JournalInput {
 
 /** Appends to the hash-chained journal; the database assigns sequence, time and hashes. */
 export async function appendJournal(tx: Tx, e: JournalInput): Promise<{ sequence: string }> {
-  const [row] = await tx.query<{ sequence: string }>(
-    `INSERT INTO journal_entries (sequence, provider_account_id, recorded_at, actor, action, entity_type, entity_id, reason, correlation_id, data, prev_hash, hash)
-     VALUES (0, $1, now(), $2, $3, $4, $5, $6, $7, $8, '', '') RETURNING sequence`,
-    [e.providerAccount, e.actor, e.action, e.entityType, e.entityId, e.reason ?? null, e.correlationId ?? null, JSON.stringify(e.data ?? {})],
-  );
+  const [row] = await appendJournalMany(tx, [e]);
   return row;
+}
+
+/** Appends several entries in one statement, chained in the order given. */
+export async function appendJournalMany(tx: Tx, entries: JournalInput[]): Promise<Array<{ sequence: string }>> {
+  if (!entries.length) return [];
+  const col = <K extends keyof JournalInput>(k: K) => entries.map((e) => e[k] ?? null);
+  return tx.query<{ sequence: string }>(
+    `INSERT INTO journal_entries (sequence, provider_account_id, recorded_at, actor, action, entity_type, entity_id, reason, correlation_id, data, prev_hash, hash)
+     SELECT 0, e.provider_account_id, now(), e.actor, e.action, e.entity_type, e.entity_id, e.reason, e.correlation_id, e.data, '', ''
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::jsonb[])
+            WITH ORDINALITY AS e(provider_account_id, actor, action, entity_type, entity_id, reason, correlation_id, data, n)
+      ORDER BY e.n
+     RETURNING sequence`,
+    [col('providerAccount'), col('actor'), col('action'), col('entityType'), col('entityId'), col('reason'), col('correlationId'),
+      entries.map((e) => JSON.stringify(e.data ?? {}))],
+  );
 }

@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { DomainError } from '@app/common';
 import {
-  AccountKind, assertBalanced, BalanceCounters, isProviderBacked, kindOfCode, Money, PostingLine,
+  AccountKind, assertBalanced, availableDeltas, BalanceCounters, isProviderBacked, kindOfCode, Money, PostingLine,
   SYSTEM_ACCOUNTS, TransactionKind,
 } from '@app/ledger';
 import { Database, pgCode, pgConstraint, PgError, Tx } from './database';
-import { appendJournal } from './journal';
+import { appendJournal, appendJournalMany } from './journal';
 
 export interface RecordTransactionInput {
   providerAccount: string;
@@ -21,6 +21,10 @@ export interface RecordTransactionInput {
 }
 
 export interface AccountRow { id: string; code: string; kind: AccountKind }
+
+interface LockedBalance { account_id: string; overdraft_guard: boolean; debits_posted: string; credits_posted: string; credits_pending: string }
+
+const byNumericId = (a: string, b: string): number => Number(BigInt(a) - BigInt(b));
 
 /**
  * Writes to the ledger. Every write runs inside a caller's transaction (`Tx`), locks the
@@ -54,51 +58,98 @@ export class LedgerRepository {
     return row;
   }
 
-  private async accountIds(tx: Tx, providerAccount: string, codes: string[]): Promise<Map<string, string>> {
+  /** Locks the balance rows in a fixed (ascending id) order and returns them. */
+  private async lockBalances(tx: Tx, accountIds: string[]): Promise<LockedBalance[]> {
+    return tx.query<LockedBalance>(
+      `SELECT account_id, overdraft_guard, debits_posted, credits_posted, credits_pending
+         FROM balances WHERE account_id = ANY($1::bigint[]) ORDER BY account_id FOR UPDATE`,
+      [accountIds],
+    );
+  }
+
+  /** Records a balanced transaction, pending (a reservation) or posted. */
+  async record(tx: Tx, input: RecordTransactionInput): Promise<string> {
+    const [result] = await this.recordMany(tx, input.providerAccount, [input]);
+    if (result instanceof DomainError) throw result;
+    return result;
+  }
+
+  /**
+   * Records balanced transactions of one provider account together: one lookup of their
+   * accounts, one lock of the balance rows (ascending id, so writers never deadlock), then
+   * set-based inserts and one journal entry each. Each input is checked in order against the
+   * locked balances, after the ones before it: one whose account does not exist, or whose
+   * money leaving a guarded account the available balance cannot cover, gets its own
+   * DomainError and the others are recorded. The database's CHECK stays the last word.
+   */
+  async recordMany(tx: Tx, providerAccount: string, inputs: RecordTransactionInput[]): Promise<Array<string | DomainError>> {
+    for (const input of inputs) {
+      if (input.providerAccount !== providerAccount) throw new Error('recordMany: inputs of one provider account only');
+      assertBalanced(input.lines);
+    }
+    const codes = [...new Set(inputs.flatMap((i) => i.lines.map((l) => l.account)))];
     const rows = await tx.query<{ id: string; code: string }>(
       'SELECT id, code FROM ledger_accounts WHERE provider_account_id = $1 AND code = ANY($2::text[])',
       [providerAccount, codes],
     );
     const ids = new Map(rows.map((r) => [r.code, r.id]));
-    for (const code of codes) {
-      if (!ids.has(code)) {
-        throw code.startsWith('sub:')
-          ? new DomainError('subaccount_not_found', `sub-account ${code.slice(4)} is not in the ledger`)
-          : new DomainError('account_not_found', `account ${code} does not exist`);
-      }
+    const locked = await this.lockBalances(tx, [...ids.values()].sort(byNumericId));
+    const available = new Map<string, Money>();
+    for (const b of locked) {
+      if (b.overdraft_guard) available.set(b.account_id, Money.parse(b.debits_posted).minus(Money.parse(b.credits_posted)).minus(Money.parse(b.credits_pending)));
     }
-    return ids;
-  }
 
-  /** Locks the balance rows in a fixed (ascending id) order. */
-  private async lockBalances(tx: Tx, accountIds: string[]): Promise<void> {
-    await tx.query('SELECT account_id FROM balances WHERE account_id = ANY($1::bigint[]) ORDER BY account_id FOR UPDATE', [accountIds]);
-  }
+    const results: Array<string | DomainError> = [];
+    const accepted: Array<{ id: string; input: RecordTransactionInput; ordered: PostingLine[] }> = [];
+    for (const input of inputs) {
+      const missing = input.lines.find((l) => !ids.has(l.account));
+      if (missing) {
+        results.push(missing.account.startsWith('sub:')
+          ? new DomainError('subaccount_not_found', `sub-account ${missing.account.slice(4)} is not in the ledger`)
+          : new DomainError('account_not_found', `account ${missing.account} does not exist`));
+        continue;
+      }
+      const deltas = availableDeltas(input.lines, input.state);
+      const short = [...deltas].filter(([code, d]) => {
+        const avail = available.get(ids.get(code)!);
+        return avail !== undefined && d.isNegative() && avail.plus(d).isNegative();
+      });
+      if (short.length) {
+        const leaving = short.map(([code]) => code);
+        results.push(new DomainError('insufficient_available_balance', `the available balance of ${leaving.join(', ')} cannot cover this amount`, { accounts: leaving }));
+        continue;
+      }
+      for (const [code, d] of deltas) {
+        const id = ids.get(code)!;
+        const avail = available.get(id);
+        if (avail !== undefined) available.set(id, avail.plus(d));
+      }
+      const id = input.id ?? randomUUID();
+      const ordered = [...input.lines].sort((a, b) => byNumericId(ids.get(a.account)!, ids.get(b.account)!));
+      accepted.push({ id, input, ordered });
+      results.push(id);
+    }
+    if (!accepted.length) return results;
 
-  /** Records a balanced transaction, pending (a reservation) or posted. */
-  async record(tx: Tx, input: RecordTransactionInput): Promise<string> {
-    assertBalanced(input.lines);
-    const ids = await this.accountIds(tx, input.providerAccount, input.lines.map((l) => l.account));
-    const accountIds = [...ids.values()].sort((a, b) => Number(BigInt(a) - BigInt(b)));
-    await this.lockBalances(tx, accountIds);
-    const id = input.id ?? randomUUID();
     await tx.query(
       `INSERT INTO ledger_transactions (id, provider_account_id, kind, state, actor, reason, correlation_id)
-       VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-      [id, input.providerAccount, input.kind, input.state, input.actor, input.reason ?? null, input.correlationId ?? null],
+       SELECT t.id, $1, t.kind, t.state, t.actor, t.reason, t.correlation_id
+         FROM unnest($2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) AS t(id, kind, state, actor, reason, correlation_id)`,
+      [providerAccount, accepted.map((a) => a.id), accepted.map((a) => a.input.kind), accepted.map((a) => a.input.state),
+        accepted.map((a) => a.input.actor), accepted.map((a) => a.input.reason ?? null), accepted.map((a) => a.input.correlationId ?? null)],
     );
-    const ordered = [...input.lines].sort((a, b) => Number(BigInt(ids.get(a.account)!) - BigInt(ids.get(b.account)!)));
+    const postings = accepted.flatMap((a) => a.ordered.map((l) => ({ tx: a.id, account: ids.get(l.account)!, amount: l.amount.toFixed() })));
     try {
       await tx.query(
         `INSERT INTO postings (transaction_id, account_id, amount)
-         SELECT $1, unnest($2::bigint[]), unnest($3::numeric[])`,
-        [id, ordered.map((l) => ids.get(l.account)), ordered.map((l) => l.amount.toFixed())],
+         SELECT p.tx, p.account, p.amount FROM unnest($1::uuid[], $2::bigint[], $3::numeric[]) WITH ORDINALITY AS p(tx, account, amount, n) ORDER BY p.n`,
+        [postings.map((p) => p.tx), postings.map((p) => p.account), postings.map((p) => p.amount)],
       );
     } catch (err) {
-      throw mapLedgerError(err, ordered);
+      throw mapLedgerError(err, accepted.flatMap((a) => a.ordered));
     }
-    await appendJournal(tx, {
-      providerAccount: input.providerAccount,
+    await appendJournalMany(tx, accepted.map(({ id, input, ordered }) => ({
+      providerAccount,
       actor: input.actor,
       action: input.state === 'pending' ? 'ledger_transaction.reserved' : 'ledger_transaction.posted',
       entityType: 'ledger_transaction',
@@ -106,8 +157,8 @@ export class LedgerRepository {
       reason: input.reason,
       correlationId: input.correlationId,
       data: { kind: input.kind, postings: ordered.map((l) => ({ account: l.account, amount: l.amount.toFixed() })), ...input.journalData },
-    });
-    return id;
+    })));
+    return results;
   }
 
   /** Posts (pending → posted) or voids (pending → voided) a reservation, once. */

@@ -74,9 +74,11 @@ export class TransfersRepository {
     return rows.length ? toTransfer(rows[0]) : null;
   }
 
-  async byIdempotencyKey(tx: Tx | Database, providerAccount: string, key: string): Promise<{ transfer: Transfer; requestHash: string } | null> {
-    const rows = await tx.query<TransferRow>('SELECT * FROM transfers WHERE provider_account_id = $1 AND idempotency_key = $2', [providerAccount, key]);
-    return rows.length ? { transfer: toTransfer(rows[0]), requestHash: rows[0].request_hash! } : null;
+  /** The transfers recorded under these keys, by key, with the hash of the request each stands for. */
+  async byIdempotencyKeys(tx: Tx | Database, providerAccount: string, keys: string[]): Promise<Map<string, { transfer: Transfer; requestHash: string }>> {
+    if (!keys.length) return new Map();
+    const rows = await tx.query<TransferRow>('SELECT * FROM transfers WHERE provider_account_id = $1 AND idempotency_key = ANY($2::text[])', [providerAccount, keys]);
+    return new Map(rows.map((r) => [r.idempotency_key!, { transfer: toTransfer(r), requestHash: r.request_hash! }]));
   }
 
   async list(f: TransferFilter): Promise<Transfer[]> {

@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { DomainError, Logger } from '@app/common';
+import { DomainError, GroupCommit, Logger } from '@app/common';
 import { transferPostings } from '@app/ledger';
-import { appendJournal, Database, LedgerRepository, pgCode, pgConstraint, PgError, Tx } from '@app/persistence';
+import { appendJournalMany, Database, LedgerRepository, pgCode, pgConstraint, PgError, Tx } from '@app/persistence';
 import { Transfer } from '../../domain/transfer';
 import { TransferRow, TransfersRepository, toTransfer } from '../../persistence/transfers.repository';
 import { TransferQueue } from '../../transfer-queue';
@@ -10,66 +10,136 @@ import { RecordTransferCommand } from './record-transfer.command';
 export interface RecordTransferResult { transfer: Transfer; replayed: boolean }
 
 /**
- * Records a transfer: reserves the money in the ledger (pending transaction) and writes the
+ * Records transfers: reserves the money in the ledger (pending transaction) and writes the
  * transfer row (the outbox item the worker executes) in ONE database transaction, then
- * enqueues it. If Redis is down the transfer is still recorded; the relay enqueues it later.
+ * enqueues them. If Redis is down the transfer is still recorded; the relay enqueues it later.
+ *
+ * Concurrent requests of one provider account are group-committed (`GroupCommit`): those
+ * that arrive while a recording is in flight are recorded together, set-based, in the next
+ * database transaction, so the hot `main` balance row is locked and the WAL flushed once per
+ * group instead of once per transfer. Each request still gets exactly its own answer.
  */
 export class RecordTransferUseCase {
+  private readonly groups: GroupCommit<RecordTransferCommand, RecordTransferResult>;
+
   constructor(
     private readonly db: Database,
     private readonly ledger: LedgerRepository,
     private readonly transfers: TransfersRepository,
     private readonly queue: TransferQueue,
-    private readonly opts: { expirySeconds: number; logger?: Logger },
-  ) {}
+    private readonly opts: { expirySeconds: number; logger?: Logger; maxGroup?: number },
+  ) {
+    this.groups = new GroupCommit((_, cmds) => this.recordGroup(cmds), opts.maxGroup ?? 200);
+  }
 
   async execute(cmd: RecordTransferCommand): Promise<RecordTransferResult> {
-    const result = await this.recordWithKeyRace(cmd);
-    if (!result.replayed) await this.enqueue([result.transfer]);
+    return this.groups.submit(cmd.providerAccount, cmd);
+  }
+
+  /** Records one transfer inside the caller's transaction (top-ups). */
+  async recordIn(tx: Tx, cmd: RecordTransferCommand): Promise<RecordTransferResult> {
+    const [result] = await this.recordManyIn(tx, [cmd]);
+    if (result instanceof DomainError) throw result;
     return result;
   }
 
-  /** Records inside the caller's transaction (used by the batch use case). */
-  async recordIn(tx: Tx, cmd: RecordTransferCommand): Promise<RecordTransferResult> {
-    const requestHash = cmd.idempotencyKey ? requestHashOf(cmd) : null;
-    if (cmd.idempotencyKey) {
-      const existing = await this.transfers.byIdempotencyKey(tx, cmd.providerAccount, cmd.idempotencyKey);
-      if (existing) return this.replay(existing, requestHash!);
-    }
-    const sub = await tx.query('SELECT 1 FROM subaccounts WHERE provider_account_id = $1 AND token = $2', [cmd.providerAccount, cmd.subaccount]);
-    if (!sub.length) throw new DomainError('subaccount_not_found', `sub-account ${cmd.subaccount} does not exist`);
+  /**
+   * Records transfers of one provider account inside the caller's transaction, set-based.
+   * Each command gets its result or its own DomainError (unknown sub-account, key reused with
+   * another body, available balance short after the commands before it); the others are
+   * recorded. A key that appears twice is recorded once: the second is its replay.
+   */
+  async recordManyIn(tx: Tx, cmds: RecordTransferCommand[]): Promise<Array<RecordTransferResult | DomainError>> {
+    if (!cmds.length) return [];
+    const providerAccount = cmds[0].providerAccount;
+    const hashes = cmds.map((c) => (c.idempotencyKey ? requestHashOf(c) : null));
+    const keys = [...new Set(cmds.flatMap((c) => (c.idempotencyKey ? [c.idempotencyKey] : [])))];
+    const existing = await this.transfers.byIdempotencyKeys(tx, providerAccount, keys);
+    const tokens = [...new Set(cmds.map((c) => c.subaccount))];
+    const known = new Set((await tx.query<{ token: string }>(
+      'SELECT token FROM subaccounts WHERE provider_account_id = $1 AND token = ANY($2::text[])', [providerAccount, tokens],
+    )).map((r) => r.token));
 
-    const id = randomUUID();
-    const ledgerTransactionId = await this.ledger.record(tx, {
-      providerAccount: cmd.providerAccount,
-      kind: 'transfer',
-      state: 'pending',
+    const results: Array<RecordTransferResult | DomainError | { sameAs: number } | null> = [];
+    const toRecord: Array<{ index: number; id: string; cmd: RecordTransferCommand }> = [];
+    const firstWithKey = new Map<string, number>();
+    cmds.forEach((cmd, index) => {
+      if (cmd.providerAccount !== providerAccount) throw new Error('recordManyIn: commands of one provider account only');
+      const key = cmd.idempotencyKey;
+      if (key) {
+        const found = existing.get(key);
+        if (found) { results.push(replay(found, hashes[index]!)); return; }
+        const first = firstWithKey.get(key);
+        if (first !== undefined) {
+          results.push(hashes[first] === hashes[index] ? { sameAs: first } : keyReused());
+          return;
+        }
+        firstWithKey.set(key, index);
+      }
+      if (!known.has(cmd.subaccount)) {
+        results.push(new DomainError('subaccount_not_found', `sub-account ${cmd.subaccount} does not exist`));
+        return;
+      }
+      toRecord.push({ index, id: randomUUID(), cmd });
+      results.push(null); // the ledger's answer, below
+    });
+
+    const ledgerIds = await this.ledger.recordMany(tx, providerAccount, toRecord.map(({ id, cmd }) => ({
+      providerAccount,
+      kind: 'transfer' as const,
+      state: 'pending' as const,
       actor: cmd.actor,
       reason: cmd.reference ?? `${cmd.direction} ${cmd.amount.toFixed()} ${cmd.subaccount}`,
       correlationId: cmd.correlationId,
       lines: transferPostings(cmd.direction, cmd.subaccount, cmd.amount),
       journalData: { transferId: id },
+    })));
+    const recorded: Array<{ index: number; id: string; cmd: RecordTransferCommand; ledgerTransactionId: string }> = [];
+    toRecord.forEach((r, i) => {
+      const ledgerTransactionId = ledgerIds[i];
+      if (ledgerTransactionId instanceof DomainError) results[r.index] = ledgerTransactionId;
+      else recorded.push({ ...r, ledgerTransactionId });
     });
-    const [row] = await tx.query<TransferRow>(
-      `INSERT INTO transfers (id, provider_account_id, subaccount_token, direction, amount, status, reference, metadata,
-                              idempotency_key, request_hash, ledger_transaction_id, expires_at, created_by, correlation_id)
-       VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, $8, $9, $10, now() + make_interval(secs => $11), $12, $13)
-       RETURNING *`,
-      [id, cmd.providerAccount, cmd.subaccount, cmd.direction, cmd.amount.toFixed(), cmd.reference ?? null,
-        cmd.metadata ? JSON.stringify(cmd.metadata) : null, cmd.idempotencyKey ?? null, requestHash,
-        ledgerTransactionId, this.opts.expirySeconds, cmd.actor, cmd.correlationId ?? null],
-    );
-    await appendJournal(tx, {
-      providerAccount: cmd.providerAccount,
-      actor: cmd.actor,
-      action: 'transfer.recorded',
-      entityType: 'transfer',
-      entityId: id,
-      reason: cmd.reference,
-      correlationId: cmd.correlationId,
-      data: { subaccount: cmd.subaccount, direction: cmd.direction, amount: cmd.amount.toFixed(), idempotencyKey: cmd.idempotencyKey ?? null, ledgerTransactionId },
-    });
-    return { transfer: toTransfer(row), replayed: false };
+
+    if (recorded.length) {
+      const col = <T>(f: (r: (typeof recorded)[number]) => T) => recorded.map(f);
+      const rows = await tx.query<TransferRow>(
+        `INSERT INTO transfers (id, provider_account_id, subaccount_token, direction, amount, status, reference, metadata,
+                                idempotency_key, request_hash, ledger_transaction_id, expires_at, created_by, correlation_id)
+         SELECT t.id, $1, t.token, t.direction, t.amount, 'pending', t.reference, t.metadata, t.idempotency_key, t.request_hash,
+                t.ledger_transaction_id, now() + make_interval(secs => $2), t.created_by, t.correlation_id
+           FROM unnest($3::uuid[], $4::text[], $5::text[], $6::numeric[], $7::text[], $8::jsonb[], $9::text[], $10::text[], $11::uuid[], $12::text[], $13::text[])
+                WITH ORDINALITY AS t(id, token, direction, amount, reference, metadata, idempotency_key, request_hash, ledger_transaction_id, created_by, correlation_id, n)
+          ORDER BY t.n
+         RETURNING *`,
+        [providerAccount, this.opts.expirySeconds, col((r) => r.id), col((r) => r.cmd.subaccount), col((r) => r.cmd.direction),
+          col((r) => r.cmd.amount.toFixed()), col((r) => r.cmd.reference ?? null), col((r) => (r.cmd.metadata ? JSON.stringify(r.cmd.metadata) : null)),
+          col((r) => r.cmd.idempotencyKey ?? null), col((r) => hashes[r.index]), col((r) => r.ledgerTransactionId), col((r) => r.cmd.actor),
+          col((r) => r.cmd.correlationId ?? null)],
+      );
+      const byId = new Map(rows.map((row) => [row.id, toTransfer(row)]));
+      for (const r of recorded) results[r.index] = { transfer: byId.get(r.id)!, replayed: false };
+      await appendJournalMany(tx, recorded.map(({ id, cmd, ledgerTransactionId }) => ({
+        providerAccount,
+        actor: cmd.actor,
+        action: 'transfer.recorded',
+        entityType: 'transfer',
+        entityId: id,
+        reason: cmd.reference,
+        correlationId: cmd.correlationId,
+        data: { subaccount: cmd.subaccount, direction: cmd.direction, amount: cmd.amount.toFixed(), idempotencyKey: cmd.idempotencyKey ?? null, ledgerTransactionId },
+      })));
+    }
+    const settled = (r: (typeof results)[number]): RecordTransferResult | DomainError => {
+      if (r === null) throw new Error('recordManyIn: a command was left without an answer');
+      if (r instanceof DomainError) return r;
+      if ('sameAs' in r) {
+        const first = settled(results[r.sameAs]);
+        return first instanceof DomainError ? first : { transfer: first.transfer, replayed: true };
+      }
+      return r;
+    };
+    return results.map(settled);
   }
 
   async enqueue(transfers: Transfer[]): Promise<void> {
@@ -80,26 +150,52 @@ export class RecordTransferUseCase {
     }
   }
 
-  private replay(existing: { transfer: Transfer; requestHash: string }, requestHash: string): RecordTransferResult {
-    if (existing.requestHash !== requestHash) {
-      throw new DomainError('idempotency_key_reused', 'this Idempotency-Key was used with a different request', { transferId: existing.transfer.id });
+  /** One group: one database transaction, then one enqueue for all that were recorded. */
+  private async recordGroup(cmds: RecordTransferCommand[]): Promise<Array<RecordTransferResult | Error>> {
+    let results: Array<RecordTransferResult | Error>;
+    try {
+      results = await this.db.transaction((tx) => this.recordManyIn(tx, cmds));
+    } catch (err) {
+      if (cmds.length === 1 && !isKeyRace(err)) throw err;
+      // A key recorded concurrently elsewhere (the unique constraint refused this group), or
+      // a failure to pin on one request: each is recorded alone and gets its own answer.
+      results = [];
+      for (const cmd of cmds) results.push(await this.recordAlone(cmd).catch((e: Error) => e));
     }
-    return { transfer: existing.transfer, replayed: true };
+    await this.enqueue(results.flatMap((r) => (r instanceof Error || r.replayed ? [] : [r.transfer])));
+    return results;
   }
 
-  private async recordWithKeyRace(cmd: RecordTransferCommand): Promise<RecordTransferResult> {
+  private async recordAlone(cmd: RecordTransferCommand): Promise<RecordTransferResult> {
     try {
       return await this.db.transaction((tx) => this.recordIn(tx, cmd));
     } catch (err) {
       // Two requests with the same key at once: the unique constraint let one through; the
       // other now finds it and replays (or gets 409 for a different body).
-      if (pgCode(err) === PgError.uniqueViolation && pgConstraint(err) === 'transfers_idempotency_key_unique') {
-        const existing = await this.transfers.byIdempotencyKey(this.db, cmd.providerAccount, cmd.idempotencyKey!);
-        if (existing) return this.replay(existing, requestHashOf(cmd));
+      if (isKeyRace(err)) {
+        const existing = await this.transfers.byIdempotencyKeys(this.db, cmd.providerAccount, [cmd.idempotencyKey!]);
+        const found = existing.get(cmd.idempotencyKey!);
+        if (found) {
+          const r = replay(found, requestHashOf(cmd));
+          if (r instanceof DomainError) throw r;
+          return r;
+        }
       }
       throw err;
     }
   }
+}
+
+function isKeyRace(err: unknown): boolean {
+  return pgCode(err) === PgError.uniqueViolation && pgConstraint(err) === 'transfers_idempotency_key_unique';
+}
+
+function keyReused(transferId?: string): DomainError {
+  return new DomainError('idempotency_key_reused', 'this Idempotency-Key was used with a different request', transferId ? { transferId } : undefined);
+}
+
+function replay(existing: { transfer: Transfer; requestHash: string }, requestHash: string): RecordTransferResult | DomainError {
+  return existing.requestHash === requestHash ? { transfer: existing.transfer, replayed: true } : keyReused(existing.transfer.id);
 }
 
 /** The request a key stands for, in a canonical form. */
