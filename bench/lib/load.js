@@ -83,4 +83,23 @@ async function openLoop({ baseUrl, ratePerSecond, durationMs, request }) {
   return results;
 }
 
-module.exports = { closedLoop, openLoop };
+/**
+ * One request on a connection of its own (no keep-alive pool): a long request after a quiet
+ * spell must not be written onto a pooled socket the server is just closing (EPIPE).
+ */
+function requestOnce(baseUrl, { method, path, headers, body }, timeoutMs = 600_000) {
+  const url = new URL(baseUrl);
+  return new Promise((resolve, reject) => {
+    const r = http.request({ host: url.hostname, port: url.port, method, path, headers, agent: false, timeout: timeoutMs }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c) => { text += c; });
+      res.on('end', () => resolve({ status: res.statusCode, text }));
+    });
+    r.on('timeout', () => r.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+    r.on('error', reject);
+    r.end(body);
+  });
+}
+
+module.exports = { closedLoop, openLoop, requestOnce };

@@ -8,7 +8,7 @@ const { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } = requir
 const { tmpdir } = require('node:os');
 const { join } = require('node:path');
 const env = require('../lib/env');
-const { closedLoop } = require('../lib/load');
+const { closedLoop, requestOnce } = require('../lib/load');
 
 const S = 'recording';
 const PA = 'bench-rec';
@@ -107,8 +107,9 @@ async function run(opts, results) {
     // The batch endpoint: 10,000 items in one request.
     const items = Array.from({ length: batchSize }, (_, i) => ({ subaccount: `b${i % nsubs}`, direction: 'add', amount: '0.010', idempotencyKey: `batch-${runId}-${i}` }));
     const t0 = Date.now();
-    const res = await fetch(`${apps.baseUrl}/v1/transfers/batch`, { method: 'POST', headers, body: JSON.stringify({ transfers: items }), signal: AbortSignal.timeout(600_000) });
-    const body = await res.json();
+    const res = await requestOnce(apps.baseUrl, { method: 'POST', path: '/v1/transfers/batch', headers, body: JSON.stringify({ transfers: items }) })
+      .catch((err) => { throw new Error(`batch request failed after ${Date.now() - t0} ms: ${err.message}`); });
+    const body = JSON.parse(res.text);
     const batchMs = Date.now() - t0;
     const recorded = (body.results ?? []).filter((x) => x.status === 202).length;
     if (res.status !== 207 || recorded !== batchSize) throw new Error(`batch: HTTP ${res.status}, ${recorded}/${batchSize} recorded: ${JSON.stringify(body).slice(0, 500)}`);
