@@ -20,7 +20,7 @@ export interface RecordTransferResult { transfer: Transfer; replayed: boolean }
  * group instead of once per transfer. Each request still gets exactly its own answer.
  */
 export class RecordTransferUseCase {
-  private readonly groups: GroupCommit<RecordTransferCommand, RecordTransferResult>;
+  private readonly groups: GroupCommit<RecordTransferCommand, { result: RecordTransferResult; enqueued: Promise<void> }>;
 
   constructor(
     private readonly db: Database,
@@ -33,7 +33,9 @@ export class RecordTransferUseCase {
   }
 
   async execute(cmd: RecordTransferCommand): Promise<RecordTransferResult> {
-    return this.groups.submit(cmd.providerAccount, cmd);
+    const { result, enqueued } = await this.groups.submit(cmd.providerAccount, cmd);
+    await enqueued;
+    return result;
   }
 
   /** Records one transfer inside the caller's transaction (top-ups). */
@@ -150,8 +152,11 @@ export class RecordTransferUseCase {
     }
   }
 
-  /** One group: one database transaction, then one enqueue for all that were recorded. */
-  private async recordGroup(cmds: RecordTransferCommand[]): Promise<Array<RecordTransferResult | Error>> {
+  /**
+   * One group: one database transaction, then one enqueue for all that were recorded. The
+   * next group does not wait for the enqueue (each request does, before it answers).
+   */
+  private async recordGroup(cmds: RecordTransferCommand[]): Promise<Array<{ result: RecordTransferResult; enqueued: Promise<void> } | Error>> {
     let results: Array<RecordTransferResult | Error>;
     try {
       results = await this.db.transaction((tx) => this.recordManyIn(tx, cmds));
@@ -162,8 +167,8 @@ export class RecordTransferUseCase {
       results = [];
       for (const cmd of cmds) results.push(await this.recordAlone(cmd).catch((e: Error) => e));
     }
-    await this.enqueue(results.flatMap((r) => (r instanceof Error || r.replayed ? [] : [r.transfer])));
-    return results;
+    const enqueued = this.enqueue(results.flatMap((r) => (r instanceof Error || r.replayed ? [] : [r.transfer])));
+    return results.map((r) => (r instanceof Error ? r : { result: r, enqueued }));
   }
 
   private async recordAlone(cmd: RecordTransferCommand): Promise<RecordTransferResult> {
