@@ -180,4 +180,19 @@ describe('transfer pipeline (Postgres, sandbox over HTTP, BullMQ)', () => {
     const first = await p.execute.execute(ids[0]);
     expect(first).toMatchObject({ kind: 'done', next: [{ transferId: ids[1] }] });
   });
+
+  it('the relay re-enqueues a transfer whose job was lost, but never duplicates one still queued', async () => {
+    const s = p.tokens[7];
+    const { transfer } = await p.record.execute({ providerAccount: p.providerAccount, subaccount: s, direction: 'add', amount: m('1'), actor });
+    const queuedFor = async () => (await p.queue.queue.getJobs(['waiting', 'delayed', 'prioritized'])).filter((j) => j.data.transferId === transfer.id).length;
+    expect(await queuedFor()).toBe(1);
+    await p.sweep.execute();
+    await p.sweep.execute();
+    expect(await queuedFor()).toBe(1);
+    // Redis lost the job (flushed, failed over): the next relay pass finds the transfer.
+    for (const j of await p.queue.queue.getJobs(['waiting', 'delayed', 'prioritized'])) if (j.data.transferId === transfer.id) await j.remove();
+    expect(await queuedFor()).toBe(0);
+    expect((await p.sweep.execute()).enqueued).toBeGreaterThanOrEqual(1);
+    expect(await queuedFor()).toBe(1);
+  });
 });

@@ -4,7 +4,10 @@ import { ExecuteTransferJob, executeTransferJobId, JOBS, QUEUES } from '@app/com
 
 /** The port through which transfers reach the worker. */
 export interface TransferQueue {
-  /** `relay`: enqueued by the outbox relay, at most once per transfer attempt every 10 s. */
+  /**
+   * `relay`: enqueued by the outbox relay, at most once per transfer attempt every 10 s, and
+   * not at all while a job for that attempt is still queued (waiting or delayed).
+   */
   enqueue(jobs: ExecuteTransferJob[], delayMs?: number, opts?: { relay?: boolean }): Promise<void>;
 }
 
@@ -28,8 +31,9 @@ export class BullTransferQueue implements TransferQueue {
   }
 
   async enqueue(jobs: ExecuteTransferJob[], delayMs = 0, opts: { relay?: boolean } = {}): Promise<void> {
-    if (!jobs.length) return;
     const bucket = opts.relay ? Math.floor(Date.now() / 10_000) : undefined;
+    if (bucket !== undefined) jobs = await withTimeout(this.notQueued(jobs, bucket), 3_000);
+    if (!jobs.length) return;
     await withTimeout(
       this.queue.addBulk(
         jobs.map((data) => ({
@@ -42,10 +46,28 @@ export class BullTransferQueue implements TransferQueue {
     );
   }
 
+  /**
+   * The jobs with no job of theirs still queued. Without this, a healthy backlog longer than
+   * a relay bucket got a duplicate of every head each bucket: duplicates are harmless to the
+   * money (the claim lets one through) but each takes a rate-limit slot, so the real work
+   * waited behind them (found by bench/scenarios/executing.js). An `active` job does not
+   * count: its worker may be dead, and the relay must not wait for BullMQ to notice.
+   */
+  private async notQueued(jobs: ExecuteTransferJob[], bucket: number): Promise<ExecuteTransferJob[]> {
+    const queued = await Promise.all(jobs.map(async (j) => {
+      const ids = [executeTransferJobId(j.transferId, j.attempt), executeTransferJobId(j.transferId, j.attempt, bucket - 1), executeTransferJobId(j.transferId, j.attempt, bucket)];
+      const states = await Promise.all(ids.map((id) => this.queue.getJobState(id)));
+      return states.some((s) => QUEUED_STATES.has(s));
+    }));
+    return jobs.filter((_, i) => !queued[i]);
+  }
+
   async close(): Promise<void> {
     await this.queue.close();
   }
 }
+
+const QUEUED_STATES = new Set<string>(['waiting', 'delayed', 'prioritized', 'waiting-children']);
 
 async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
