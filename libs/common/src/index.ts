@@ -4,3 +4,4 @@ export * from './redact';
 export * from './queues';
 export * from './json-literals';
 export * from './group-commit';
+export * from './semaphore';

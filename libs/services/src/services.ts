@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { Config } from '@app/config';
-import { createLogger, Logger } from '@app/common';
+import { createLogger, Logger, Semaphore } from '@app/common';
 import { Database, LedgerQueries, LedgerRepository } from '@app/persistence';
 import { SmsPartnerClient } from '@app/provider';
 import { CreateSubaccountUseCase, ImportSubaccountsUseCase, SubaccountsQueries } from '@app/subaccounts';
@@ -22,7 +22,7 @@ import { AlertWebhook } from './alert-webhook';
  */
 export function createServices(config: Config, role: 'api' | 'worker') {
   const logger: Logger = createLogger(`credit-ledger-${role}`, config.LOG_LEVEL);
-  const db = new Database(config.DATABASE_URL, { max: role === 'api' ? 20 : Math.max(10, config.WORKER_CONCURRENCY + 4), applicationName: `credit-ledger-${role}` });
+  const db = new Database(config.DATABASE_URL, { max: role === 'api' ? 20 : Math.max(10, WORKER_JOBS_PER_CALL_SLOT * config.WORKER_CONCURRENCY + 4), applicationName: `credit-ledger-${role}` });
   const providerAccount = config.PROVIDER_ACCOUNT;
   const ledger = new LedgerRepository(db);
   const ledgerQueries = new LedgerQueries(db);
@@ -34,6 +34,7 @@ export function createServices(config: Config, role: 'api' | 'worker') {
   const providerMetrics = new ProviderMetrics();
   const executeTransfer = new ExecuteTransferUseCase(db, ledger, provider, {
     providerAccount,
+    callSlots: new Semaphore(config.WORKER_CONCURRENCY),
     leaseMs: config.EXECUTION_LEASE_MS,
     workerId: `${hostname()}:${process.pid}`,
     maxAttempts: config.PROVIDER_MAX_ATTEMPTS,
@@ -107,3 +108,9 @@ export function createServices(config: Config, role: 'api' | 'worker') {
 
 export type Services = ReturnType<typeof createServices>;
 export const SERVICES = Symbol('SERVICES');
+
+/**
+ * A worker keeps this many jobs in flight per provider call slot (WORKER_CONCURRENCY): while
+ * one job records the outcome of its call in Postgres, another already uses the slot.
+ */
+export const WORKER_JOBS_PER_CALL_SLOT = 2;

@@ -3,14 +3,15 @@ import { Processor, WorkerHost } from '@nestjs/bullmq';
 import { Job } from 'bullmq';
 import { ExecuteTransferJob, JOBS, logContext, QUEUES } from '@app/common';
 import { loadConfig } from '@app/config';
-import { Services, SERVICES } from '@app/services';
+import { Services, SERVICES, WORKER_JOBS_PER_CALL_SLOT } from '@app/services';
 
 // main.ts validated the configuration before this module was loaded.
 const config = loadConfig();
 
 /** Thin host: one queue job → the process-transfer-job use case. */
 @Processor(QUEUES.transfers, {
-  concurrency: config.WORKER_CONCURRENCY,
+  // Provider calls are limited to WORKER_CONCURRENCY by the use case's call slots.
+  concurrency: config.WORKER_CONCURRENCY * WORKER_JOBS_PER_CALL_SLOT,
   limiter: { max: config.PROVIDER_RATE_LIMIT_PER_SECOND, duration: 1000 },
   // The queue lock lasts as long as the execution lease (both mean "this attempt's process
   // is presumed dead after this long"). A job whose worker stalls longer (event loop blocked,

@@ -1,4 +1,4 @@
-import { Logger, redactSecrets } from '@app/common';
+import { Logger, redactSecrets, Semaphore } from '@app/common';
 import { Money, subaccountCode } from '@app/ledger';
 import { appendJournal, Database, LedgerRepository, pgCode, pgConstraint, PgError, Tx } from '@app/persistence';
 import { CreditBody, ProviderOutcome } from '@app/provider';
@@ -19,6 +19,12 @@ export interface ExecuteTransferOptions extends RetryPolicy {
   workerId: string;
   logger?: Logger;
   onProviderCall?: (direction: string, outcome: ProviderOutcome<unknown>) => void;
+  /**
+   * Provider call slots shared by the worker's jobs: a slot is taken before the claim (so a
+   * claimed transfer never waits, lease ticking, for a slot) and given back as soon as the
+   * call has answered, so that recording the outcome never holds the provider's concurrency.
+   */
+  callSlots?: Semaphore;
 }
 
 export type ExecuteResult =
@@ -43,14 +49,25 @@ export class ExecuteTransferUseCase {
   ) {}
 
   async execute(transferId: string): Promise<ExecuteResult> {
-    const claim = await this.claim(transferId);
-    if (claim.kind === 'skipped') return claim;
-    if (claim.kind === 'expired') return { kind: 'done', transfer: claim.transfer, next: await this.nextInLine(claim.transfer) };
-    const t = claim.transfer;
-    const startedAt = new Date();
-    const outcome = t.direction === 'add'
-      ? await this.provider.addCredit(t.subaccount, t.amount)
-      : await this.provider.removeCredit(t.subaccount, t.amount);
+    const release = this.opts.callSlots ? await this.opts.callSlots.acquire() : () => undefined;
+    let t: Transfer;
+    let startedAt: Date;
+    let outcome: ProviderOutcome<CreditBody>;
+    try {
+      const claim = await this.claim(transferId);
+      if (claim.kind === 'skipped') return claim;
+      if (claim.kind === 'expired') {
+        release();
+        return { kind: 'done', transfer: claim.transfer, next: await this.nextInLine(claim.transfer) };
+      }
+      t = claim.transfer;
+      startedAt = new Date();
+      outcome = t.direction === 'add'
+        ? await this.provider.addCredit(t.subaccount, t.amount)
+        : await this.provider.removeCredit(t.subaccount, t.amount);
+    } finally {
+      release();
+    }
     this.opts.onProviderCall?.(t.direction, outcome);
     const applied = await this.apply(t, outcome, startedAt);
     if (applied.kind === 'retry') return applied;

@@ -1,0 +1,64 @@
+import { Semaphore } from '@app/common';
+import { Money } from '@app/ledger';
+import { pipelineFixture, Pipeline } from '../../../test/support/pipeline';
+import { ExecuteTransferUseCase } from './use-cases/execute-transfer/execute-transfer.use-case';
+
+const actor = 'token:operator#1/operator';
+
+describe('Semaphore', () => {
+  it('lets `size` holders in, hands a released slot to the next waiter in order, and ignores a second release', async () => {
+    const s = new Semaphore(2);
+    const a = await s.acquire();
+    const b = await s.acquire();
+    const order: string[] = [];
+    const c = s.acquire().then((r) => { order.push('c'); return r; });
+    const d = s.acquire().then((r) => { order.push('d'); return r; });
+    await new Promise((r) => setImmediate(r));
+    expect(order).toEqual([]);
+    a();
+    a();
+    const releaseC = await c;
+    await new Promise((r) => setImmediate(r));
+    expect(order).toEqual(['c']);
+    expect(s.inUse).toBe(2);
+    b();
+    (await d)();
+    releaseC();
+    expect(s.inUse).toBe(0);
+  });
+});
+
+describe('provider call slots (Postgres, sandbox over HTTP)', () => {
+  let p: Pipeline;
+  beforeAll(async () => { p = await pipelineFixture({ subaccounts: 4, mainBalance: '100.000' }); });
+  afterAll(async () => { await p.close(); });
+
+  it('at most `size` provider calls at once, while the recording of outcomes runs outside the slots', async () => {
+    let inFlight = 0;
+    let most = 0;
+    const counting = <A extends unknown[], R>(f: (...a: A) => Promise<R>) => async (...a: A): Promise<R> => {
+      inFlight++;
+      most = Math.max(most, inFlight);
+      try { return await f(...a); } finally { inFlight--; }
+    };
+    const provider = { addCredit: counting(p.client.addCredit.bind(p.client)), removeCredit: counting(p.client.removeCredit.bind(p.client)) };
+    const slots = new Semaphore(1);
+    const execute = new ExecuteTransferUseCase(p.db, p.ledger, provider, {
+      providerAccount: p.providerAccount, leaseMs: 10_000, workerId: 'slots', maxAttempts: 1, baseDelayMs: 10, maxDelayMs: 10, callSlots: slots,
+    });
+    p.sandbox.faults.add({ route: 'add', fault: 'latency', ms: 40, probability: 1 });
+    try {
+      const ids = [];
+      for (const s of p.tokens) ids.push((await p.record.execute({ providerAccount: p.providerAccount, subaccount: s, direction: 'add', amount: Money.parse('1'), actor })).transfer.id);
+      const results = await Promise.all(ids.map((id) => execute.execute(id)));
+      expect(results.map((r) => r.kind)).toEqual(['done', 'done', 'done', 'done']);
+      expect(most).toBe(1);
+      expect(slots.inUse).toBe(0);
+      // A skipped job gives its slot back too.
+      expect(await execute.execute(ids[0])).toMatchObject({ kind: 'skipped', why: 'not_pending' });
+      expect(slots.inUse).toBe(0);
+    } finally {
+      p.sandbox.faults.clear();
+    }
+  });
+});
