@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { DomainError } from '@app/common';
 import { adjustmentPostings, Money } from '@app/ledger';
-import { appendJournal, Database, LedgerRepository, pgCode, pgConstraint, PgError, Tx } from '@app/persistence';
+import { appendJournal, appendJournalMany, Database, LedgerRepository, pgCode, pgConstraint, PgError, Tx } from '@app/persistence';
 import { providerFailure, SubaccountReads } from '@app/subaccounts';
 import { ResolveTransferUseCase } from '@app/transfers';
 import {
@@ -334,6 +334,8 @@ export class RunReconciliationUseCase {
         [providerAccount],
       );
       const openByAccount = new Map(open.map((f) => [f.account_id, f]));
+      const opened: Array<{ a: AccountState; drift: Money }> = [];
+      const toBook: Array<{ a: AccountState; drift: Money }> = [];
       for (const a of s.accounts) {
         const finding = openByAccount.get(a.accountId);
         const residual = a.drift.minus(a.explained);
@@ -343,13 +345,18 @@ export class RunReconciliationUseCase {
             a.notes.push(`drift finding ${finding.id} closed as self-resolved`);
           }
         } else if (a.status === 'drift' && !withinTolerance(residual, this.tolerance)) {
-          a.findingId = await this.upsertFinding(tx, providerAccount, runId, s.readStartedAt, a, residual, finding);
-          a.notes.unshift(`${residual.isNegative() ? 'lower' : 'higher'} than the ledger by ${residual.abs().toFixed()}: ${suggestionFor(residual) === 'usage_likely' ? 'usage likely' : 'purchase or refund likely'} (finding ${a.findingId})`);
-          if (this.opts.autoBookUsage && a.token !== null && residual.isNegative() && a.inDoubt.length === 0) {
-            await this.autoBookUsage(tx, providerAccount, runId, a, residual);
+          if (finding) {
+            a.findingId = await this.updateFinding(tx, providerAccount, runId, s.readStartedAt, a, residual, finding);
+          } else {
+            a.findingId = randomUUID();
+            opened.push({ a, drift: residual });
           }
+          a.notes.unshift(`${residual.isNegative() ? 'lower' : 'higher'} than the ledger by ${residual.abs().toFixed()}: ${suggestionFor(residual) === 'usage_likely' ? 'usage likely' : 'purchase or refund likely'} (finding ${a.findingId})`);
+          if (this.opts.autoBookUsage && a.token !== null && residual.isNegative() && a.inDoubt.length === 0) toBook.push({ a, drift: residual });
         }
       }
+      await this.openFindings(tx, providerAccount, runId, s.readStartedAt, opened);
+      for (const { a, drift } of toBook) await this.autoBookUsage(tx, providerAccount, runId, a, drift);
       for (let i = 0; i < s.accounts.length; i += WRITE_CHUNK) {
         const chunk = s.accounts.slice(i, i + WRITE_CHUNK);
         await tx.query(
@@ -376,26 +383,34 @@ export class RunReconciliationUseCase {
     });
   }
 
-  private async upsertFinding(tx: Tx, providerAccount: string, runId: string, seenAt: Date, a: AccountState, drift: Money, existing: FindingRow | undefined): Promise<string> {
+  private async updateFinding(tx: Tx, providerAccount: string, runId: string, seenAt: Date, a: AccountState, drift: Money, existing: FindingRow): Promise<string> {
     const expected = a.observed.minus(drift);
-    if (existing) {
-      await tx.query(
-        `UPDATE drift_findings SET drift = $2, observed = $3, expected = $4, suggestion = $5, last_seen_at = $6, last_run_id = $7 WHERE id = $1`,
-        [existing.id, drift.toFixed(), a.observed.toFixed(), expected.toFixed(), suggestionFor(drift), seenAt, runId],
-      );
-      if (!Money.parse(existing.drift).equals(drift)) {
-        await appendJournal(tx, { providerAccount, actor: RECONCILIATION_ACTOR, action: 'drift_finding.updated', entityType: 'drift_finding', entityId: existing.id, data: { runId, account: a.code, from: Money.parse(existing.drift).toFixed(), drift: drift.toFixed() } });
-      }
-      return existing.id;
-    }
-    const id = randomUUID();
     await tx.query(
-      `INSERT INTO drift_findings (id, provider_account_id, account_id, account_code, status, drift, observed, expected, suggestion, first_seen_at, last_seen_at, first_run_id, last_run_id)
-       VALUES ($1, $2, $3, $4, 'open', $5, $6, $7, $8, $9, $9, $10, $10)`,
-      [id, providerAccount, a.accountId, a.code, drift.toFixed(), a.observed.toFixed(), expected.toFixed(), suggestionFor(drift), seenAt, runId],
+      `UPDATE drift_findings SET drift = $2, observed = $3, expected = $4, suggestion = $5, last_seen_at = $6, last_run_id = $7 WHERE id = $1`,
+      [existing.id, drift.toFixed(), a.observed.toFixed(), expected.toFixed(), suggestionFor(drift), seenAt, runId],
     );
-    await appendJournal(tx, { providerAccount, actor: RECONCILIATION_ACTOR, action: 'drift_finding.opened', entityType: 'drift_finding', entityId: id, data: { runId, account: a.code, drift: drift.toFixed(), observed: a.observed.toFixed(), expected: expected.toFixed() } });
-    return id;
+    if (!Money.parse(existing.drift).equals(drift)) {
+      await appendJournal(tx, { providerAccount, actor: RECONCILIATION_ACTOR, action: 'drift_finding.updated', entityType: 'drift_finding', entityId: existing.id, data: { runId, account: a.code, from: Money.parse(existing.drift).toFixed(), drift: drift.toFixed() } });
+    }
+    return existing.id;
+  }
+
+  /** New findings, set-based: a first run over a large account may open thousands. */
+  private async openFindings(tx: Tx, providerAccount: string, runId: string, seenAt: Date, opened: Array<{ a: AccountState; drift: Money }>): Promise<void> {
+    for (let i = 0; i < opened.length; i += WRITE_CHUNK) {
+      const chunk = opened.slice(i, i + WRITE_CHUNK).map(({ a, drift }) => ({ a, drift, expected: a.observed.minus(drift) }));
+      await tx.query(
+        `INSERT INTO drift_findings (id, provider_account_id, account_id, account_code, status, drift, observed, expected, suggestion, first_seen_at, last_seen_at, first_run_id, last_run_id)
+         SELECT f.id, $1, f.account_id, f.account_code, 'open', f.drift, f.observed, f.expected, f.suggestion, $2, $2, $3, $3
+           FROM unnest($4::uuid[], $5::bigint[], $6::text[], $7::numeric[], $8::numeric[], $9::numeric[], $10::text[]) AS f(id, account_id, account_code, drift, observed, expected, suggestion)`,
+        [providerAccount, seenAt, runId, chunk.map((f) => f.a.findingId), chunk.map((f) => f.a.accountId), chunk.map((f) => f.a.code),
+          chunk.map((f) => f.drift.toFixed()), chunk.map((f) => f.a.observed.toFixed()), chunk.map((f) => f.expected.toFixed()), chunk.map((f) => suggestionFor(f.drift))],
+      );
+      await appendJournalMany(tx, chunk.map((f) => ({
+        providerAccount, actor: RECONCILIATION_ACTOR, action: 'drift_finding.opened', entityType: 'drift_finding', entityId: f.a.findingId!,
+        data: { runId, account: f.a.code, drift: f.drift.toFixed(), observed: f.a.observed.toFixed(), expected: f.expected.toFixed() },
+      })));
+    }
   }
 
   private async closeFinding(tx: Tx, providerAccount: string, f: FindingRow, kind: 'self_resolved' | 'usage', actor: string, reason: string, ledgerTransactionId: string | null): Promise<void> {
