@@ -33,7 +33,7 @@ async function run(opts, results) {
   try {
     await env.seedLedger(db, PA, { mainBalance: '1000000000.000', subs });
     apps = await env.startApps({ databaseUrl: url, sandbox, apiKey, providerAccount: PA,
-      env: { WORKER_CONCURRENCY: '8', PROVIDER_RATE_LIMIT_PER_SECOND: '1000', OUTBOX_POLL_MS: '1000', PROVIDER_TIMEOUT_MS: '5000', EXECUTION_LEASE_MS: '30000' } });
+      env: { WORKER_CONCURRENCY: '8', PROVIDER_RATE_LIMIT_PER_SECOND: '1000', OUTBOX_POLL_MS: '1000', PROVIDER_TIMEOUT_MS: '5000', EXECUTION_LEASE_MS: '30000', ...(process.env.BENCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS } : {}) } });
     await env.sleep(1000);
     const idle = { api: apps.api.rssMb(), worker: apps.worker.rssMb() };
     const mon = sampler({ api: apps.api, worker: apps.worker }, 1000);
