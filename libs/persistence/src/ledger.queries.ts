@@ -56,8 +56,17 @@ export class LedgerQueries {
   }
 
   async statement(providerAccount: string, code: string, from: Date, to: Date, limit = 10_000): Promise<Statement> {
-    const id = await this.accountId(providerAccount, code);
-    const opening = await this.postedBalanceAt(providerAccount, code, new Date(from.getTime() - 0.001));
+    // The account and its opening balance (the last entry strictly before `from`) in one
+    // round trip; the lines in a second.
+    const [head] = await this.db.query<{ id: string; opening: string | null }>(
+      `SELECT a.id, (SELECT e.balance_after FROM account_entries e WHERE e.account_id = a.id AND e.posted_at < $3
+                      ORDER BY e.posted_at DESC, e.id DESC LIMIT 1) AS opening
+         FROM ledger_accounts a WHERE a.provider_account_id = $1 AND a.code = $2`,
+      [providerAccount, code, from],
+    );
+    if (!head) throw new DomainError('account_not_found', `account ${code} does not exist`);
+    const { id } = head;
+    const opening = head.opening === null ? Money.ZERO : Money.parse(head.opening);
     const rows = await this.db.query<{ transaction_id: string; posted_at: Date; amount: string; balance_after: string; kind: string; reason: string | null; actor: string }>(
       `SELECT e.transaction_id, e.posted_at, e.amount, e.balance_after, t.kind, t.reason, t.actor
          FROM account_entries e JOIN ledger_transactions t ON t.id = e.transaction_id

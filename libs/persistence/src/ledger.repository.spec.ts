@@ -128,6 +128,14 @@ describe('ledger storage (real Postgres)', () => {
       expect(st.opening.toFixed()).toBe('10.000');
       expect(st.lines.map((l) => l.amount.toFixed())).toEqual(['2.500']);
       expect(st.closing.toFixed()).toBe('12.500');
+      // A statement starting within the same millisecond as an entry (entries have microseconds,
+      // JS dates milliseconds): the entry is in the opening balance or in the lines, never lost.
+      const [{ at }] = await db.query<{ at: string }>(
+        `SELECT to_char(e.posted_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS at FROM account_entries e
+           JOIN ledger_accounts a ON a.id = e.account_id WHERE a.provider_account_id = $1 AND a.code = 'main' ORDER BY e.id DESC LIMIT 1`, [pa]);
+      const justAfter = new Date(Math.floor(new Date(at).getTime()) + 1);
+      const edge = await queries.statement(pa, 'main', justAfter, new Date(justAfter.getTime() + 60_000));
+      expect([edge.opening.toFixed(), edge.lines.length, edge.closing.toFixed()]).toEqual(['12.500', 0, '12.500']);
     } finally {
       await db.close();
     }
