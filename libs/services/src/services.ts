@@ -65,7 +65,7 @@ export function createServices(config: Config, role: 'api' | 'worker') {
     importSubaccounts: new ImportSubaccountsUseCase(db, ledger, provider),
     createSubaccount: new CreateSubaccountUseCase(db, ledger, provider),
     recordTransfer,
-    recordTransferBatch: new RecordTransferBatchUseCase(db, recordTransfer),
+    recordTransferBatch: new RecordTransferBatchUseCase(recordTransfer),
     resolveTransfer,
     reconciliations: new ReconciliationQueries(db),
     accountHistory: new AccountHistoryQueries(db),

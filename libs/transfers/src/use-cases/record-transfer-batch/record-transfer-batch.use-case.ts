@@ -1,8 +1,7 @@
 import { DomainError } from '@app/common';
-import { Database, pgCode, pgConstraint, PgError } from '@app/persistence';
 import { Transfer } from '../../domain/transfer';
 import { RecordTransferCommand } from '../record-transfer/record-transfer.command';
-import { RecordTransferResult, RecordTransferUseCase } from '../record-transfer/record-transfer.use-case';
+import { RecordTransferUseCase } from '../record-transfer/record-transfer.use-case';
 
 export type BatchItem = { index: number; command: RecordTransferCommand } | { index: number; error: DomainError };
 export interface BatchItemResult { index: number; status: number; transfer?: Transfer; error?: { code: string; message: string; details?: unknown } }
@@ -14,7 +13,7 @@ export interface BatchItemResult { index: number; status: number; transfer?: Tra
  * what POST /v1/transfers would have recorded.
  */
 export class RecordTransferBatchUseCase {
-  constructor(private readonly db: Database, private readonly single: RecordTransferUseCase, private readonly chunkSize = 1000) {}
+  constructor(private readonly single: RecordTransferUseCase, private readonly chunkSize = 1000) {}
 
   async execute(items: BatchItem[]): Promise<BatchItemResult[]> {
     const results: BatchItemResult[] = [];
@@ -25,7 +24,7 @@ export class RecordTransferBatchUseCase {
     const valid = items.filter((i): i is { index: number; command: RecordTransferCommand } => !('error' in i));
     for (let start = 0; start < valid.length; start += this.chunkSize) {
       const chunk = valid.slice(start, start + this.chunkSize);
-      const outcomes = await this.recordChunk(chunk.map((i) => i.command));
+      const outcomes = await this.single.recordMany(chunk.map((i) => i.command));
       chunk.forEach((item, i) => {
         const o = outcomes[i];
         if (o instanceof DomainError) {
@@ -38,19 +37,6 @@ export class RecordTransferBatchUseCase {
     }
     await this.single.enqueue(recorded);
     return results.sort((a, b) => a.index - b.index);
-  }
-
-  private async recordChunk(cmds: RecordTransferCommand[]): Promise<Array<RecordTransferResult | DomainError>> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await this.db.transaction((tx) => this.single.recordManyIn(tx, cmds));
-      } catch (err) {
-        // A key of this chunk recorded concurrently by another request: the chunk is tried
-        // again and now sees that transfer (a replay, or 409 for another body).
-        if (attempt < 3 && pgCode(err) === PgError.uniqueViolation && pgConstraint(err) === 'transfers_idempotency_key_unique') continue;
-        throw err;
-      }
-    }
   }
 }
 

@@ -153,41 +153,39 @@ export class RecordTransferUseCase {
   }
 
   /**
+   * Records commands in one database transaction of their own (`recordManyIn`). A key
+   * recorded meanwhile by another transaction makes the unique constraint refuse the whole
+   * transaction: it is tried again, and then finds that transfer (a replay, or 409 for
+   * another body). The one answer to that race, for groups and batch chunks alike.
+   */
+  async recordMany(cmds: RecordTransferCommand[]): Promise<Array<RecordTransferResult | DomainError>> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.db.transaction((tx) => this.recordManyIn(tx, cmds));
+      } catch (err) {
+        if (attempt < 3 && isKeyRace(err)) continue;
+        throw err;
+      }
+    }
+  }
+
+  /**
    * One group: one database transaction, then one enqueue for all that were recorded. The
    * next group does not wait for the enqueue (each request does, before it answers).
    */
   private async recordGroup(cmds: RecordTransferCommand[]): Promise<Array<{ result: RecordTransferResult; enqueued: Promise<void> } | Error>> {
     let results: Array<RecordTransferResult | Error>;
     try {
-      results = await this.db.transaction((tx) => this.recordManyIn(tx, cmds));
+      results = await this.recordMany(cmds);
     } catch (err) {
-      if (cmds.length === 1 && !isKeyRace(err)) throw err;
-      // A key recorded concurrently elsewhere (the unique constraint refused this group), or
-      // a failure to pin on one request: each is recorded alone and gets its own answer.
+      if (cmds.length === 1) throw err;
+      // A failure the group cannot pin on one request: each is recorded alone and gets its
+      // own answer, so one bad request never fails the others.
       results = [];
-      for (const cmd of cmds) results.push(await this.recordAlone(cmd).catch((e: Error) => e));
+      for (const cmd of cmds) results.push(await this.recordMany([cmd]).then(([r]) => r, (e: Error) => e));
     }
     const enqueued = this.enqueue(results.flatMap((r) => (r instanceof Error || r.replayed ? [] : [r.transfer])));
     return results.map((r) => (r instanceof Error ? r : { result: r, enqueued }));
-  }
-
-  private async recordAlone(cmd: RecordTransferCommand): Promise<RecordTransferResult> {
-    try {
-      return await this.db.transaction((tx) => this.recordIn(tx, cmd));
-    } catch (err) {
-      // Two requests with the same key at once: the unique constraint let one through; the
-      // other now finds it and replays (or gets 409 for a different body).
-      if (isKeyRace(err)) {
-        const existing = await this.transfers.byIdempotencyKeys(this.db, cmd.providerAccount, [cmd.idempotencyKey!]);
-        const found = existing.get(cmd.idempotencyKey!);
-        if (found) {
-          const r = replay(found, requestHashOf(cmd));
-          if (r instanceof DomainError) throw r;
-          return r;
-        }
-      }
-      throw err;
-    }
   }
 }
 
