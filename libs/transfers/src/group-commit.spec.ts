@@ -88,6 +88,16 @@ describe('group-committed recording (Postgres)', () => {
     expect(n).toBe(1);
   });
 
+  it('the same key in two database transactions at once: one records, the other is refused by the constraint, retried, and replays', async () => {
+    const key = cmd({ subaccount: p.tokens[2], amount: m('0.25'), idempotencyKey: 'race-tx' });
+    const [[a], [b]] = await Promise.all([p.record.recordMany([key]), p.record.recordMany([key])]);
+    const answers = [a, b] as RecordTransferResult[];
+    expect(answers.map((r) => r.replayed).sort()).toEqual([false, true]);
+    expect(answers[0].transfer.id).toBe(answers[1].transfer.id);
+    const other = await p.record.recordMany([{ ...key, amount: m('0.5') }]);
+    expect((other[0] as DomainError).code).toBe('idempotency_key_reused');
+  });
+
   it('groups written by several connections at once keep one unbroken journal chain', async () => {
     const inputs = Array.from({ length: 4 }, (_, g) => Array.from({ length: 25 }, (_, i) => cmd({ subaccount: p.tokens[(g + i) % 6], amount: m('0.001') })));
     const done = await Promise.all(inputs.map((group) => p.db.transaction((tx) => p.record.recordManyIn(tx, group))));
