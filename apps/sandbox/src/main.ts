@@ -10,6 +10,7 @@
  * SANDBOX_MAIN_BALANCE   its balance (default "10225.119")
  * SANDBOX_SUBACCOUNTS    number of demo sub-accounts to seed (default 3)
  * SANDBOX_ERROR_STATUS   HTTP status of provider error bodies (default 200)
+ * SANDBOX_INVALID_KEY_CODE  code of "invalid API key" on credit add/remove: 10 (default) or 9
  */
 import '../../../libs/common/src/aliases';
 import { createLogger } from '@app/common';
@@ -22,6 +23,8 @@ async function main(): Promise<void> {
   const subaccounts = Number(env.SANDBOX_SUBACCOUNTS ?? 3);
   if (!Number.isInteger(port) || port < 0) throw new Error('SANDBOX_PORT must be a port number');
   if (!Number.isInteger(subaccounts) || subaccounts < 0) throw new Error('SANDBOX_SUBACCOUNTS must be a non-negative integer');
+  const invalidKeyCode = Number(env.SANDBOX_INVALID_KEY_CODE ?? 10);
+  if (invalidKeyCode !== 9 && invalidKeyCode !== 10) throw new Error('SANDBOX_INVALID_KEY_CODE must be 9 or 10');
 
   const seed: SandboxSeed | undefined = env.SANDBOX_SEED_FILE
     ? undefined
@@ -43,6 +46,7 @@ async function main(): Promise<void> {
     ...(seed ? { seed } : { seedFile: env.SANDBOX_SEED_FILE }),
     ...(env.SANDBOX_STATE_FILE ? { stateFile: env.SANDBOX_STATE_FILE } : {}),
     ...(env.SANDBOX_ERROR_STATUS ? { errorHttpStatus: Number(env.SANDBOX_ERROR_STATUS) } : {}),
+    invalidKeyCode,
   });
   const snap = server.state.snapshot();
   // Never log the api key: only where to look.

@@ -2,4 +2,5 @@ export * from './sandbox-state';
 export * from './sandbox-server';
 export * from './faults';
 export * from './wire';
+export * from './provider-request';
 export { SeededRandom, hashSeed } from './prng';

@@ -4,6 +4,7 @@ import { Money, MoneyFormatError } from '@app/ledger';
 import { FaultInjector, FaultRule, FaultRuleError, FaultRuleInput, ProviderRoute } from './faults';
 import { CreditRoute, SandboxError, SandboxSeed, SandboxState, SandboxStateOptions } from './sandbox-state';
 import { JsonNumber, toJsonText, toXmlText, WireValue } from './wire';
+import { PROVIDER_BODY_TYPE, ProviderBody, readProviderBody } from './provider-request';
 
 export interface SandboxServerOptions extends SandboxStateOptions {
   /** 0 = any free port. */
@@ -18,6 +19,11 @@ export interface SandboxServerOptions extends SandboxStateOptions {
   faultSeed?: number | string;
   /** Use an existing state instead of building one from the seed options. */
   state?: SandboxState;
+  /**
+   * Code of "invalid API key" on credit add/remove: 10 (default: the GitBook copy and every
+   * example error body) or 9 (the English markdown copy's table). Create, /me and list use 10.
+   */
+  invalidKeyCode?: 9 | 10;
 }
 
 export interface SandboxServer {
@@ -47,6 +53,7 @@ const CREDIT_ERRORS: Record<number, string> = {
   6: 'Your balance must be greater than 0',
   7: 'Sub-account does not exist',
   8: 'Insufficient credit',
+  9: 'Invalid API key',
   10: 'Invalid API key',
 };
 const CREATE_ERRORS: Record<number, string> = {
@@ -62,6 +69,29 @@ const CREATE_ERRORS: Record<number, string> = {
   10: 'Invalid API key',
 };
 
+/**
+ * Answers to requests no documented call matches. The provider documents none of these; the
+ * sandbox still answers in the provider's shape so that a client reading `success` never
+ * meets a framework body. The codes are the sandbox's own (HTTP-like) choice.
+ */
+export const SANDBOX_REQUEST_ERRORS = {
+  notFound: { code: 404, message: 'Unknown API route' },
+  methodNotAllowed: { code: 405, message: 'Method not allowed on this route' },
+  tooLarge: { code: 413, message: 'Request body too large' },
+  badRequest: { code: 400, message: 'Malformed request' },
+} as const;
+
+/** The documented provider routes and the methods each answers (create: POST in every example, GET in one copy). */
+const PROVIDER_ROUTE_METHODS: Record<string, string[]> = {
+  '/v1/me': ['GET', 'HEAD'],
+  '/v1/subaccount/list': ['GET', 'HEAD'],
+  '/v1/subaccount/create': ['POST', 'GET', 'HEAD'],
+  '/v1/subaccount/credit/add': ['POST'],
+  '/v1/subaccount/credit/remove': ['POST'],
+};
+
+const isControlUrl = (url: string) => url === '/__sandbox' || url.startsWith('/__sandbox/') || url.startsWith('/__sandbox?');
+
 const fail = (code: number, message: string): Answer => ({ success: false, fields: { success: false, code, message } });
 const ok = (fields: Fields): Answer => ({ success: true, fields: { success: true, code: 200, ...fields } });
 
@@ -69,6 +99,8 @@ export async function createSandboxServer(options: SandboxServerOptions = {}): P
   const state = options.state ?? new SandboxState(options);
   const faults = new FaultInjector(options.faultSeed ?? 'sandbox-faults', options.now);
   let errorHttpStatus = options.errorHttpStatus ?? 200;
+  const invalidKeyCode = options.invalidKeyCode ?? 10;
+  if (invalidKeyCode !== 9 && invalidKeyCode !== 10) throw new SandboxError('invalidKeyCode must be 9 or 10');
 
   // Faults that hold a request (latency, apply_then_delay) must not keep close() waiting.
   let closing = false;
@@ -79,17 +111,61 @@ export async function createSandboxServer(options: SandboxServerOptions = {}): P
     pendingPauses.add(done);
   });
 
-  const app = Fastify({ logger: false, forceCloseConnections: true });
+  /** A provider-shaped error for a request no call handles (JSON, or XML when `_format=xml`). */
+  const requestError = (req: FastifyRequest, reply: FastifyReply, e: { code: number; message: string }) => {
+    const xml = String((req.query as Params | undefined)?._format ?? '').toLowerCase() === 'xml';
+    const fields: Fields = { success: false, code: e.code, message: e.message };
+    if (xml) return reply.code(errorHttpStatus).type('application/xml; charset=utf-8').send(toXmlText(fields));
+    return reply.code(errorHttpStatus).type('application/json; charset=utf-8').send(toJsonText(fields));
+  };
 
-  // A few doc examples post form data (PHP curl); accept it like JSON.
+  const app = Fastify({
+    logger: false,
+    forceCloseConnections: true,
+    // `/v1/me/` is `/v1/me`: a base URL written with a trailing slash must not change the answer.
+    routerOptions: { ignoreTrailingSlash: true },
+    // Bytes Node's HTTP parser cannot read (e.g. what follows a body longer than its
+    // Content-Length) get a provider-shaped answer too, then the connection closes.
+    clientErrorHandler: (err: Error & { code?: string }, socket) => {
+      if (err.code === 'ECONNRESET' || socket.destroyed) return;
+      if (socket.writable) {
+        const body = toJsonText({ success: false, code: SANDBOX_REQUEST_ERRORS.badRequest.code, message: SANDBOX_REQUEST_ERRORS.badRequest.message });
+        const status = errorHttpStatus === 200 ? 400 : errorHttpStatus;
+        socket.write(`HTTP/1.1 ${status} Bad Request\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+      }
+      socket.destroy();
+    },
+  });
+
+  // Provider routes read the raw bytes whatever the Content-Type says (see provider-request.ts):
+  // the header is replaced before Fastify picks a parser, so no 415 and no framework JSON error.
+  app.addHook('onRequest', async (req) => {
+    if (isControlUrl(req.url)) return;
+    const h = req.raw.headers;
+    if (h['content-type'] !== undefined || h['content-length'] !== undefined || h['transfer-encoding'] !== undefined) h['content-type'] = PROVIDER_BODY_TYPE;
+  });
+  app.addContentTypeParser(PROVIDER_BODY_TYPE, { parseAs: 'buffer' }, (_req, body, done) => {
+    done(null, readProviderBody(body as Buffer));
+  });
+  // Control routes: JSON (Fastify's parser) or a form body.
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
     done(null, Object.fromEntries(new URLSearchParams(body as string)));
   });
 
-  app.setErrorHandler((err: Error & { statusCode?: number }, _req, reply) => {
+  app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
+    if (!isControlUrl(req.url)) {
+      return requestError(req, reply, err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? SANDBOX_REQUEST_ERRORS.tooLarge : SANDBOX_REQUEST_ERRORS.badRequest);
+    }
     const known = err instanceof SandboxError || err instanceof MoneyFormatError || err instanceof FaultRuleError;
     const status = known ? 400 : err.statusCode ?? 500;
-    void reply.code(status).send({ error: err.message });
+    return reply.code(status).send({ error: err.message });
+  });
+
+  app.setNotFoundHandler((req, reply) => {
+    const path = req.url.split('?')[0].replace(/\/+$/, '');
+    if (isControlUrl(req.url)) return reply.code(404).send({ error: `no control route ${req.method} ${path}` });
+    const methods = PROVIDER_ROUTE_METHODS[path];
+    return requestError(req, reply, methods ? SANDBOX_REQUEST_ERRORS.methodNotAllowed : SANDBOX_REQUEST_ERRORS.notFound);
   });
 
   // ------------------------------------------------------------ provider routes
@@ -144,6 +220,8 @@ export async function createSandboxServer(options: SandboxServerOptions = {}): P
   }
 
   app.get('/v1/me', (req, reply) => providerCall('me', req, reply, (p) => {
+    // Not in the /me page's table (it lists 10 only); the list page documents 1 for a missing key.
+    if (!str(p.apiKey)) return fail(1, CREDIT_ERRORS[1]);
     const main = state.getMain(str(p.apiKey));
     if (!main) return fail(10, CREDIT_ERRORS[10]);
     const bal = main.balance.toFixed();
@@ -164,6 +242,7 @@ export async function createSandboxServer(options: SandboxServerOptions = {}): P
   }));
 
   app.get('/v1/subaccount/list', (req, reply) => providerCall('list', req, reply, (p) => {
+    if (!str(p.apiKey)) return fail(1, CREDIT_ERRORS[1]);
     const main = state.getMain(str(p.apiKey));
     if (!main) return fail(10, CREDIT_ERRORS[10]);
     // Undocumented for list; the docs only say the feature must be enabled. Same code as credit calls.
@@ -228,7 +307,7 @@ export async function createSandboxServer(options: SandboxServerOptions = {}): P
     const apiKey = str(p.apiKey);
     if (!apiKey) return fail(1, CREDIT_ERRORS[1]);
     const main = state.getMain(apiKey);
-    if (!main) return fail(10, CREDIT_ERRORS[10]);
+    if (!main) return fail(invalidKeyCode, CREDIT_ERRORS[invalidKeyCode]);
     if (!main.subaccountsEnabled) return fail(4, CREDIT_ERRORS[4]);
     if (p.credit === undefined || p.credit === null || p.credit === '') return fail(2, CREDIT_ERRORS[2]);
     const token = str(p.tokenSubaccount);
@@ -347,7 +426,8 @@ function collectParams(req: FastifyRequest): Params {
     }
   };
   merge(req.query);
-  merge(req.body);
+  // Provider routes get a ProviderBody (provider-request.ts); GET bodies are never read.
+  merge((req.body as ProviderBody | undefined)?.params);
   return out;
 }
 

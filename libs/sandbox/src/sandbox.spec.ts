@@ -68,10 +68,10 @@ describe('GET /v1/me', () => {
     expect(Number.isInteger(r.body.credits.creditSms)).toBe(true);
   });
 
-  it.each([['missing', ''], ['wrong', 'nope-nope']])('answers code 10 for a %s key', async (_what, key) => {
+  it.each([['missing', '', 1, 'API key is required'], ['wrong', 'nope-nope', 10, 'Invalid API key']])('answers the documented code for a %s key', async (_what, key, code, message) => {
     const r = await get(`/v1/me?apiKey=${key}`);
     expect(r.status).toBe(200);
-    expect(r.body).toEqual({ success: false, code: 10, message: 'Invalid API key' });
+    expect(r.body).toEqual({ success: false, code, message });
   });
 
   it('answers the XML form with unnamed entries and CDATA strings', async () => {
