@@ -3,8 +3,7 @@
  * answer to a provider route is in the provider's shape, with the configured HTTP status.
  * Raw sockets where fetch would add or fix headers.
  */
-import { connect } from 'node:net';
-import { createSandboxServer, readProviderBody, SandboxSeed, SandboxServer } from './index';
+import { createSandboxServer, RawAnswer, rawRequest, readProviderBody, SandboxSeed, SandboxServer } from './index';
 
 const KEY = 'read-key-0001';
 const TOKEN = 'sub-token-read-1';
@@ -25,44 +24,6 @@ beforeEach(async () => {
 async function control(path: string, body: unknown) {
   const r = await fetch(s.url + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
   expect(r.status).toBe(200);
-}
-
-interface RawAnswer { status: number; headers: Record<string, string>; text: string; json: any }
-
-/** Sends exact bytes on a fresh socket; returns the first final (non-1xx) answer. */
-export function rawRequest(port: number, bytes: Buffer, timeoutMs = 3000): Promise<RawAnswer> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1');
-    let buf = Buffer.alloc(0);
-    const timer = setTimeout(() => { socket.destroy(); reject(new Error(`no answer within ${timeoutMs} ms; got ${JSON.stringify(buf.toString('latin1'))}`)); }, timeoutMs);
-    const tryParse = () => {
-      for (;;) {
-        const end = buf.indexOf('\r\n\r\n');
-        if (end < 0) return;
-        const head = buf.subarray(0, end).toString('latin1').split('\r\n');
-        const status = Number(head[0].split(' ')[1]);
-        const headers: Record<string, string> = {};
-        for (const line of head.slice(1)) {
-          const i = line.indexOf(':');
-          headers[line.slice(0, i).trim().toLowerCase()] = line.slice(i + 1).trim();
-        }
-        if (status >= 100 && status < 200) { buf = buf.subarray(end + 4); continue; } // 100 Continue
-        const length = Number(headers['content-length'] ?? NaN);
-        const body = buf.subarray(end + 4);
-        if (Number.isNaN(length) || body.length < length) return;
-        clearTimeout(timer);
-        socket.destroy();
-        const text = body.subarray(0, length).toString('utf8');
-        let json: unknown;
-        try { json = JSON.parse(text); } catch { json = undefined; }
-        resolve({ status, headers, text, json });
-        return;
-      }
-    };
-    socket.on('data', (d) => { buf = Buffer.concat([buf, d]); tryParse(); });
-    socket.on('error', (e) => { clearTimeout(timer); reject(e); });
-    socket.on('connect', () => socket.write(bytes));
-  });
 }
 
 const port = () => Number(new URL(s.url).port);
@@ -191,7 +152,7 @@ it('control routes keep their own errors', async () => {
   expect(r.status).toBe(400);
   expect(await r.json()).toEqual({ error: expect.any(String) });
   const nf = await fetch(`${s.url}/__sandbox/nothing`);
-  expect([nf.status, (await nf.json()).error]).toEqual([404, expect.stringContaining('no control route')]);
+  expect([nf.status, ((await nf.json()) as { error: string }).error]).toEqual([404, expect.stringContaining('no control route')]);
 });
 
 describe('invalid-key code (the docs disagree: 9 or 10)', () => {

@@ -128,6 +128,10 @@ export async function createSandboxServer(options: SandboxServerOptions = {}): P
     // Content-Length) get a provider-shaped answer too, then the connection closes.
     clientErrorHandler: (err: Error & { code?: string }, socket) => {
       if (err.code === 'ECONNRESET' || socket.destroyed) return;
+      // A request on this connection is still being answered (the bad bytes came after its
+      // body): let that answer out first, then close.
+      const inFlight = (socket as unknown as { _httpMessage?: { once(ev: string, f: () => void): void } })._httpMessage;
+      if (inFlight) return void inFlight.once('finish', () => socket.end());
       if (socket.writable) {
         const body = toJsonText({ success: false, code: SANDBOX_REQUEST_ERRORS.badRequest.code, message: SANDBOX_REQUEST_ERRORS.badRequest.message });
         const status = errorHttpStatus === 200 ? 400 : errorHttpStatus;
