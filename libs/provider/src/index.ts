@@ -1,3 +1,3 @@
 export * from './provider-outcome';
-export { SmsPartnerClient, parseRetryAfter } from './smspartner.client';
+export { SmsPartnerClient, parseRetryAfter, decimalText } from './smspartner.client';
 export type { SmsPartnerClientOptions } from './smspartner.client';

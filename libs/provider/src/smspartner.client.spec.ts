@@ -87,7 +87,7 @@ describe('successful calls', () => {
     expect(o.body.mainBalance.toFixed()).toBe('10263.319');
   });
 
-  it('sends the amount as a 3-decimal string and reads balances without float drift', async () => {
+  it('sends the amount as a decimal string and reads balances without float drift', async () => {
     await fc.assert(
       fc.asyncProperty(fc.integer({ min: 1, max: 99_999_999 }), async (millis) => {
         const amount = M(`${Math.floor(millis / 1000)}.${String(millis % 1000).padStart(3, '0')}`);
@@ -191,9 +191,10 @@ describe.each([200, 400])('provider errors answered with HTTP %i', (status) => {
       rejected(await client.removeCredit(token(), M('1')), 9, 'invalid_key');
     });
     it('undocumented codes → unknown_code with the message kept', async () => {
-      await fault({ route: 'add', fault: 'error_code', code: 96, message: 'IP not allowed', count: 1 });
-      const r = rejected(await client.addCredit(token(), M('1')), 96, 'unknown_code');
-      expect(r.message).toBe('IP not allowed');
+      await fault({ route: 'add', fault: 'error_code', code: 42, message: 'Something new', count: 1 });
+      const r = rejected(await client.addCredit(token(), M('1')), 42, 'unknown_code');
+      expect(r.message).toBe('Something new');
+      expect(r.operatorMessage).toBe('The provider refused with code 42, which its docs do not list for this call: "Something new".');
       nothingApplied();
     });
   });
@@ -333,7 +334,8 @@ describe('faults and network failures', () => {
     await fault({ route: 'me', fault: 'http_503', count: 1 });
     await fault({ route: 'list', fault: 'missing_fields', count: 1 });
     await fault({ route: 'create', fault: 'malformed_body', count: 1 });
-    expectKind(await client.me(), 'unknown');
+    // One attempt: the retry of reads on 503 is covered in smspartner.fidelity.spec.ts.
+    expectKind(await new SmsPartnerClient({ baseUrl: s.providerBaseUrl, apiKey: KEY, timeoutMs: 1500, readRetry: { attempts: 1 } }).me(), 'unknown');
     expect(expectKind(await client.listSubaccounts(1), 'unknown').cause).toMatch(/total/);
     expectKind(await client.createSubaccount({ type: 'simple', email: 'z@example.com' }), 'unknown');
   });
@@ -456,9 +458,9 @@ describe('shapes the sandbox does not produce (HTTP stub)', () => {
     await stubClient.listSubaccounts(2);
     await stubClient.me();
     expect(seen).toEqual([
-      { method: 'POST', url: '/v1/subaccount/credit/add', body: JSON.stringify({ apiKey: KEY, credit: '100.000', tokenSubaccount: 'tok' }) },
-      { method: 'POST', url: '/v1/subaccount/credit/remove', body: JSON.stringify({ apiKey: KEY, credit: '0.500', tokenSubaccount: 'tok' }) },
-      { method: 'POST', url: '/v1/subaccount/create', body: JSON.stringify({ apiKey: KEY, type: 'advanced', parameters: { email: 'e@x.y', isBuyer: 1, creditToAttribute: '3.000' } }) },
+      { method: 'POST', url: '/v1/subaccount/credit/add', body: JSON.stringify({ apiKey: KEY, credit: '100', tokenSubaccount: 'tok' }) },
+      { method: 'POST', url: '/v1/subaccount/credit/remove', body: JSON.stringify({ apiKey: KEY, credit: '0.5', tokenSubaccount: 'tok' }) },
+      { method: 'POST', url: '/v1/subaccount/create', body: JSON.stringify({ apiKey: KEY, type: 'advanced', parameters: { email: 'e@x.y', isBuyer: 1, creditToAttribute: '3' } }) },
       { method: 'GET', url: `/v1/subaccount/list?apiKey=${KEY}&page=2`, body: '' },
       { method: 'GET', url: `/v1/me?apiKey=${KEY}`, body: '' },
     ]);

@@ -7,9 +7,11 @@ import {
   CreateSubaccountInput,
   CreditBody,
   MeBody,
+  operatorMessage,
   ProviderCallName,
   ProviderOutcome,
   rejectionReason,
+  SkippedListEntry,
   SubaccountListBody,
   SubaccountListItem,
 } from './provider-outcome';
@@ -21,6 +23,15 @@ export interface SmsPartnerClientOptions {
   /** Whole-call budget (connect + send + answer). */
   timeoutMs: number;
   logger?: Logger;
+  /**
+   * Reads (`/me`, list) answered HTTP 429 or 503 are tried again, `attempts` times in all
+   * (default 3), waiting the `Retry-After` the provider gives, else `baseDelayMs` doubling
+   * (default 500). A `Retry-After` longer than `maxWaitMs` (default 10 s) is not waited for:
+   * the outcome is returned with it. Credit and create calls are never retried here.
+   */
+  readRetry?: { attempts?: number; baseDelayMs?: number; maxWaitMs?: number };
+  /** Injectable for tests. */
+  sleep?: (ms: number) => Promise<void>;
 }
 
 /**
@@ -33,7 +44,11 @@ const RAW_TEXT_LIMIT = 2000;
 
 type Json = Record<string, unknown>;
 type Parsed<T> = { ok: true; value: T } | { ok: false; problem: string };
-type BodyParser<T> = (json: Json, literals: Map<string, string>) => Parsed<T>;
+/** `tolerated` collects what the parser had to accept to read the body. */
+type BodyParser<T> = (json: Json, literals: Map<string, string>, tolerated: string[]) => Parsed<T>;
+
+const READ_CALLS: ReadonlySet<ProviderCallName> = new Set(['me', 'list']);
+const LOOPBACK = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])$/i;
 
 /**
  * The one client for the five SMS Partner calls this project uses. Never throws for provider or
@@ -45,6 +60,11 @@ export class SmsPartnerClient {
 
   constructor(private readonly opts: SmsPartnerClientOptions) {
     this.baseUrl = opts.baseUrl.replace(/\/+$/, '');
+    const url = new URL(this.baseUrl);
+    if (url.protocol === 'http:' && !LOOPBACK.test(url.hostname)) {
+      // The api key would travel in clear, and an HTTPS-only front answers with a redirect.
+      opts.logger?.warn({ baseUrl: `${url.protocol}//${url.host}${url.pathname}` }, 'SMSPARTNER_BASE_URL uses plain http:// for a remote host: the API key travels unencrypted and the provider will likely answer with a redirect (use https://)');
+    }
   }
 
   me(): Promise<ProviderOutcome<MeBody>> {
@@ -54,7 +74,7 @@ export class SmsPartnerClient {
   createSubaccount(input: CreateSubaccountInput): Promise<ProviderOutcome<CreateBody>> {
     const parameters: Json = { email: input.email };
     if (input.isBuyer !== undefined) parameters.isBuyer = input.isBuyer ? 1 : 0;
-    if (input.creditToAttribute !== undefined) parameters.creditToAttribute = input.creditToAttribute.toFixed();
+    if (input.creditToAttribute !== undefined) parameters.creditToAttribute = decimalText(input.creditToAttribute);
     if (input.title !== undefined) parameters.title = input.title;
     if (input.firstname !== undefined) parameters.firstname = input.firstname;
     if (input.lastname !== undefined) parameters.lastname = input.lastname;
@@ -75,41 +95,93 @@ export class SmsPartnerClient {
   }
 
   private credit(call: 'add' | 'remove', token: string, amount: Money): Promise<ProviderOutcome<CreditBody>> {
-    // credit goes as a 3-decimal string ("100.000"): no float ever touches the amount.
-    return this.call(call, 'POST', `/subaccount/credit/${call}`, { apiKey: this.opts.apiKey, credit: amount.toFixed(), tokenSubaccount: token }, parseCredit);
+    // As the docs' examples write it ("100", "12.5"): no float ever touches the amount.
+    return this.call(call, 'POST', `/subaccount/credit/${call}`, { apiKey: this.opts.apiKey, credit: decimalText(amount), tokenSubaccount: token }, parseCredit);
   }
 
+  /** One call; reads answered 429/503 are tried again (bounded, honouring Retry-After). */
   private async call<T>(call: ProviderCallName, method: 'GET' | 'POST', path: string, body: Json | undefined, parse: BodyParser<T>): Promise<ProviderOutcome<T>> {
+    const retry = this.opts.readRetry ?? {};
+    const attempts = READ_CALLS.has(call) ? Math.max(1, retry.attempts ?? 3) : 1;
+    const sleep = this.opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+    const waited: string[] = [];
+    for (let attempt = 1; ; attempt++) {
+      const outcome = await this.once(call, method, path, body, parse);
+      const status = outcome.kind === 'not_sent' || outcome.kind === 'unknown' ? outcome.httpStatus : undefined;
+      const retryable = status === 429 || (status === 503 && outcome.kind === 'unknown');
+      if (!retryable || attempt >= attempts) return this.done(call, withAttempts(outcome, attempt, waited));
+      const retryAfterMs = outcome.kind === 'not_sent' ? outcome.retryAfterMs : undefined;
+      const waitMs = retryAfterMs ?? (retry.baseDelayMs ?? 500) * 2 ** (attempt - 1);
+      if (waitMs > (retry.maxWaitMs ?? 10_000)) return this.done(call, withAttempts(outcome, attempt, waited));
+      waited.push(`HTTP ${status} on attempt ${attempt}: retried after ${waitMs} ms${retryAfterMs !== undefined ? ' (Retry-After)' : ''}`);
+      await sleep(waitMs);
+    }
+  }
+
+  private async once<T>(call: ProviderCallName, method: 'GET' | 'POST', path: string, body: Json | undefined, parse: BodyParser<T>): Promise<ProviderOutcome<T>> {
     const started = performance.now();
     const latency = () => Math.round(performance.now() - started);
-    let outcome: ProviderOutcome<T>;
     try {
       const res = await fetch(this.baseUrl + path, {
         method,
         headers: body ? { 'content-type': 'application/json', accept: 'application/json' } : { accept: 'application/json' },
         ...(body ? { body: JSON.stringify(body) } : {}),
+        // Never follow: a followed 301/302 turns the POST into a GET, a 307/308 re-sends the
+        // body (api key included) to wherever Location points.
+        redirect: 'manual',
         signal: AbortSignal.timeout(this.opts.timeoutMs),
       });
+      const serverDate = res.headers.get('date') ?? undefined;
+      const facts = serverDate ? { serverDate } : {};
       if (res.status === 429) {
         // Rate limited: the provider refused before doing anything.
         await res.body?.cancel().catch(() => undefined);
         const retryAfterMs = parseRetryAfter(res.headers.get('retry-after'));
-        outcome = { kind: 'not_sent', cause: 'HTTP 429 Too Many Requests', ...(retryAfterMs !== undefined ? { retryAfterMs } : {}), latencyMs: latency() };
-      } else {
-        let text: string;
-        try {
-          text = await res.text();
-        } catch (err) {
-          // Headers arrived, the body did not: the call reached the provider.
-          outcome = { kind: 'unknown', cause: `response interrupted: ${this.describe(err)}`, httpStatus: res.status, latencyMs: latency() };
-          return this.done(call, outcome);
-        }
-        outcome = this.classify(call, res.status, text, parse, latency());
+        return { kind: 'not_sent', cause: 'HTTP 429 Too Many Requests', httpStatus: 429, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}), latencyMs: latency(), ...facts };
       }
+      if (res.status >= 300 && res.status < 400) {
+        await res.body?.cancel().catch(() => undefined);
+        return { ...this.redirected(call, res.status, res.headers.get('location'), latency()), ...facts };
+      }
+      let text: string;
+      try {
+        text = await res.text();
+      } catch (err) {
+        // Headers arrived, the body did not: the call reached the provider.
+        return { kind: 'unknown', cause: `response interrupted: ${this.describe(err)}`, httpStatus: res.status, latencyMs: latency(), ...facts };
+      }
+      return { ...this.classify(call, res.status, text, parse, latency()), ...facts };
     } catch (err) {
-      outcome = this.classifyFetchError(err, latency());
+      return this.classifyFetchError(err, latency());
     }
-    return this.done(call, outcome);
+  }
+
+  /**
+   * A 3xx is never followed. Was the call applied? The usual cause is a base URL in http://
+   * answered by an HTTPS-only front before the API sees anything; but a redirect can also come
+   * after the work was done (Post/Redirect/Get answers 303 once the POST is handled) or from a
+   * proxy that forwarded first, and the answer does not say which. So it is `unknown` (a
+   * credit call goes in doubt, never re-sent), flagged as a configuration problem, and logged
+   * as an error with the Location stripped of its query (it may echo the api key).
+   */
+  private redirected<T>(call: ProviderCallName, status: number, location: string | null, latencyMs: number): ProviderOutcome<T> {
+    let where: string | null = null;
+    if (location) {
+      try {
+        const u = new URL(location, this.baseUrl);
+        where = this.scrub(`${u.protocol}//${u.host}${u.pathname}`);
+      } catch {
+        where = '(unreadable Location)';
+      }
+    }
+    const base = new URL(this.baseUrl);
+    const upgrade = base.protocol === 'http:' && where?.startsWith('https://');
+    const hint = upgrade
+      ? 'SMSPARTNER_BASE_URL uses http:// and the provider redirects to https://: set it to the https:// URL'
+      : 'check SMSPARTNER_BASE_URL (host and path of the provider API)';
+    const cause = `HTTP ${status} redirect to ${where ?? '(no Location)'}, not followed: configuration problem, ${hint}${READ_CALLS.has(call) ? '' : '; the call may or may not have been applied'}`;
+    this.opts.logger?.error({ call, httpStatus: status, location: where, baseUrl: `${base.protocol}//${base.host}${base.pathname}` }, 'provider answered a redirect: configuration problem');
+    return { kind: 'unknown', cause, httpStatus: status, redirect: { status, location: where }, configurationProblem: 'redirect', latencyMs };
   }
 
   private classify<T>(call: ProviderCallName, httpStatus: number, text: string, parse: BodyParser<T>, latencyMs: number): ProviderOutcome<T> {
@@ -129,26 +201,30 @@ export class SmsPartnerClient {
       const code = toInt(obj.code);
       if (code === undefined) return unknown(`HTTP ${httpStatus} with success:false but no code`);
       const validation = Array.isArray(obj.error) ? obj.error : undefined;
+      const message = this.scrub(messageOf(obj, validation));
       return {
         kind: 'rejected',
         code,
         reason: rejectionReason(call, code, validation !== undefined),
-        message: this.scrub(messageOf(obj, validation)),
+        message,
+        operatorMessage: operatorMessage(call, code, message, validation !== undefined),
         raw: this.sanitize(obj),
         httpStatus,
         latencyMs,
+        ...(typeof obj.code === 'string' ? { tolerated: ['code sent as a string'] } : {}),
       };
     }
     if (obj.success === true) {
       if (httpStatus < 200 || httpStatus > 299) return unknown(`HTTP ${httpStatus} with success:true`);
+      const tolerated: string[] = [];
       let parsed: Parsed<T>;
       try {
-        parsed = parse(obj, numberLiterals(text));
+        parsed = parse(obj, numberLiterals(text), tolerated);
       } catch (err) {
         parsed = { ok: false, problem: `unreadable body (${this.describe(err)})` };
       }
       if (!parsed.ok) return unknown(`success:true but ${parsed.problem}`);
-      return { kind: 'ok', body: parsed.value, raw: this.sanitize(obj), httpStatus, latencyMs };
+      return { kind: 'ok', body: parsed.value, raw: this.sanitize(obj), httpStatus, latencyMs, ...(tolerated.length ? { tolerated } : {}) };
     }
     return unknown(`HTTP ${httpStatus} without a success flag`);
   }
@@ -174,6 +250,8 @@ export class SmsPartnerClient {
         ...('httpStatus' in outcome && outcome.httpStatus !== undefined ? { httpStatus: outcome.httpStatus } : {}),
         ...(outcome.kind === 'rejected' ? { code: outcome.code, reason: outcome.reason } : {}),
         ...(outcome.kind === 'unknown' || outcome.kind === 'not_sent' ? { cause: outcome.cause } : {}),
+        ...(outcome.attempts && outcome.attempts > 1 ? { attempts: outcome.attempts } : {}),
+        ...(outcome.tolerated ? { tolerated: outcome.tolerated } : {}),
       };
       if (outcome.kind === 'unknown') log.warn(fields, 'provider call outcome unknown');
       else log.debug(fields, 'provider call');
@@ -213,13 +291,19 @@ export class SmsPartnerClient {
 
 // ---------------------------------------------------------------- body parsers
 
-function parseMe(json: Json, literals: Map<string, string>): Parsed<MeBody> {
+function parseMe(json: Json, literals: Map<string, string>, tolerated: string[]): Parsed<MeBody> {
   const user = asObject(json.user) ?? {};
+  if (!asObject(json.user)) tolerated.push('no user object');
   const credits = asObject(json.credits);
   if (!credits) return { ok: false, problem: 'no credits object' };
   // `balance` is the current field; `solde` is the older name of the same value.
-  const balance = moneyAt(json, literals, ['credits', 'balance']) ?? moneyAt(json, literals, ['credits', 'solde']);
+  let balance = moneyAt(json, literals, ['credits', 'balance']);
+  if (!balance) {
+    balance = moneyAt(json, literals, ['credits', 'solde']);
+    if (balance) tolerated.push('credits.balance missing or unreadable: credits.solde read');
+  }
   if (!balance) return { ok: false, problem: 'no valid credits.balance or credits.solde' };
+  if (typeof credits.balance === 'number' || (credits.balance === undefined && typeof credits.solde === 'number')) tolerated.push('balance sent as a JSON number, not a string');
   return {
     ok: true,
     value: {
@@ -232,10 +316,11 @@ function parseMe(json: Json, literals: Map<string, string>): Parsed<MeBody> {
   };
 }
 
-function parseCredit(json: Json, literals: Map<string, string>): Parsed<CreditBody> {
+function parseCredit(json: Json, literals: Map<string, string>, tolerated: string[]): Parsed<CreditBody> {
   const mainBalance = moneyAt(json, literals, ['credit']);
   const subaccountBalance = moneyAt(json, literals, ['subaccountCredit']);
   if (!mainBalance || !subaccountBalance) return { ok: false, problem: 'missing or invalid credit/subaccountCredit' };
+  if (typeof json.credit === 'string' || typeof json.subaccountCredit === 'string') tolerated.push('credit/subaccountCredit sent as strings, not JSON numbers');
   return { ok: true, value: { mainBalance, subaccountBalance, currency: stringOr(json.currency, 'EUR') } };
 }
 
@@ -245,33 +330,70 @@ function parseCreate(json: Json): Parsed<CreateBody> {
   return { ok: true, value: { token: sub.token, email: stringOr(sub.email, '') } };
 }
 
-function parseList(json: Json, literals: Map<string, string>): Parsed<SubaccountListBody> {
+/**
+ * One odd entry never sinks the page: an entry that is not an object, has no token or no
+ * readable balance is skipped and reported in `skipped`; other fields of unexpected types read
+ * as empty. `data` as an object (PHP's json_encode of an array with non-sequential keys) is
+ * read in key order; `data` null or absent is an empty page when `total` says 0.
+ */
+function parseList(json: Json, literals: Map<string, string>, tolerated: string[]): Parsed<SubaccountListBody> {
   const total = toInt(json.total);
   const perPage = toInt(json.nb_per_page);
   const page = toInt(json.page);
   if (total === undefined || perPage === undefined || page === undefined) return { ok: false, problem: 'missing total/nb_per_page/page' };
-  if (!Array.isArray(json.data)) return { ok: false, problem: 'no data array' };
+  if ([json.total, json.nb_per_page, json.page].some((v) => typeof v === 'string')) tolerated.push('total/nb_per_page/page sent as strings');
+  let entries: Array<[number | string, unknown]>;
+  if (Array.isArray(json.data)) entries = json.data.map((e, i) => [i, e]);
+  else if (asObject(json.data)) {
+    entries = Object.entries(json.data as Json);
+    tolerated.push('data is an object, not an array: its values read in key order');
+  } else if ((json.data === undefined || json.data === null) && total === 0) {
+    entries = [];
+    tolerated.push(`data is ${json.data === null ? 'null' : 'absent'} on an empty list`);
+  } else return { ok: false, problem: 'no data array' };
+
   const items: SubaccountListItem[] = [];
-  for (const [i, entry] of json.data.entries()) {
+  const skipped: SkippedListEntry[] = [];
+  for (const [index, entry] of entries) {
     const e = asObject(entry);
-    if (!e || typeof e.token !== 'string') return { ok: false, problem: `data[${i}] has no token` };
-    const balance = moneyAt(json, literals, ['data', String(i), 'credits', 'balance']);
-    if (!balance) return { ok: false, problem: `data[${i}] has no valid credits.balance` };
+    if (!e) { skipped.push({ index, reason: `entry is ${entry === null ? 'null' : Array.isArray(entry) ? 'an array' : `a ${typeof entry}`}, not an object` }); continue; }
+    const token = typeof e.token === 'string' && e.token.trim() !== '' ? e.token : undefined;
+    if (!token) { skipped.push({ index, reason: `no token (${e.token === undefined ? 'absent' : `a ${e.token === null ? 'null' : typeof e.token}`})` }); continue; }
+    const balance = moneyAt(json, literals, ['data', String(index), 'credits', 'balance']);
+    if (!balance) {
+      const raw = asObject(e.credits)?.balance;
+      skipped.push({ index, token, reason: `no readable credits.balance (${raw === undefined ? 'absent' : raw === null ? 'null' : `${typeof raw} ${typeof raw === 'string' ? JSON.stringify(raw.slice(0, 20)) : ''}`.trim()})` });
+      continue;
+    }
+    const odd = (['email', 'type', 'createdAt'] as const).filter((k) => e[k] !== undefined && typeof e[k] !== 'string');
+    if (odd.length) tolerated.push(`data[${index}]: ${odd.join(', ')} not a string, read as empty`);
     const id = toInt(e.id);
     // Built field by field: the entry's own apiKey (a secret) is never copied.
     items.push({
       ...(id !== undefined ? { id } : {}),
-      token: e.token,
+      token,
       email: stringOr(e.email, ''),
       type: stringOr(e.type, ''),
       createdAt: stringOr(e.createdAt, ''),
       balance,
     });
   }
-  return { ok: true, value: { total, perPage, page, items } };
+  if (skipped.length) tolerated.push(`${skipped.length} list entr${skipped.length === 1 ? 'y' : 'ies'} skipped (see skipped)`);
+  return { ok: true, value: { total, perPage, page, items, skipped } };
 }
 
 // ---------------------------------------------------------------- helpers
+
+/** A decimal as the provider's examples write amounts: "100", "12.5", "0.125" (no trailing zeros). */
+export function decimalText(m: Money): string {
+  const fixed = m.toFixed();
+  return fixed.includes('.') ? fixed.replace(/0+$/, '').replace(/\.$/, '') : fixed;
+}
+
+function withAttempts<T>(o: ProviderOutcome<T>, attempts: number, waited: string[]): ProviderOutcome<T> {
+  if (attempts === 1) return o;
+  return { ...o, attempts, tolerated: [...waited, ...(o.tolerated ?? [])] };
+}
 
 /** Money at a path: a string value as is, a JSON number from its literal text (never the float). */
 function moneyAt(json: Json, literals: Map<string, string>, path: string[]): Money | undefined {
