@@ -143,13 +143,13 @@ const CREATE_CODES: Record<number, CodeMeaning> = {
   ...GENERAL,
   1: KEY_MISSING,
   2: c('not_authorised', 'The main account may not create sub-accounts: ask SMS Partner support to switch the sub-account feature on.'),
-  3: c('missing_parameter', 'isBuyer is required for an advanced sub-account.'),
+  3: c('missing_parameter', 'The isBuyer flag is required for an advanced sub-account.'),
   4: c('missing_parameter', 'The sub-account type (simple or advanced) was not sent.'),
   5: c('invalid_request', 'The sub-account type must be simple or advanced.'),
   6: c('missing_parameter', 'The email was not sent.'),
   7: c('email_exists', 'The provider already has an account with this email.'),
-  8: c('invalid_amount', 'creditToAttribute must be greater than 0.'),
-  9: c('insufficient_credit', 'The main account balance cannot cover creditToAttribute.'),
+  8: c('invalid_amount', 'The credit given at creation (creditToAttribute) must be greater than 0.'),
+  9: c('insufficient_credit', 'The main account balance cannot cover the credit given at creation (creditToAttribute).'),
   10: KEY_INVALID,
 };
 const READ_CODES: Record<number, CodeMeaning> = {

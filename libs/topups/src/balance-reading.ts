@@ -1,5 +1,7 @@
+import { DomainError } from '@app/common';
 import { Money } from '@app/ledger';
 import { Tx, Database } from '@app/persistence';
+import { listAllSubaccounts } from '@app/provider';
 import { providerFailure, SubaccountReads } from '@app/subaccounts';
 
 /**
@@ -8,15 +10,16 @@ import { providerFailure, SubaccountReads } from '@app/subaccounts';
  * throws `provider_unavailable` / `provider_rejected`.
  */
 export async function readProviderBalance(provider: SubaccountReads, token: string, maxPages = 10_000): Promise<Money | null> {
-  let seen = 0;
-  for (let page = 1; page <= maxPages; page++) {
-    const o = await provider.listSubaccounts(page);
-    if (o.kind !== 'ok') throw providerFailure(`reading the balance of ${token} (list page ${page})`, o);
-    const item = o.body.items.find((i) => i.token === token);
-    if (item) return item.balance;
-    seen += o.body.items.length;
-    if (o.body.items.length === 0 || seen >= o.body.total) break;
+  const listing = await listAllSubaccounts(provider, { maxPages, until: (i) => i.token === token });
+  if (listing.kind === 'failed') {
+    const what = `reading the balance of ${token} (list page ${listing.page})`;
+    throw listing.outcome ? providerFailure(what, listing.outcome) : new DomainError('provider_unavailable', `${what}: ${listing.problem}`);
   }
+  const found = listing.found ? listing.items.find((i) => i.token === token) : undefined;
+  if (found) return found.balance;
+  // Listed but unreadable (e.g. a null balance): not "absent", a provider answer we cannot use.
+  const odd = listing.skipped.find((s) => s.token === token);
+  if (odd) throw new DomainError('provider_unavailable', `reading the balance of ${token}: the provider's list entry is unreadable (${odd.reason})`);
   return null;
 }
 

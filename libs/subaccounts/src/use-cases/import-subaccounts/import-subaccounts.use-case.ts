@@ -1,6 +1,7 @@
+import { DomainError } from '@app/common';
 import { adjustmentPostings, Money, subaccountCode } from '@app/ledger';
 import { appendJournal, Database, LedgerRepository } from '@app/persistence';
-import { MeBody, ProviderOutcome, SubaccountListBody, SubaccountListItem } from '@app/provider';
+import { listAllSubaccounts, MeBody, ProviderOutcome, SkippedListEntry, SubaccountListBody } from '@app/provider';
 import { providerFailure } from '../../provider-error';
 
 export interface SubaccountReads {
@@ -8,18 +9,10 @@ export interface SubaccountReads {
   listSubaccounts(page: number): Promise<ProviderOutcome<SubaccountListBody>>;
 }
 
-export interface ImportResult { total: number; imported: number; refreshed: number; openingBalances: number; mainOpeningBalance: string | null }
-
-/** Reads every page of the provider's sub-account list. Fails rather than return a partial list. */
-export async function fetchAllSubaccounts(provider: SubaccountReads, maxPages = 10_000): Promise<SubaccountListItem[]> {
-  const items: SubaccountListItem[] = [];
-  for (let page = 1; page <= maxPages; page++) {
-    const o = await provider.listSubaccounts(page);
-    if (o.kind !== 'ok') throw providerFailure(`listing sub-accounts (page ${page})`, o);
-    items.push(...o.body.items);
-    if (o.body.items.length === 0 || items.length >= o.body.total) break;
-  }
-  return items;
+export interface ImportResult {
+  total: number; imported: number; refreshed: number; openingBalances: number; mainOpeningBalance: string | null;
+  /** List entries the provider sent that could not be read (not imported): page, index, token if any, why. */
+  skipped: Array<SkippedListEntry & { page: number }>;
 }
 
 /**
@@ -33,10 +26,14 @@ export class ImportSubaccountsUseCase {
   async execute(providerAccount: string, actor: string): Promise<ImportResult> {
     const me = await this.provider.me();
     if (me.kind !== 'ok') throw providerFailure('reading the main account', me);
-    const items = await fetchAllSubaccounts(this.provider);
+    const listing = await listAllSubaccounts(this.provider);
+    if (listing.kind === 'failed') {
+      throw listing.outcome ? providerFailure(`listing sub-accounts (page ${listing.page})`, listing.outcome) : new DomainError('provider_unavailable', `listing sub-accounts: ${listing.problem}`);
+    }
+    const { items, skipped } = listing;
     return this.db.transaction(async (tx) => {
       await this.ledger.ensureProviderAccount(tx, providerAccount);
-      const result: ImportResult = { total: items.length, imported: 0, refreshed: 0, openingBalances: 0, mainOpeningBalance: null };
+      const result: ImportResult = { total: items.length, imported: 0, refreshed: 0, openingBalances: 0, mainOpeningBalance: null, skipped };
       const [{ has_main_opening }] = await tx.query<{ has_main_opening: boolean }>(
         `SELECT EXISTS (SELECT 1 FROM ledger_transactions WHERE provider_account_id = $1 AND kind = 'opening_balance' AND reason = 'opening balance: main') AS has_main_opening`,
         [providerAccount],
