@@ -2,3 +2,4 @@ export * from './provider-outcome';
 export { SmsPartnerClient, parseRetryAfter, decimalText } from './smspartner.client';
 export type { SmsPartnerClientOptions } from './smspartner.client';
 export * from './subaccount-pager';
+export * from './provider-check';
