@@ -9,9 +9,9 @@ describe('sub-accounts end to end', () => {
     const token = stack.tokens()[0];
     stack.sandbox.state.setBalance({ token }, '12.345');
     const first = await stack.call('POST', '/v1/subaccounts/import', undefined, TOKENS.admin);
-    expect(first.json).toEqual({ total: 2, imported: 2, refreshed: 0, openingBalances: 2, mainOpeningBalance: '500.000' });
+    expect(first.json).toEqual({ total: 2, imported: 2, refreshed: 0, openingBalances: 2, mainOpeningBalance: '500.000', skipped: [] });
     const again = await stack.call('POST', '/v1/subaccounts/import', undefined, TOKENS.admin);
-    expect(again.json).toEqual({ total: 2, imported: 0, refreshed: 2, openingBalances: 0, mainOpeningBalance: null });
+    expect(again.json).toEqual({ total: 2, imported: 0, refreshed: 2, openingBalances: 0, mainOpeningBalance: null, skipped: [] });
     const sub = await stack.call('GET', `/v1/subaccounts/${token}`, undefined, TOKENS.viewer);
     expect(sub.json.balance).toEqual({ posted: '12.345', pending: '0.000', available: '12.345' });
     // Journaled once each, although the import ran twice (the test database is shared: filter by account).

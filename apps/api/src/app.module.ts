@@ -6,6 +6,7 @@ import { ErrorFilter } from './core/error.filter';
 import { DashboardController } from './modules/dashboard/dashboard.controller';
 import { LedgerController } from './modules/ledger/ledger.controller';
 import { OperationsController } from './modules/operations/operations.controller';
+import { ProviderController } from './modules/provider/provider.controller';
 import { ReconciliationController } from './modules/reconciliation/reconciliation.controller';
 import { SubaccountsController } from './modules/subaccounts/subaccounts.controller';
 import { TopupsController } from './modules/topups/topups.controller';
@@ -18,7 +19,7 @@ export class AppModule {
   static with(services: Services): DynamicModule {
     return {
       module: AppModule,
-      controllers: [SubaccountsController, TransfersController, LedgerController, ReconciliationController, TopupsController, OperationsController, DashboardController, WebhooksController],
+      controllers: [SubaccountsController, TransfersController, LedgerController, ReconciliationController, TopupsController, OperationsController, DashboardController, WebhooksController, ProviderController],
       providers: [
         { provide: SERVICES, useValue: services },
         { provide: APP_GUARD, useClass: AuthGuard },

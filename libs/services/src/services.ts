@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { Config } from '@app/config';
 import { createLogger, Logger, Semaphore } from '@app/common';
 import { Database, LedgerQueries, LedgerRepository } from '@app/persistence';
-import { SmsPartnerClient } from '@app/provider';
+import { ProviderCheckUseCase, SmsPartnerClient } from '@app/provider';
 import { CreateSubaccountUseCase, ImportSubaccountsUseCase, SubaccountsQueries } from '@app/subaccounts';
 import {
   BullTransferQueue, ExecuteTransferUseCase, ProcessTransferJobUseCase, RecordTransferBatchUseCase, RecordTransferUseCase, redisConnection,
@@ -61,6 +61,7 @@ export function createServices(config: Config, role: 'api' | 'worker') {
     producerRedis,
     provider,
     providerMetrics,
+    providerCheck: new ProviderCheckUseCase(provider, { baseUrl: config.SMSPARTNER_BASE_URL, timeoutMs: config.PROVIDER_TIMEOUT_MS }),
     subaccounts: new SubaccountsQueries(db),
     importSubaccounts: new ImportSubaccountsUseCase(db, ledger, provider),
     createSubaccount: new CreateSubaccountUseCase(db, ledger, provider),
