@@ -190,13 +190,14 @@ describe('reconciliation: provider failures', () => {
     const openBefore = await f.openFindings();
     expect(openBefore).toHaveLength(1);
 
-    await f.fault({ route: 'list', fault: 'http_503', count: 1 });
+    // 3: the client tries a read answered 503 three times before giving up.
+    await f.fault({ route: 'list', fault: 'http_503', count: 3 });
     const listDown = await f.run();
     expect(listDown.status).toBe('failed');
     expect(listDown.error).toMatch(/listing sub-accounts \(page 1\)/);
     await assertNothingTouched(listDown.id, openBefore);
 
-    await f.fault({ route: 'me', fault: 'http_503', count: 1 });
+    await f.fault({ route: 'me', fault: 'http_503', count: 3 });
     const meDown = await f.run();
     expect([meDown.status, meDown.error]).toEqual(['failed', expect.stringMatching(/reading \/me/)]);
     await assertNothingTouched(meDown.id, openBefore);

@@ -43,7 +43,7 @@ interface Answer { success: boolean; fields: Fields }
 const PAGE_SIZE = 20;
 const CURRENCY = 'EUR';
 
-// Messages from the provider's English docs (seeds); create's list is translated from the French page.
+// Messages from the provider's English "Manage Sub-account Credits" page; create's list is translated from the French "Création de sous-compte" page.
 const CREDIT_ERRORS: Record<number, string> = {
   1: 'API key is required',
   2: 'Credit amount is required',
