@@ -1,3 +1,4 @@
+import { STATUS_CODES } from 'node:http';
 import Fastify, { FastifyReply, FastifyRequest } from 'fastify';
 import Decimal from 'decimal.js';
 import { Money, MoneyFormatError } from '@app/ledger';
@@ -134,8 +135,7 @@ export async function createSandboxServer(options: SandboxServerOptions = {}): P
       if (inFlight) return void inFlight.once('finish', () => socket.end());
       if (socket.writable) {
         const body = toJsonText({ success: false, code: SANDBOX_REQUEST_ERRORS.badRequest.code, message: SANDBOX_REQUEST_ERRORS.badRequest.message });
-        const status = errorHttpStatus === 200 ? 400 : errorHttpStatus;
-        socket.write(`HTTP/1.1 ${status} Bad Request\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+        socket.write(`HTTP/1.1 ${errorHttpStatus} ${STATUS_CODES[errorHttpStatus] ?? 'Error'}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
       }
       socket.destroy();
     },
