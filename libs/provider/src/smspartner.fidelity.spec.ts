@@ -270,3 +270,32 @@ describe('every documented code, with a plain-words operator message', () => {
     expect(r.operatorMessage).toMatch(message);
   });
 });
+
+describe('odd entries from the sandbox (SandboxState.setListQuirk)', () => {
+  let s: SandboxServer;
+  beforeAll(async () => { s = await createSandboxServer({ port: 0, seed: { seed: 9, accounts: [{ apiKey: KEY, balance: '100', subaccounts: 25 }] } }); });
+  afterAll(async () => s.close());
+
+  it('each quirk is skipped (or tolerated) and reported; the pager still completes over two pages', async () => {
+    const subs = s.state.subaccountsOf(KEY);
+    s.state.setBalance({ token: subs[1].token }, '2.5');
+    s.state.setListQuirk(subs[0].token, 'null_balance');
+    s.state.setListQuirk(subs[1].token, 'number_balance');
+    s.state.setListQuirk(subs[2].token, 'no_token');
+    s.state.setListQuirk(subs[21].token, 'null_entry');
+    const client = new SmsPartnerClient({ baseUrl: s.providerBaseUrl, apiKey: KEY, timeoutMs: 1500 });
+    const first = expectKind(await client.listSubaccounts(1), 'ok');
+    expect(first.body.skipped).toEqual([
+      { index: 0, token: subs[0].token, reason: 'no readable credits.balance (null)' },
+      { index: 2, reason: 'no token (absent)' },
+    ]);
+    expect(first.body.items.find((i) => i.token === subs[1].token)!.balance.toFixed()).toBe('2.500');
+    const all = await listAllSubaccounts(client);
+    if (all.kind !== 'ok') throw new Error(JSON.stringify(all));
+    expect([all.items.length, all.skipped.length, all.complete, all.pages]).toEqual([22, 3, true, 2]);
+    expect(all.skipped[2]).toEqual({ page: 2, index: 1, reason: 'entry is null, not an object' });
+    s.state.setListQuirk(subs[0].token, null);
+    expect(expectKind(await client.listSubaccounts(1), 'ok').body.skipped).toHaveLength(1);
+    expect(() => s.state.setListQuirk(subs[0].token, 'weird' as never)).toThrow(/list quirk must be one of/);
+  });
+});

@@ -259,15 +259,19 @@ export async function createSandboxServer(options: SandboxServerOptions = {}): P
       total: all.length,
       nb_per_page: PAGE_SIZE,
       page,
-      data: slice.map((s) => ({
-        id: s.id,
-        email: s.email,
-        type: s.type,
-        token: s.token,
-        apiKey: s.apiKey,
-        createdAt: s.createdAt,
-        credits: { balance: s.balance.toFixed(), currency: CURRENCY },
-      })),
+      data: slice.map((s): WireValue => {
+        if (s.listQuirk === 'null_entry') return null;
+        const balance: WireValue = s.listQuirk === 'null_balance' ? null : s.listQuirk === 'number_balance' ? JsonNumber.fromMoney(s.balance) : s.balance.toFixed();
+        return {
+          id: s.id,
+          email: s.email,
+          type: s.type,
+          ...(s.listQuirk === 'no_token' ? {} : { token: s.token }),
+          apiKey: s.apiKey,
+          createdAt: s.createdAt,
+          credits: { balance, currency: CURRENCY },
+        };
+      }),
     });
   }));
 

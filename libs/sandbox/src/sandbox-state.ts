@@ -15,7 +15,16 @@ export interface MainAccount {
   subaccountsEnabled: boolean;
 }
 
+/**
+ * How the list endpoint may misprint one entry, to test clients against odd entries a real
+ * provider could send: a null balance, a balance as a JSON number, no token, null instead of the entry.
+ */
+export const LIST_QUIRKS = ['null_balance', 'number_balance', 'no_token', 'null_entry'] as const;
+export type ListQuirk = (typeof LIST_QUIRKS)[number];
+
 export interface Subaccount {
+  /** Set with SandboxState.setListQuirk: how the list endpoint misprints this entry. */
+  listQuirk?: ListQuirk;
   /** Numeric id shown by the list endpoint; increasing in creation order. */
   id: number;
   token: string;
@@ -254,6 +263,16 @@ export class SandboxState {
     acc.balance = nonNegative(balance, 'balance');
     this.persist();
     return acc.balance;
+  }
+
+  /** Makes the list endpoint misprint this sub-account's entry (null: print it normally again). */
+  setListQuirk(token: string, quirk: ListQuirk | null): void {
+    const sub = this.subs.get(token);
+    if (!sub) throw new SandboxError(`unknown sub-account ${token}`);
+    if (quirk !== null && !(LIST_QUIRKS as readonly string[]).includes(quirk)) throw new SandboxError(`list quirk must be one of ${LIST_QUIRKS.join(', ')}`);
+    if (quirk === null) delete sub.listQuirk;
+    else sub.listQuirk = quirk;
+    this.persist();
   }
 
   /** Simulates SMS spending: the balance drops without any credit call. */
