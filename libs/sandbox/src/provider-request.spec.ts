@@ -116,7 +116,9 @@ describe.each([200, 400])('every answer in the provider shape (errors with HTTP 
     providerError(await rawRequest(port(), request('GET', '/', {})), 404);
   });
   it('a wrong method on a known route (trailing slash or not)', async () => {
-    providerError(await rawRequest(port(), request('GET', `${ADD}?apiKey=${KEY}`, {})), 405);
+    const get = await rawRequest(port(), request('GET', `${ADD}?apiKey=${KEY}`, {}));
+    providerError(get, 405);
+    expect(get.headers.allow).toBe('POST');
     providerError(await rawRequest(port(), request('POST', '/v1/me/', { 'Content-Type': 'application/json' }, '{}')), 405);
     providerError(await rawRequest(port(), request('DELETE', '/v1/subaccount/list', {})), 405);
   });

@@ -158,6 +158,9 @@ export async function createSandboxServer(options: SandboxServerOptions = {}): P
 
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
     if (!isControlUrl(req.url)) {
+      // A request the framework refused (4xx) gets the provider's shape. A fault of the sandbox
+      // itself stays a bare 500: a success:false body would tell the client "not applied".
+      if ((err.statusCode ?? 500) >= 500) return reply.code(500).type('text/plain; charset=utf-8').send('Internal Server Error');
       return requestError(req, reply, err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? SANDBOX_REQUEST_ERRORS.tooLarge : SANDBOX_REQUEST_ERRORS.badRequest);
     }
     const known = err instanceof SandboxError || err instanceof MoneyFormatError || err instanceof FaultRuleError;
@@ -169,6 +172,7 @@ export async function createSandboxServer(options: SandboxServerOptions = {}): P
     const path = req.url.split('?')[0].replace(/\/+$/, '');
     if (isControlUrl(req.url)) return reply.code(404).send({ error: `no control route ${req.method} ${path}` });
     const methods = PROVIDER_ROUTE_METHODS[path];
+    if (methods) void reply.header('allow', methods.join(', '));
     return requestError(req, reply, methods ? SANDBOX_REQUEST_ERRORS.methodNotAllowed : SANDBOX_REQUEST_ERRORS.notFound);
   });
 
