@@ -5,7 +5,10 @@ import { ProviderOutcome } from '@app/provider';
 export function providerFailure(what: string, o: Exclude<ProviderOutcome<unknown>, { kind: 'ok' }>): DomainError {
   if (o.kind === 'rejected') {
     if (o.reason === 'email_exists') return new DomainError('subaccount_exists', `${what}: the provider already has an account with this email`, { providerCode: o.code });
-    return new DomainError('provider_rejected', `${what}: the provider refused (${o.reason}): ${o.message}`, { providerCode: o.code, reason: o.reason });
+    const advice = o.operatorMessage ? ` ${o.operatorMessage}` : '';
+    return new DomainError('provider_rejected', `${what}: the provider refused (${o.reason}): ${o.message.replace(/\.$/, '')}.${advice}`, { providerCode: o.code, reason: o.reason });
   }
-  return new DomainError('provider_unavailable', `${what}: the provider could not be reached or answered unclearly (${o.cause})`, { kind: o.kind });
+  return new DomainError('provider_unavailable', `${what}: the provider could not be reached or answered unclearly (${o.cause})`, {
+    kind: o.kind, ...(o.kind === 'unknown' && o.configurationProblem ? { configurationProblem: o.configurationProblem } : {}),
+  });
 }
