@@ -52,3 +52,19 @@ it('imports the readable entries, reports the skipped ones with their page, and 
   expect(journal.data.skipped).toHaveLength(2);
   expect(JSON.stringify(journal.data)).not.toContain('f00dface');
 });
+
+it('a refused key fails the import with the operator message, and imports nothing', async () => {
+  const providerAccount = uniqueProviderAccount('imp');
+  const refusing = createServer((_req, res) => { res.writeHead(200, { 'content-type': 'application/json' }); res.end('{"success":false,"code":10,"message":"Invalid API key."}'); });
+  await new Promise<void>((r) => refusing.listen(0, '127.0.0.1', r));
+  try {
+    const client = new SmsPartnerClient({ baseUrl: `http://127.0.0.1:${(refusing.address() as AddressInfo).port}/v1`, apiKey: KEY, timeoutMs: 2000 });
+    await expect(new ImportSubaccountsUseCase(db, new LedgerRepository(db), client).execute(providerAccount, 'system:test')).rejects.toMatchObject({
+      code: 'provider_rejected',
+      message: 'reading the main account: the provider refused (invalid_key): Invalid API key. The provider does not recognise the API key: check SMSPARTNER_API_KEY.',
+    });
+    expect(await db.query('SELECT 1 FROM subaccounts WHERE provider_account_id = $1', [providerAccount])).toEqual([]);
+  } finally {
+    await new Promise<void>((r) => refusing.close(() => r()));
+  }
+});
