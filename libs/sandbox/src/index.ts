@@ -3,3 +3,4 @@ export * from './sandbox-server';
 export * from './faults';
 export * from './wire';
 export { SeededRandom, hashSeed } from './prng';
+export * from './spending';
