@@ -137,6 +137,14 @@ export class SpendingSimulation {
 
   get stepMs(): number { return this.tickMs; }
 
+  /** Changes the step (e.g. SANDBOX_SPENDING_TICK_MS at start); steps due so far are applied first. */
+  setStep(tickMs: number): void {
+    const ms = validTick(tickMs);
+    this.advance();
+    this.tickMs = ms;
+    this.host.changed();
+  }
+
   /** Any rule at all (the server runs its timer only then). */
   get active(): boolean {
     return Object.keys(this.mainRules).length + Object.keys(this.subRules).length > 0;
