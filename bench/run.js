@@ -1,22 +1,30 @@
 #!/usr/bin/env node
 'use strict';
-// npm run bench [-- [--smoke] [scenario ...]]
-// Scenarios: recording, executing, reconciliation, reads, memory (default: all, in order).
+// npm run bench [-- [--smoke] [--name=value ...] [scenario ...]]
+// Scenarios: recording, executing, reconciliation, reads, memory (default: these, in order),
+// and in-doubt (only when named: it runs for minutes; its --name=value flags are in
+// bench/scenarios/in-doubt.js).
 // Each scenario makes its own database, queue prefix and sandbox, and prints FIGURE lines:
 // its figure next to a baseline measured in the same run. Needs dist/ (npm run build),
 // Postgres and Redis on 127.0.0.1 and pgbench; see docs/benchmarks.md.
 const env = require('./lib/env');
 
 const SCENARIOS = ['recording', 'executing', 'reconciliation', 'reads', 'memory'];
+const NAMED_ONLY = ['in-doubt'];
 
 async function main() {
   const args = process.argv.slice(2);
   const smoke = args.includes('--smoke');
-  const unknown = args.filter((a) => a.startsWith('-') && a !== '--smoke');
+  // --name=value (or --name alone = "true"): options of the scenarios that take them.
+  const flags = Object.fromEntries(args.filter((a) => /^--[\w-]+(=.*)?$/.test(a) && a !== '--smoke').map((a) => {
+    const [k, ...v] = a.slice(2).split('=');
+    return [k, v.length ? v.join('=') : 'true'];
+  }));
+  const unknown = args.filter((a) => a.startsWith('-') && a !== '--smoke' && !/^--[\w-]+(=.*)?$/.test(a));
   const names = args.filter((a) => !a.startsWith('-'));
-  const bad = names.filter((n) => !SCENARIOS.includes(n));
+  const bad = names.filter((n) => !SCENARIOS.includes(n) && !NAMED_ONLY.includes(n));
   if (unknown.length || bad.length) {
-    console.error(`usage: node bench/run.js [--smoke] [${SCENARIOS.join('|')} ...]`);
+    console.error(`usage: node bench/run.js [--smoke] [--name=value ...] [${[...SCENARIOS, ...NAMED_ONLY].join('|')} ...]`);
     process.exit(2);
   }
   const chosen = names.length ? names : SCENARIOS;
@@ -28,7 +36,7 @@ async function main() {
     const t0 = Date.now();
     console.log(`\n=== ${name} ===`);
     try {
-      await require(`./scenarios/${name}`).run({ smoke }, results);
+      await require(`./scenarios/${name}`).run({ smoke, flags }, results);
       console.log(`[${name}] done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     } catch (err) {
       failures.push(name);

@@ -210,7 +210,18 @@ async function main() {
   const sandboxPort = Number(process.env.SANDBOX_PORT) || (await pickPort(4010));
   const sandboxUrl = `http://127.0.0.1:${sandboxPort}`;
   const sandboxKey = process.env.SANDBOX_API_KEY || 'sandbox-demo-key';
-  launch('sandbox', process.execPath, [entry('sandbox')], { env: { ...process.env, SANDBOX_PORT: String(sandboxPort), SANDBOX_API_KEY: sandboxKey,
+  // The demo's sandbox lives like a real provider account: sub-accounts with credit send an
+  // SMS (0.045 €) every few seconds, the main account a little too, and its owner buys
+  // credit now and then. SANDBOX_SPENDING=off turns it off; the SANDBOX_SPENDING_* variables
+  // (docs/sandbox.md) change it.
+  const spendingOff = (process.env.SANDBOX_SPENDING ?? '').toLowerCase() === 'off';
+  const demoSpending = spendingOff ? {} : {
+    SANDBOX_SPENDING_PER_SECOND: process.env.SANDBOX_SPENDING_PER_SECOND || '0.010',
+    SANDBOX_SPENDING_MAIN_PER_SECOND: process.env.SANDBOX_SPENDING_MAIN_PER_SECOND || '0.005',
+    SANDBOX_SPENDING_PURCHASE_AMOUNT: process.env.SANDBOX_SPENDING_PURCHASE_AMOUNT || '50',
+    SANDBOX_SPENDING_PURCHASE_EVERY_SECONDS: process.env.SANDBOX_SPENDING_PURCHASE_EVERY_SECONDS || '900',
+  };
+  launch('sandbox', process.execPath, [entry('sandbox')], { env: { ...process.env, ...demoSpending, SANDBOX_PORT: String(sandboxPort), SANDBOX_API_KEY: sandboxKey,
     SANDBOX_MAIN_BALANCE: process.env.SANDBOX_MAIN_BALANCE || '1000.000', SANDBOX_SUBACCOUNTS: process.env.SANDBOX_SUBACCOUNTS || '3',
     SANDBOX_STATE_FILE: process.env.SANDBOX_STATE_FILE || path.join(dataDir, 'sandbox-state.json') } });
   await waitFor('sandbox', () => httpOk(`${sandboxUrl}/v1/me?apiKey=${encodeURIComponent(sandboxKey)}`), 20_000);
@@ -244,6 +255,7 @@ async function main() {
     `   Dashboard   ${apiUrl}/dashboard`,
     `   Metrics     ${apiUrl}/metrics (api)${metricsPort === '0' ? '' : `, http://127.0.0.1:${metricsPort}/metrics (worker)`}`,
     `   Sandbox     ${sandboxUrl}/v1 (provider API, key ${sandboxKey}); state: ${sandboxUrl}/__sandbox/state`,
+    `   Spending    ${spendingOff ? 'off (SANDBOX_SPENDING=off)' : `on: each sub-account with credit ${demoSpending.SANDBOX_SPENDING_PER_SECOND} €/s, main ${demoSpending.SANDBOX_SPENDING_MAIN_PER_SECOND} €/s, ${demoSpending.SANDBOX_SPENDING_PURCHASE_AMOUNT} € bought every ~${demoSpending.SANDBOX_SPENDING_PURCHASE_EVERY_SECONDS} s (SANDBOX_SPENDING=off to stop); ${sandboxUrl}/__sandbox/spending`}`,
     `   Postgres    ${hidePassword(pg.url)} (${pg.where})`,
     `   Redis       ${hidePassword(rd.url)} (${rd.where})`,
     ` Development tokens (Authorization: Bearer <token>)${process.env.API_TOKENS ? ', from API_TOKENS' : ', kept in .data/dev-tokens'}:`,

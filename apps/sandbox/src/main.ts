@@ -11,10 +11,21 @@
  * SANDBOX_SUBACCOUNTS    number of demo sub-accounts to seed (default 3)
  * SANDBOX_ERROR_STATUS   HTTP status of provider error bodies (default 200)
  * SANDBOX_INVALID_KEY_CODE  code of "invalid API key" on credit add/remove: 10 (default) or 9
+ *
+ * SMS spending (docs/sandbox.md, "Spending"), applied at every start over the seed's or the
+ * state file's rules:
+ * SANDBOX_SPENDING                      "off": no spending at all (the seed's and state file's rules are dropped)
+ * SANDBOX_SPENDING_PER_SECOND           € per second spent by every sub-account
+ * SANDBOX_SPENDING_MAIN_PER_SECOND      € per second spent by the main account
+ * SANDBOX_SPENDING_PRICE                price of one SMS (default 0.045)
+ * SANDBOX_SPENDING_PURCHASE_AMOUNT      credit bought on the main account…
+ * SANDBOX_SPENDING_PURCHASE_EVERY_SECONDS …every that many seconds on average
+ * SANDBOX_SPENDING_TICK_MS              step of the simulation (default 250)
+ * SANDBOX_SPENDING_SEED                 seed of its PRNG (default "<seed>:spending")
  */
 import '../../../libs/common/src/aliases';
 import { createLogger } from '@app/common';
-import { createSandboxServer, SandboxSeed } from '@app/sandbox';
+import { createSandboxServer, loadSeedFile, SandboxSeed, SpendingTargetInput } from '@app/sandbox';
 
 async function main(): Promise<void> {
   const log = createLogger('sandbox');
@@ -26,8 +37,8 @@ async function main(): Promise<void> {
   const invalidKeyCode = Number(env.SANDBOX_INVALID_KEY_CODE ?? 10);
   if (invalidKeyCode !== 9 && invalidKeyCode !== 10) throw new Error('SANDBOX_INVALID_KEY_CODE must be 9 or 10');
 
-  const seed: SandboxSeed | undefined = env.SANDBOX_SEED_FILE
-    ? undefined
+  const seed: SandboxSeed = env.SANDBOX_SEED_FILE
+    ? loadSeedFile(env.SANDBOX_SEED_FILE)
     : {
         seed: 'credit-ledger-sandbox',
         accounts: [{
@@ -39,19 +50,48 @@ async function main(): Promise<void> {
           subaccounts,
         }],
       };
+  const spendingOff = (env.SANDBOX_SPENDING ?? '').toLowerCase() === 'off';
+  const spending = spendingOff ? [] : spendingFromEnv(env);
+  if (spendingOff) {
+    delete seed.spending;
+    for (const acc of seed.accounts) {
+      delete acc.spending;
+      delete acc.subaccountSpending;
+      if (Array.isArray(acc.subaccounts)) for (const s of acc.subaccounts) delete s.spending;
+    }
+  } else {
+    // Part of the seed, so that a reset keeps them.
+    const sub = spending.find((r) => r.token === '*');
+    const main = spending.find((r) => r.apiKey === '*');
+    seed.spending = {
+      ...seed.spending,
+      ...(env.SANDBOX_SPENDING_SEED ? { seed: env.SANDBOX_SPENDING_SEED } : {}),
+      ...(env.SANDBOX_SPENDING_TICK_MS ? { tickMs: Number(env.SANDBOX_SPENDING_TICK_MS) } : {}),
+      ...(sub ? { subaccounts: withoutTarget(sub) } : {}),
+      ...(main ? { main: withoutTarget(main) } : {}),
+    };
+  }
 
   const server = await createSandboxServer({
     port,
     host: env.SANDBOX_HOST ?? '127.0.0.1',
-    ...(seed ? { seed } : { seedFile: env.SANDBOX_SEED_FILE }),
+    seed,
     ...(env.SANDBOX_STATE_FILE ? { stateFile: env.SANDBOX_STATE_FILE } : {}),
     ...(env.SANDBOX_ERROR_STATUS ? { errorHttpStatus: Number(env.SANDBOX_ERROR_STATUS) } : {}),
     invalidKeyCode,
   });
+  // A state file keeps its own rules: the environment's are applied over them at every start.
+  if (spendingOff) server.state.spending.stop();
+  else {
+    if (spending.length) server.state.spending.configure(spending);
+    if (env.SANDBOX_SPENDING_TICK_MS) server.state.spending.setStep(Number(env.SANDBOX_SPENDING_TICK_MS));
+  }
   const snap = server.state.snapshot();
+  const rules = server.state.spending.describe();
   // Never log the api key: only where to look.
   log.info(
-    { url: server.url, providerBaseUrl: server.providerBaseUrl, accounts: snap.accounts.length, subaccounts: snap.subaccounts.length, stateFile: env.SANDBOX_STATE_FILE ?? null },
+    { url: server.url, providerBaseUrl: server.providerBaseUrl, accounts: snap.accounts.length, subaccounts: snap.subaccounts.length, stateFile: env.SANDBOX_STATE_FILE ?? null,
+      spending: rules.active ? { tickMs: rules.tickMs, subaccounts: rules.subaccounts['*'] ?? null, main: Object.keys(rules.mains).length ? 'on' : null } : 'off' },
     `provider sandbox listening on ${server.url} (provider base URL ${server.providerBaseUrl}, control ${server.url}/__sandbox/state)`,
   );
 
@@ -67,6 +107,24 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+/** The spending rules the environment asks for ('*' = every sub-account / every main account). */
+function spendingFromEnv(env: NodeJS.ProcessEnv): SpendingTargetInput[] {
+  const price = env.SANDBOX_SPENDING_PRICE ? { pricePerSms: env.SANDBOX_SPENDING_PRICE } : {};
+  const rules: SpendingTargetInput[] = [];
+  if (env.SANDBOX_SPENDING_PER_SECOND) rules.push({ token: '*', ratePerSecond: env.SANDBOX_SPENDING_PER_SECOND, ...price });
+  const purchase = env.SANDBOX_SPENDING_PURCHASE_AMOUNT
+    ? { purchase: { amount: env.SANDBOX_SPENDING_PURCHASE_AMOUNT, everySeconds: Number(env.SANDBOX_SPENDING_PURCHASE_EVERY_SECONDS ?? 3600) } }
+    : {};
+  if (env.SANDBOX_SPENDING_MAIN_PER_SECOND || purchase.purchase) {
+    rules.push({ apiKey: '*', ratePerSecond: env.SANDBOX_SPENDING_MAIN_PER_SECOND ?? '0', ...price, ...purchase });
+  }
+  return rules;
+}
+
+function withoutTarget({ token: _t, apiKey: _k, ...rule }: SpendingTargetInput) {
+  return rule;
 }
 
 main().catch((err: unknown) => {

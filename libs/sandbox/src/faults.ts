@@ -11,6 +11,7 @@ export const FAULT_KINDS = [
   'http_502',
   'http_503', // not applied
   'apply_then_drop', // applied, socket destroyed without an answer
+  'apply_then_http_500', // applied, then HTTP 500 with a plain-text body
   'apply_then_delay', // applied, answer after `ms`
   'drop_before_apply', // socket destroyed, nothing applied
   'malformed_body', // not applied, 200 with truncated JSON

@@ -5,3 +5,4 @@ export * from './wire';
 export * from './provider-request';
 export * from './raw-http';
 export { SeededRandom, hashSeed } from './prng';
+export * from './spending';

@@ -6,6 +6,7 @@ import { FaultInjector, FaultRule, FaultRuleError, FaultRuleInput, ProviderRoute
 import { CreditRoute, SandboxError, SandboxSeed, SandboxState, SandboxStateOptions } from './sandbox-state';
 import { JsonNumber, toJsonText, toXmlText, WireValue } from './wire';
 import { PROVIDER_BODY_TYPE, ProviderBody, readProviderBody } from './provider-request';
+import { registerSpending } from './spending-routes';
 
 export interface SandboxServerOptions extends SandboxStateOptions {
   /** 0 = any free port. */
@@ -25,6 +26,11 @@ export interface SandboxServerOptions extends SandboxStateOptions {
    * example error body) or 9 (the English markdown copy's table). Create, /me and list use 10.
    */
   invalidKeyCode?: 9 | 10;
+  /**
+   * Run the spending clock on a timer (default true). Without it spending still advances at
+   * every request and on `state.spending.advance()`: what tests with an injected clock use.
+   */
+  spendingTimer?: boolean;
 }
 
 export interface SandboxServer {
@@ -219,6 +225,7 @@ export async function createSandboxServer(options: SandboxServerOptions = {}): P
     // From here on the call is applied; the fault name goes into the applied-call log.
     const answer = handle(p, fault);
     if (fault === 'apply_then_drop') return drop();
+    if (fault === 'apply_then_http_500') return void reply.code(500).type('text/plain; charset=utf-8').send('Internal Server Error');
     if (fault === 'apply_then_delay') {
       await pause(rule!.ms ?? 0);
       if (closing || req.raw.socket.destroyed) return drop();
@@ -404,6 +411,8 @@ export async function createSandboxServer(options: SandboxServerOptions = {}): P
     return { errorHttpStatus };
   });
 
+  const spending = registerSpending(app, state, { timer: options.spendingTimer !== false });
+
   await app.listen({ port: options.port ?? 0, host: options.host ?? '127.0.0.1' });
   const addr = app.server.address();
   if (!addr || typeof addr === 'string') throw new Error('sandbox: unexpected listen address');
@@ -417,6 +426,7 @@ export async function createSandboxServer(options: SandboxServerOptions = {}): P
     faults,
     async close() {
       closing = true;
+      spending.stop();
       for (const release of [...pendingPauses]) release();
       await app.close();
     },

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { Money } from '@app/ledger';
 import { SeededRandom } from './prng';
+import { normalizeRule, SeedSpending, SpendingError, SpendingRuleInput, SpendingSimulation, SpendingSnapshot } from './spending';
 
 export type SubaccountType = 'simple' | 'advanced';
 export type CreditRoute = 'add' | 'remove';
@@ -69,6 +70,8 @@ export interface SeedSubaccount {
   apiKey?: string;
   balance?: string | number;
   createdAt?: string;
+  /** This sub-account's SMS spending (see spending.ts); overrides the account's `subaccountSpending`. */
+  spending?: SpendingRuleInput;
 }
 
 export interface SeedAccount {
@@ -80,12 +83,18 @@ export interface SeedAccount {
   subaccountsEnabled?: boolean;
   /** Either explicit sub-accounts, or a count of generated demo sub-accounts. */
   subaccounts?: number | SeedSubaccount[];
+  /** This main account's SMS spending and purchases. */
+  spending?: SpendingRuleInput;
+  /** Spending of each of this account's sub-accounts (unless one has its own `spending`). */
+  subaccountSpending?: SpendingRuleInput;
 }
 
 export interface SandboxSeed {
   /** Seed of the PRNG used for tokens and sub-account keys (default 1). */
   seed?: number | string;
   accounts: SeedAccount[];
+  /** Spending PRNG seed (default: `<seed>:spending`), step, and rules for every main account / sub-account. */
+  spending?: SeedSpending;
 }
 
 export interface SandboxStateOptions {
@@ -107,6 +116,8 @@ export interface SandboxSnapshot {
   accounts: Array<Omit<MainAccount, 'balance'> & { balance: string }>;
   subaccounts: Array<Omit<Subaccount, 'balance'> & { balance: string }>;
   log: AppliedCreditCall[];
+  /** Spending rules, PRNG and schedules (absent in state files written before spending existed). */
+  spending?: SpendingSnapshot;
 }
 
 export class SandboxError extends Error {
@@ -137,10 +148,18 @@ export class SandboxState {
   /** Insertion order = creation order, which is the list order. */
   private readonly subs = new Map<string, Subaccount>();
   private appliedLog: AppliedCreditCall[] = [];
+  /** SMS spending and purchases that move balances without any credit call (spending.ts). */
+  readonly spending: SpendingSimulation;
 
   constructor(options: SandboxStateOptions = {}) {
     this.now = options.now ?? (() => new Date());
     this.stateFile = options.stateFile;
+    this.spending = new SpendingSimulation({
+      mains: () => [...this.mains.values()],
+      subaccounts: () => [...this.subs.values()],
+      lastCallSeq: () => this.appliedLog.at(-1)?.seq ?? 0,
+      changed: () => this.persist(),
+    }, this.now);
     this.seedConfig = options.seed ?? (options.seedFile ? loadSeedFile(options.seedFile) : DEFAULT_SEED);
     if (this.stateFile && existsSync(this.stateFile)) {
       this.restore(JSON.parse(readFileSync(this.stateFile, 'utf8')) as SandboxSnapshot);
@@ -150,7 +169,7 @@ export class SandboxState {
     }
   }
 
-  /** Back to the seed (the given one, or the one the sandbox started with). Clears the log. */
+  /** Back to the seed (the given one, or the one the sandbox started with), spending included. Clears the logs. */
   reset(seed?: SandboxSeed): void {
     if (seed) this.seedConfig = seed;
     this.applySeed(this.seedConfig);
@@ -197,6 +216,7 @@ export class SandboxState {
       accounts: [...this.mains.values()].map((m) => ({ ...m, balance: m.balance.toFixed() })),
       subaccounts: [...this.subs.values()].map((s) => ({ ...s, balance: s.balance.toFixed() })),
       log: this.appliedLog.map((e) => ({ ...e })),
+      spending: this.spending.snapshot(),
     };
   }
 
@@ -281,6 +301,7 @@ export class SandboxState {
     const value = positive(amount);
     if (value.greaterThan(acc.balance)) throw new SandboxError(`usage ${value.toFixed()} exceeds balance ${acc.balance.toFixed()}`);
     acc.balance = acc.balance.minus(value);
+    this.spending.recordControl('usage', target, value, acc.balance);
     this.persist();
     return acc.balance;
   }
@@ -288,7 +309,9 @@ export class SandboxState {
   /** Simulates buying credit on the main account. */
   purchase(apiKey: string, amount: string | number): Money {
     const main = this.requireMain(apiKey);
-    main.balance = main.balance.plus(positive(amount));
+    const value = positive(amount);
+    main.balance = main.balance.plus(value);
+    this.spending.recordControl('purchase', { apiKey }, value, main.balance);
     this.persist();
     return main.balance;
   }
@@ -296,12 +319,15 @@ export class SandboxState {
   // ---------------------------------------------------------------- internals
 
   private applySeed(seed: SandboxSeed): void {
+    checkSeedSpending(seed);
     this.rngSeed = seed.seed ?? 1;
     this.rng = new SeededRandom(this.rngSeed);
     this.nextId = 1;
     this.mains.clear();
     this.subs.clear();
     this.appliedLog = [];
+    const mainSpending: Record<string, SpendingRuleInput> = {};
+    const subSpending: Record<string, SpendingRuleInput> = {};
     for (const acc of seed.accounts) {
       if (!acc.apiKey) throw new SandboxError('seed account without apiKey');
       this.mains.set(acc.apiKey, {
@@ -315,15 +341,19 @@ export class SandboxState {
       const subs: SeedSubaccount[] = typeof acc.subaccounts === 'number'
         ? Array.from({ length: acc.subaccounts }, (_, i) => ({ email: `customer${i + 1}.${acc.apiKey.slice(0, 6)}@sandbox.test`, type: 'simple' as const }))
         : acc.subaccounts ?? [];
-      for (const s of subs) {
-        this.insertSub(acc.apiKey, {
+      if (acc.spending) mainSpending[acc.apiKey] = acc.spending;
+      for (const { spending, ...s } of subs) {
+        const sub = this.insertSub(acc.apiKey, {
           ...s,
           email: s.email ?? `sub${this.nextId}@sandbox.test`,
           type: s.type ?? 'simple',
           balance: nonNegative(s.balance ?? '0', 'balance'),
         });
+        const rule = spending ?? acc.subaccountSpending;
+        if (rule) subSpending[sub.token] = rule;
       }
     }
+    this.spending.load(seed.spending, mainSpending, subSpending, this.rngSeed);
   }
 
   private insertSub(parentApiKey: string, input: Omit<SeedSubaccount, 'balance'> & { email: string; type: SubaccountType; balance: Money }): Subaccount {
@@ -390,6 +420,7 @@ export class SandboxState {
     for (const m of snap.accounts) this.mains.set(m.apiKey, { ...m, balance: Money.parse(m.balance) });
     for (const s of snap.subaccounts) this.subs.set(s.token, { ...s, balance: Money.parse(s.balance) });
     this.appliedLog = snap.log.map((e) => ({ ...e }));
+    this.spending.restore(snap.spending, snap.seed);
   }
 
   /** Write-then-rename so a crash mid-write never leaves a truncated state file. */
@@ -417,4 +448,23 @@ function positive(value: string | number): Money {
   const m = Money.parse(value);
   if (!m.isPositive()) throw new SandboxError('amount must be greater than 0');
   return m;
+}
+
+/** A seed's spending rules are all checked before the state changes (a bad reset body changes nothing). */
+function checkSeedSpending(seed: SandboxSeed): void {
+  try {
+    if (seed.spending?.main) normalizeRule(seed.spending.main, 'main');
+    if (seed.spending?.subaccounts) normalizeRule(seed.spending.subaccounts, 'subaccount');
+    if (seed.spending?.tickMs !== undefined && !(Number.isInteger(seed.spending.tickMs) && seed.spending.tickMs >= 10 && seed.spending.tickMs <= 60_000)) {
+      throw new SpendingError('spending.tickMs must be an integer between 10 and 60000');
+    }
+    for (const acc of seed.accounts) {
+      if (acc.spending) normalizeRule(acc.spending, 'main');
+      if (acc.subaccountSpending) normalizeRule(acc.subaccountSpending, 'subaccount');
+      if (Array.isArray(acc.subaccounts)) for (const s of acc.subaccounts) if (s.spending) normalizeRule(s.spending, 'subaccount');
+    }
+  } catch (err) {
+    if (err instanceof SpendingError) throw new SandboxError(`seed: ${err.message}`);
+    throw err;
+  }
 }
