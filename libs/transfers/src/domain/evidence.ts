@@ -331,3 +331,20 @@ export function usageBetween(prev: BalanceReading, next: BalanceReading, movemen
   }
   return { kind: 'measured', usage: prev.balance.plus(known).minus(next.balance), known };
 }
+
+/**
+ * The usage windows measured from an account's own readings: each pair of consecutive
+ * readings with only known calls between them (the learner's input).
+ */
+export function measuredWindows(readings: BalanceReading[], movements: Movement[]): UsageWindow[] {
+  const ordered = orderedReadings(readings);
+  const out: UsageWindow[] = [];
+  let prev: BalanceReading | undefined = ordered[0];
+  for (const next of ordered.slice(1)) {
+    const step = usageBetween(prev!, next, movements);
+    if (step.kind === 'straddled') continue;
+    if (step.kind === 'measured' && !step.usage.isNegative()) out.push({ usage: step.usage, seconds: (next.at - prev!.from) / 1000 });
+    prev = next;
+  }
+  return out;
+}
