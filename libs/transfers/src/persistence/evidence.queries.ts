@@ -138,6 +138,12 @@ export class EvidenceQueries {
     return measuredWindows(readings, movements);
   }
 
+  async evidenceOfMany(transferIds: string[]): Promise<Map<string, EvidenceJson>> {
+    if (!transferIds.length) return new Map();
+    const rows = await this.db.query<{ transfer_id: string; evidence: EvidenceJson }>('SELECT transfer_id, evidence FROM transfer_evidence WHERE transfer_id = ANY($1::uuid[])', [transferIds]);
+    return new Map(rows.map((r) => [r.transfer_id, r.evidence]));
+  }
+
   async evidenceOf(transferId: string): Promise<EvidenceJson | null> {
     const rows = await this.db.query<{ evidence: EvidenceJson }>('SELECT evidence FROM transfer_evidence WHERE transfer_id = $1', [transferId]);
     return rows.length ? rows[0].evidence : null;
