@@ -81,6 +81,14 @@ describe('settlement by evidence, the barrier, usage accounting (Postgres, sandb
     const gain = await book.forSubaccount(e);
     expect(gain).toMatchObject({ bookedCount: 0, unexplained: 1 });
     expect(await f.posted(`sub:${e}`)).not.toBe(f.sandboxBalance(e).toFixed());
+
+    // A fall far above what the sub-account plausibly spends in seconds (the floor, 2.000): not booked either.
+    const c = f.tokens[2];
+    await f.usage({ token: c }, '5.000');
+    expect((await f.transfer(c, 'add', '1')).status).toBe('posted');
+    expect(await book.forSubaccount(c)).toMatchObject({ bookedCount: 0, unexplained: 1 });
+    const kinds = await f.db.query<{ kind: string }>(`SELECT kind FROM usage_bookings u JOIN subaccounts s ON s.account_id = u.account_id WHERE s.token = $1 ORDER BY u.to_at DESC LIMIT 1`, [c]);
+    expect(kinds[0].kind).toBe('implausible');
   });
 
   it('a run with usage accounting: a sub-account that only spent is matched, its usage booked', async () => {

@@ -280,7 +280,8 @@ function assumptionsOf(input: EvaluateInput): string[] {
 
 // ----------------------------------------------------------------------------- spending history
 
-export interface UsageWindow { usage: Money; seconds: number }
+/** Usage measured between two readings; `endsAt`: the later reading's instant. */
+export interface UsageWindow { usage: Money; seconds: number; endsAt?: number }
 
 export interface SpendBoundPolicy {
   floor: Money;
@@ -343,7 +344,7 @@ export function measuredWindows(readings: BalanceReading[], movements: Movement[
   for (const next of ordered.slice(1)) {
     const step = usageBetween(prev!, next, movements);
     if (step.kind === 'straddled') continue;
-    if (step.kind === 'measured' && !step.usage.isNegative()) out.push({ usage: step.usage, seconds: (next.at - prev!.from) / 1000 });
+    if (step.kind === 'measured' && !step.usage.isNegative()) out.push({ usage: step.usage, seconds: (next.at - prev!.from) / 1000, endsAt: next.at });
     prev = next;
   }
   return out;

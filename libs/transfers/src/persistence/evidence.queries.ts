@@ -115,7 +115,8 @@ export class EvidenceQueries {
       case 'in_doubt':
         return { id: r.id, effect, from, to: deadline(r.in_doubt_at ?? r.updated_at), outcome: null };
       case 'posted':
-        return { id: r.id, effect, from, to: r.in_doubt_at ? Math.max(deadline(r.in_doubt_at), (r.provider_at ?? r.updated_at).getTime()) : (r.provider_at ?? r.updated_at).getTime(), outcome: 'applied' };
+        // updated_at: the database clock when it was posted (after the answer), like every other instant here.
+        return { id: r.id, effect, from, to: r.in_doubt_at ? Math.max(deadline(r.in_doubt_at), r.updated_at.getTime()) : r.updated_at.getTime(), outcome: 'applied' };
       default:
         return { id: r.id, effect, from, to: r.in_doubt_at ? deadline(r.in_doubt_at) : r.updated_at.getTime(), outcome: 'not_applied' };
     }

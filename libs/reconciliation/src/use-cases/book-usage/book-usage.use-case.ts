@@ -83,8 +83,10 @@ export class BookUsageUseCase {
       }
       if (!prev || !readings.length) return result;
       const movements = await this.queries.movements(this.opts.providerAccount, token, new Date(prev.from), tx);
-      const bound = target.isBuyer ? null : learnSpendBound(await this.queries.usageWindows(this.opts.providerAccount, token, sub.account_id, 30, tx), this.policy);
+      const history = target.isBuyer ? [] : await this.queries.usageWindows(this.opts.providerAccount, token, sub.account_id, 30, tx);
       for (const next of readings) {
+        // The bound for this pair is learned from the windows before it, never from itself.
+        const bound = target.isBuyer ? null : learnSpendBound(history.filter((w) => (w.endsAt ?? 0) <= prev!.at), this.policy);
         if (next.from < prev.at) continue; // taken at an instant whose order with prev is unknown
         const step = usageBetween(prev, next, movements);
         if (step.kind === 'blocked') break;
