@@ -33,8 +33,9 @@ export function createServices(config: Config, role: 'api' | 'worker') {
   const queue = new BullTransferQueue(producerRedis, config.QUEUE_PREFIX);
   const provider = new SmsPartnerClient({ baseUrl: config.SMSPARTNER_BASE_URL, apiKey: config.SMSPARTNER_API_KEY, timeoutMs: config.PROVIDER_TIMEOUT_MS, logger });
   const providerMetrics = new ProviderMetrics();
-  // IN_DOUBT_BARRIER: later transfers of a sub-account wait (at most IN_DOUBT_BARRIER_MAX_MS) while one is in doubt.
-  const inDoubtBarrierMs = config.IN_DOUBT_BARRIER ? config.IN_DOUBT_BARRIER_MAX_MS : 0;
+  // IN_DOUBT_BARRIER: later transfers of a sub-account wait (at most IN_DOUBT_BARRIER_MAX_MS) while one is in doubt
+  // and the worker is settling it (IN_DOUBT_AUTO_SETTLE); without settlement there is nothing to wait for.
+  const inDoubtBarrierMs = config.IN_DOUBT_BARRIER && config.IN_DOUBT_AUTO_SETTLE ? config.IN_DOUBT_BARRIER_MAX_MS : 0;
   const executeTransfer = new ExecuteTransferUseCase(db, ledger, provider, {
     providerAccount,
     callSlots: new Semaphore(config.WORKER_CONCURRENCY),
