@@ -7,7 +7,10 @@ import { checkInvariants, HEALTHY, reconcile } from './support/invariants';
  * One provider fault per scenario, against the real api + worker processes and the sandbox.
  * Each scenario uses its own sub-account, so a reconciliation run settles its in-doubt
  * transfer unambiguously; the invariants (ledger, audit chain, money trail) are checked
- * after every scenario.
+ * after every scenario. These sub-accounts never spend and have no history: the stated
+ * bound is the floor alone (IN_DOUBT_MIN_HISTORY_WINDOWS=0, IN_DOUBT_SPEND_FLOOR=0.5, below
+ * every amount here), so "not applied" adds and "applied" removes are decided by the
+ * plausibility rule, the others by the sign rule (docs/in-doubt.md).
  */
 describe('provider faults: each ends in the right state with the money where the sandbox says', () => {
   let stack: Stack;
@@ -18,7 +21,10 @@ describe('provider faults: each ends in the right state with the money where the
   beforeAll(async () => {
     stack = await startStack({
       subaccounts: 16,
-      env: { PROVIDER_TIMEOUT_MS: '1000', EXECUTION_LEASE_MS: '3000', PROVIDER_RETRY_BASE_MS: '20', RECONCILE_IN_DOUBT_GRACE_MS: '0', RECONCILE_CRON: '0 0 1 1 *' },
+      env: {
+        PROVIDER_TIMEOUT_MS: '1000', EXECUTION_LEASE_MS: '3000', PROVIDER_RETRY_BASE_MS: '20', RECONCILE_IN_DOUBT_GRACE_MS: '0', RECONCILE_CRON: '0 0 1 1 *',
+        IN_DOUBT_MIN_HISTORY_WINDOWS: '0', IN_DOUBT_SPEND_FLOOR: '0.5',
+      },
     });
     expect((await stack.call('POST', '/v1/subaccounts/import', undefined, TOKENS.admin)).status).toBe(200);
     tokens = stack.tokens();

@@ -126,6 +126,11 @@ export async function startStack(opts: StackOptions = {}) {
     PROVIDER_TIMEOUT_MS: '1000',
     EXECUTION_LEASE_MS: '3000',
     PROVIDER_RETRY_BASE_MS: '20',
+    // The worker's own in-doubt settlement, its barrier and usage booking are exercised by
+    // test/in-doubt-evidence.e2e-spec.ts; the other suites test the pipeline and the runs alone.
+    IN_DOUBT_AUTO_SETTLE: 'off',
+    IN_DOUBT_BARRIER: 'off',
+    USAGE_AUTO_BOOK: 'off',
     ...opts.env,
   };
   const api = new AppProcess('api', env).start();

@@ -8,6 +8,7 @@ import { TransferExecutionProcessor } from './processors/transfer-execution.proc
 import { TransferSweeperCron } from './processors/transfer-sweeper.cron';
 import { ReconciliationCron } from './processors/reconciliation.cron';
 import { TopupsCron } from './processors/topups.cron';
+import { InDoubtEvidenceCron } from './processors/in-doubt-evidence.cron';
 import { WebhookDeliveryProcessor } from './processors/webhook-delivery.processor';
 import { WebhookRelayCron } from './processors/webhook-relay.cron';
 
@@ -26,7 +27,7 @@ export class WorkerModule {
         BullModule.registerQueue({ name: QUEUES.webhooks }),
       ],
       providers: [
-        { provide: SERVICES, useValue: services }, TransferExecutionProcessor, TransferSweeperCron, ReconciliationCron, TopupsCron,
+        { provide: SERVICES, useValue: services }, TransferExecutionProcessor, TransferSweeperCron, ReconciliationCron, TopupsCron, InDoubtEvidenceCron,
         // Events are always recorded; they are delivered only by workers that have a WEBHOOK_URL.
         ...(services.deliverWebhook ? [WebhookDeliveryProcessor, WebhookRelayCron] : []),
       ],

@@ -101,6 +101,10 @@ export const webhookDeliveryQuery = pageQuery.extend({
   cursor: z.string().regex(/^\d{1,19}$/).optional(),
 });
 export const reportQuery = z.strictObject({ format: z.enum(['json', 'csv']).default('json') });
+export const usageReportQuery = z.strictObject({
+  month: z.string().regex(/^\d{4}-(0[1-9]|1[0-2])$/, 'a month, YYYY-MM (UTC)').meta({ examples: ['2026-11'] }),
+  format: z.enum(['json', 'csv']).default('json'),
+});
 export const driftListQuery = pageQuery.extend({ status: z.enum(['open', 'resolved']).optional(), account: accountCode.optional() });
 export const resolveDriftInput = z.strictObject({ as: z.enum(['usage', 'purchase', 'write_off']), reason: text(500) });
 

@@ -6,6 +6,7 @@ import { z } from 'zod';
  * stops with a message naming the variable when a value is missing or invalid.
  */
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
+const onOff = z.enum(['on', 'off', 'true', 'false', '1', '0']).transform((v) => v === 'on' || v === 'true' || v === '1');
 const int = (def: number, min = 0) => z.coerce.number().int().min(min).default(def);
 const url = (protocols: string[]) =>
   z.string().refine((v) => {
@@ -52,6 +53,14 @@ export const configSchema = z.object({
   RECONCILE_TOLERANCE: z.string().regex(/^\d+(\.\d{1,3})?$/).default('0.001'),
   RECONCILE_AUTO_BOOK_USAGE: bool.default(false),
   RECONCILE_IN_DOUBT_GRACE_MS: int(30_000, 0),
+  IN_DOUBT_AUTO_SETTLE: onOff.default(true),
+  IN_DOUBT_PROBE_DELAY_MS: int(1_000, 0),
+  IN_DOUBT_BARRIER: onOff.default(true),
+  IN_DOUBT_BARRIER_MAX_MS: int(60_000, 0),
+  IN_DOUBT_SPEND_FACTOR: z.string().regex(/^\d+(\.\d{1,3})?$/).refine((v) => Number(v) >= 1, 'must be at least 1').default('3'),
+  IN_DOUBT_SPEND_FLOOR: z.string().regex(/^\d+(\.\d{1,3})?$/).default('2.000'),
+  IN_DOUBT_MIN_HISTORY_WINDOWS: int(3, 0),
+  USAGE_AUTO_BOOK: onOff.default(true),
   ALERT_WEBHOOK_URL: url(['http:', 'https:']).optional(),
   WEBHOOK_URL: url(['http:', 'https:']).optional(),
   WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),

@@ -6,3 +6,6 @@ export * from './use-cases/run-reconciliation/run-reconciliation.command';
 export * from './use-cases/run-reconciliation/run-reconciliation.use-case';
 export * from './use-cases/resolve-drift/resolve-drift.command';
 export * from './use-cases/resolve-drift/resolve-drift.use-case';
+export * from './use-cases/book-usage/book-usage.use-case';
+export * from './usage-report.queries';
+export * from './report/usage-report-csv';

@@ -5,10 +5,11 @@ import { Database, LedgerQueries, LedgerRepository } from '@app/persistence';
 import { ProviderCheckUseCase, SmsPartnerClient } from '@app/provider';
 import { CreateSubaccountUseCase, ImportSubaccountsUseCase, SubaccountsQueries } from '@app/subaccounts';
 import {
-  BullTransferQueue, ExecuteTransferUseCase, ProcessTransferJobUseCase, RecordTransferBatchUseCase, RecordTransferUseCase, redisConnection,
-  ResolveTransferUseCase, SweepTransfersUseCase, TransfersRepository,
+  BullTransferQueue, EvidenceQueries, ExecuteTransferUseCase, ProcessTransferJobUseCase, RecordTransferBatchUseCase, RecordTransferUseCase, redisConnection,
+  ResolveTransferUseCase, SettleInDoubtUseCase, SweepTransfersUseCase, TransfersRepository,
 } from '@app/transfers';
-import { AccountHistoryQueries, ReconciliationQueries, ResolveDriftUseCase, RunReconciliationUseCase } from '@app/reconciliation';
+import { AccountHistoryQueries, BookUsageUseCase, ReconciliationQueries, ResolveDriftUseCase, RunReconciliationUseCase, UsageReportQueries } from '@app/reconciliation';
+import { Money } from '@app/ledger';
 import {
   CreateTopupPolicyUseCase, DeleteTopupPolicyUseCase, PreviewTopupPolicyUseCase, RunDueTopupsUseCase, TopupsQueries, UpdateTopupPolicyUseCase,
 } from '@app/topups';
@@ -32,6 +33,9 @@ export function createServices(config: Config, role: 'api' | 'worker') {
   const queue = new BullTransferQueue(producerRedis, config.QUEUE_PREFIX);
   const provider = new SmsPartnerClient({ baseUrl: config.SMSPARTNER_BASE_URL, apiKey: config.SMSPARTNER_API_KEY, timeoutMs: config.PROVIDER_TIMEOUT_MS, logger });
   const providerMetrics = new ProviderMetrics();
+  // IN_DOUBT_BARRIER: later transfers of a sub-account wait (at most IN_DOUBT_BARRIER_MAX_MS) while one is in doubt
+  // and the worker is settling it (IN_DOUBT_AUTO_SETTLE); without settlement there is nothing to wait for.
+  const inDoubtBarrierMs = config.IN_DOUBT_BARRIER && config.IN_DOUBT_AUTO_SETTLE ? config.IN_DOUBT_BARRIER_MAX_MS : 0;
   const executeTransfer = new ExecuteTransferUseCase(db, ledger, provider, {
     providerAccount,
     callSlots: new Semaphore(config.WORKER_CONCURRENCY),
@@ -40,11 +44,19 @@ export function createServices(config: Config, role: 'api' | 'worker') {
     maxAttempts: config.PROVIDER_MAX_ATTEMPTS,
     baseDelayMs: config.PROVIDER_RETRY_BASE_MS,
     logger,
+    inDoubtBarrierMs,
     onProviderCall: (direction, outcome) => providerMetrics.observe(direction, outcome),
   });
   const recordTransfer = new RecordTransferUseCase(db, ledger, transfers, queue, { expirySeconds: config.TRANSFER_EXPIRY_SECONDS, logger });
 
   const resolveTransfer = new ResolveTransferUseCase(db, ledger);
+  // The evidence rules for in-doubt transfers and usage accounting (docs/in-doubt.md).
+  const evidence = new EvidenceQueries(db, config.RECONCILE_IN_DOUBT_GRACE_MS);
+  const spend = { floor: Money.parse(config.IN_DOUBT_SPEND_FLOOR), factor: config.IN_DOUBT_SPEND_FACTOR, minWindows: config.IN_DOUBT_MIN_HISTORY_WINDOWS };
+  const settleInDoubt = new SettleInDoubtUseCase(db, provider, resolveTransfer, evidence, {
+    providerAccount, graceMs: config.RECONCILE_IN_DOUBT_GRACE_MS, probeDelayMs: config.IN_DOUBT_PROBE_DELAY_MS, spend, logger,
+  });
+  const bookUsage = new BookUsageUseCase(db, ledger, evidence, { providerAccount, enabled: config.USAGE_AUTO_BOOK, spend, logger });
   const clock = () => new Date();
   const alerts = new AlertWebhook(config.ALERT_WEBHOOK_URL, logger);
   const webhookQueue = new BullWebhookQueue(producerRedis, config.QUEUE_PREFIX, { attempts: config.WEBHOOK_MAX_ATTEMPTS, baseDelayMs: config.WEBHOOK_RETRY_BASE_MS });
@@ -68,13 +80,19 @@ export function createServices(config: Config, role: 'api' | 'worker') {
     recordTransfer,
     recordTransferBatch: new RecordTransferBatchUseCase(recordTransfer),
     resolveTransfer,
+    evidence,
+    settleInDoubt,
+    bookUsage,
     reconciliations: new ReconciliationQueries(db),
+    usageReport: new UsageReportQueries(db),
     accountHistory: new AccountHistoryQueries(db),
     resolveDrift: new ResolveDriftUseCase(db, ledger),
     runReconciliation: new RunReconciliationUseCase(db, ledger, provider, resolveTransfer, {
       tolerance: config.RECONCILE_TOLERANCE,
       autoBookUsage: config.RECONCILE_AUTO_BOOK_USAGE,
       inDoubtGraceMs: config.RECONCILE_IN_DOUBT_GRACE_MS,
+      settle: () => settleInDoubt,
+      bookUsage: config.USAGE_AUTO_BOOK ? () => bookUsage : undefined,
       logger,
       onDrift: (alert) => {
         for (const d of alert.drifted) logger.warn({ runId: alert.runId, account: d.account, drift: d.drift, suggestion: d.suggestion }, 'reconciliation drift');
@@ -83,7 +101,7 @@ export function createServices(config: Config, role: 'api' | 'worker') {
     }),
     executeTransfer,
     processTransferJob: new ProcessTransferJobUseCase(executeTransfer, queue),
-    sweepTransfers: new SweepTransfersUseCase(providerAccount, db, ledger, queue, logger),
+    sweepTransfers: new SweepTransfersUseCase(providerAccount, db, ledger, queue, logger, inDoubtBarrierMs),
     // Top-ups read the wall clock here; tests inject a fake one into the same use cases.
     topups: new TopupsQueries(db),
     createTopupPolicy: new CreateTopupPolicyUseCase(db, { now: clock, defaultTimezone: config.TOPUP_TIMEZONE }),

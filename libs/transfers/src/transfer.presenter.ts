@@ -1,7 +1,11 @@
 import { Transfer } from './domain/transfer';
+import { EvidenceJson } from './persistence/evidence.queries';
 
-/** The `Transfer` of the HTTP contract: money as 3-decimal strings, ISO 8601 UTC times. */
-export function transferJson(t: Transfer) {
+/**
+ * The `Transfer` of the HTTP contract: money as 3-decimal strings, ISO 8601 UTC times;
+ * `evidence` is the latest evaluation of its in-doubt question (docs/in-doubt.md), or null.
+ */
+export function transferJson(t: Transfer, evidence: EvidenceJson | null = null) {
   return {
     id: t.id,
     subaccount: t.subaccount,
@@ -28,5 +32,6 @@ export function transferJson(t: Transfer) {
       ? { outcome: t.resolution.outcome, by: t.resolution.by, reason: t.resolution.reason, at: t.resolution.at.toISOString() }
       : null,
     ledgerTransactionId: t.ledgerTransactionId,
+    evidence,
   };
 }

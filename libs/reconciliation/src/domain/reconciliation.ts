@@ -2,7 +2,8 @@ import { Money, TransferDirection } from '@app/ledger';
 
 /**
  * The reconciliation rules as pure functions: no database, no provider. The use cases feed
- * them what the provider showed and what the ledger held at that point.
+ * them what the provider showed and what the ledger held at that point. In-doubt transfers
+ * are judged by the evidence rules of libs/transfers (domain/evidence.ts, docs/in-doubt.md).
  */
 
 export type RunStatus = 'running' | 'completed' | 'failed';
@@ -42,47 +43,4 @@ export function effectOnSubaccount(c: Pick<InDoubtCandidate, 'direction' | 'amou
 /** ... and to the main account's: the opposite. */
 export function effectOnMain(c: Pick<InDoubtCandidate, 'direction' | 'amount'>): Money {
   return effectOnSubaccount(c).negated();
-}
-
-export type InDoubtMatch =
-  | { kind: 'unique'; applied: InDoubtCandidate[]; notApplied: InDoubtCandidate[] }
-  | { kind: 'none' }
-  | { kind: 'ambiguous'; matches: number }
-  | { kind: 'too_many'; count: number };
-
-/** 2^12 subsets: beyond that the evidence is left to an operator. */
-export const MAX_IN_DOUBT_CANDIDATES = 12;
-
-/**
- * Which of the in-doubt transfers of one sub-account did the provider apply? The observed
- * drift (observed - posted balance, reservations excluded) must equal the summed effect of
- * the applied ones. Every subset is tried, the empty one included ("none was applied"):
- * exactly one subset within tolerance is an answer; none or several is not.
- */
-export function matchInDoubt(
-  candidates: InDoubtCandidate[],
-  drift: Money,
-  tolerance: Money,
-  effect: (c: InDoubtCandidate) => Money = effectOnSubaccount,
-  maxCandidates = MAX_IN_DOUBT_CANDIDATES,
-): InDoubtMatch {
-  if (candidates.length > maxCandidates) return { kind: 'too_many', count: candidates.length };
-  const effects = candidates.map(effect);
-  let found: number | undefined;
-  let matches = 0;
-  for (let mask = 0; mask < 1 << candidates.length; mask++) {
-    let sum = Money.ZERO;
-    for (let i = 0; i < candidates.length; i++) if (mask & (1 << i)) sum = sum.plus(effects[i]);
-    if (withinTolerance(drift.minus(sum), tolerance)) {
-      matches++;
-      found = mask;
-    }
-  }
-  if (matches === 0) return { kind: 'none' };
-  if (matches > 1) return { kind: 'ambiguous', matches };
-  return {
-    kind: 'unique',
-    applied: candidates.filter((_, i) => found! & (1 << i)),
-    notApplied: candidates.filter((_, i) => !(found! & (1 << i))),
-  };
 }

@@ -4,7 +4,7 @@ import { ReconciliationReport } from '../reconciliation.queries';
 export const REPORT_CSV_COLUMNS = ['account', 'source', 'observed_at', 'expected', 'observed', 'drift', 'status', 'explanation'] as const;
 
 /** A text cell a spreadsheet would evaluate as a formula is prefixed with a quote. */
-function textCell(v: string | null): string {
+export function textCell(v: string | null): string {
   const s = v ?? '';
   return csvCell(/^[=+\-@\t\r]/.test(s) ? `'${s}` : s);
 }

@@ -1,7 +1,7 @@
 import { Controller, Inject, Res } from '@nestjs/common';
 import { z } from 'zod';
-import { driftListQuery, reportQuery, resolveDriftInput, ROUTES, runListQuery } from '@app/api-contract';
-import { reportCsv } from '@app/reconciliation';
+import { driftListQuery, reportQuery, resolveDriftInput, ROUTES, runListQuery, usageReportQuery } from '@app/api-contract';
+import { reportCsv, usageReportCsv } from '@app/reconciliation';
 import { Services, SERVICES } from '@app/services';
 import { Principal } from '../../core/auth.guard';
 import { Endpoint, ValidBody, ValidParam, ValidQuery } from '../../core/endpoint.decorator';
@@ -40,6 +40,16 @@ export class ReconciliationController {
     if (q.format === 'csv') {
       reply.header('content-type', 'text/csv; charset=utf-8').header('content-disposition', `attachment; filename="reconciliation-${id}.csv"`);
       return reportCsv(report);
+    }
+    return report;
+  }
+
+  @Endpoint(ROUTES.usageReport)
+  async usage(@ValidQuery() q: z.output<typeof usageReportQuery>, @Res({ passthrough: true }) reply: Reply) {
+    const report = await this.s.usageReport.report(this.s.providerAccount, q.month);
+    if (q.format === 'csv') {
+      reply.header('content-type', 'text/csv; charset=utf-8').header('content-disposition', `attachment; filename="usage-${q.month}.csv"`);
+      return usageReportCsv(report);
     }
     return report;
   }

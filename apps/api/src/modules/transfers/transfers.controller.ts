@@ -59,19 +59,20 @@ export class TransfersController {
       from: q.from, to: q.to, afterSeq: q.cursor, limit: q.limit + 1,
     });
     const page = rows.slice(0, q.limit);
-    return { data: page.map(transferJson), nextCursor: rows.length > q.limit ? page[page.length - 1].seq : null };
+    const evidence = await this.s.evidence.evidenceOfMany(page.filter((t) => t.status === 'in_doubt' || t.resolution).map((t) => t.id));
+    return { data: page.map((t) => transferJson(t, evidence.get(t.id) ?? null)), nextCursor: rows.length > q.limit ? page[page.length - 1].seq : null };
   }
 
   @Endpoint(ROUTES.getTransfer)
   async get(@ValidParam('id') id: string) {
     const t = await this.s.transfers.get(this.s.providerAccount, id);
     if (!t) throw new DomainError('transfer_not_found', `transfer ${id} does not exist`);
-    return transferJson(t);
+    return transferJson(t, await this.s.evidence.evidenceOf(t.id));
   }
 
   @Endpoint(ROUTES.resolveTransfer, 200)
   async resolve(@ValidParam('id') id: string, @ValidBody() body: z.output<typeof resolveTransferInput>, @CurrentPrincipal() who: Principal) {
     const t = await this.s.resolveTransfer.execute({ providerAccount: this.s.providerAccount, transferId: id, outcome: body.outcome, reason: body.reason, actor: who.actor });
-    return transferJson(t);
+    return transferJson(t, await this.s.evidence.evidenceOf(t.id));
   }
 }

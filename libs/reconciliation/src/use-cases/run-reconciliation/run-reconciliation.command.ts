@@ -1,5 +1,7 @@
 import { Logger } from '@app/common';
 import { Money } from '@app/ledger';
+import { SettleInDoubtUseCase } from '@app/transfers';
+import { BookUsageUseCase } from '../book-usage/book-usage.use-case';
 import { RunTrigger, Suggestion } from '../../domain/reconciliation';
 import { RunDetail, RunSummary } from '../../reconciliation.queries';
 
@@ -31,6 +33,15 @@ export interface RunReconciliationOptions {
    * 120 s (keep it above the provider timeout).
    */
   inDoubtGraceMs?: number;
+  /**
+   * The evidence rules the run judges in-doubt transfers with (the worker's, actor
+   * `system:reconciliation`). Default: the same rules with the default spending policy.
+   */
+  settle?: (providerAccount: string) => SettleInDoubtUseCase;
+  /** The spending policy of the default `settle` (IN_DOUBT_SPEND_FLOOR, _FACTOR, IN_DOUBT_MIN_HISTORY_WINDOWS). Default 2.000, 3, 3. */
+  spend?: { floor: string; factor: string; minWindows: number };
+  /** USAGE_AUTO_BOOK: usage between readings is booked before the drift is measured (sub-accounts), main's fall is booked as usage. */
+  bookUsage?: (providerAccount: string) => BookUsageUseCase;
   /** A run still `running` after this long is taken over as abandoned. Default 30 min. */
   staleAfterMs?: number;
   maxListPages?: number;

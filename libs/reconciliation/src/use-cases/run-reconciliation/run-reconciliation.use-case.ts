@@ -3,9 +3,10 @@ import { DomainError } from '@app/common';
 import { adjustmentPostings, Money } from '@app/ledger';
 import { appendJournal, appendJournalMany, Database, LedgerRepository, pgCode, pgConstraint, PgError, Tx } from '@app/persistence';
 import { providerFailure, SubaccountReads } from '@app/subaccounts';
-import { ResolveTransferUseCase } from '@app/transfers';
+import { EvidenceQueries, ResolveTransferUseCase, SettleInDoubtUseCase } from '@app/transfers';
+import { BookUsageUseCase } from '../book-usage/book-usage.use-case';
 import {
-  DEFAULT_TOLERANCE, driftOf, effectOnMain, effectOnSubaccount, InDoubtCandidate, ItemStatus, matchInDoubt, ObservationSource,
+  DEFAULT_TOLERANCE, driftOf, effectOnMain, InDoubtCandidate, ItemStatus, ObservationSource,
   RECONCILIATION_ACTOR, suggestionFor, withinTolerance,
 } from '../../domain/reconciliation';
 import { FindingRow, RunDetail, ReconciliationQueries, runRow } from '../../reconciliation.queries';
@@ -53,6 +54,7 @@ interface Snapshot { readStartedAt: Date; readFinishedAt: Date; accounts: Accoun
 export class RunReconciliationUseCase {
   private readonly tolerance: Money;
   private readonly queries: ReconciliationQueries;
+  private readonly settles = new Map<string, SettleInDoubtUseCase>();
 
   constructor(
     private readonly db: Database,
@@ -211,12 +213,12 @@ export class RunReconciliationUseCase {
       for (let i = 0; i < states.length; i += WRITE_CHUNK) {
         const chunk = states.slice(i, i + WRITE_CHUNK);
         const rows = await tx.query<{ id: string; account_id: string }>(
-          `INSERT INTO observations (provider_account_id, account_id, source, balance, expected, settled)
-           SELECT $1, t.account_id, t.source, t.balance, t.expected, t.settled
+          `INSERT INTO observations (provider_account_id, account_id, source, balance, expected, settled, read_started_at)
+           SELECT $1, t.account_id, t.source, t.balance, t.expected, t.settled, $7
              FROM unnest($2::bigint[], $3::text[], $4::numeric[], $5::numeric[], $6::boolean[]) AS t(account_id, source, balance, expected, settled)
            RETURNING id::text, account_id::text`,
           [providerAccount, chunk.map((a) => a.accountId), chunk.map((a) => a.source), chunk.map((a) => a.observed.toFixed()),
-            chunk.map((a) => a.expected.toFixed()), chunk.map((a) => a.settled)],
+            chunk.map((a) => a.expected.toFixed()), chunk.map((a) => a.settled), readStartedAt],
         );
         const ids = new Map(rows.map((r) => [r.account_id, r.id]));
         for (const a of chunk) a.observationId = ids.get(String(a.accountId))!;
@@ -231,64 +233,83 @@ export class RunReconciliationUseCase {
   // ------------------------------------------------------------------ evaluation
 
   /**
-   * Sub-accounts first: a settled reading whose drift equals the effect of exactly one subset
-   * of the account's in-doubt transfers posts that subset and voids the rest.
+   * Sub-accounts first. The run's list reading is a reading like any other: the in-doubt
+   * transfers of each sub-account are judged by the same evidence rules as the worker's
+   * (docs/in-doubt.md), over every reading that brackets them, and the decided ones are
+   * posted or voided. Then, with USAGE_AUTO_BOOK, the usage between this reading and the
+   * previous one is booked; what is left is drift.
    */
   private async resolveInDoubt(providerAccount: string, runId: string, s: Snapshot): Promise<void> {
+    const settle = this.settleFor(providerAccount);
+    const bookUsage = this.opts.bookUsage?.(providerAccount) ?? null;
     for (const a of s.accounts) {
       if (a.token === null) continue;
+      if (a.inDoubt.length) {
+        const r = await settle.evaluate(a.token, RECONCILIATION_ACTOR);
+        const resolved = new Set(r.verdicts.filter((v) => v.status === 'decided').map((v) => v.transferId));
+        const settledNow = r.verdicts.filter((v) => v.status === 'decided');
+        for (const t of r.applied) a.explained = a.explained.plus(t.effect);
+        this.explainOnMain(s, r.applied.map((t) => ({ id: t.id, direction: t.effect.isNegative() ? 'remove' : 'add', amount: t.effect.abs() })));
+        const left = a.inDoubt.filter((d) => !resolved.has(d.id));
+        if (settledNow.length) {
+          a.notes.push(`in-doubt transfers resolved by evidence: ${settledNow.map((v) => `transfer ${v.transferId} ${v.outcome === 'applied' ? 'applied: posted' : 'not applied: voided'}`).join('; ')}`);
+        }
+        if (left.length) {
+          const waiting = r.verdicts.filter((v) => v.status === 'undecided' && !v.suggestion);
+          a.status = !a.settled || waiting.length === left.length ? 'unsettled' : 'drift';
+          const why = r.verdicts.find((v) => v.status === 'undecided')?.summary ?? 'not evaluated';
+          a.notes.push(`${left.length} in-doubt transfer(s) left in doubt: ${why}`);
+          a.inDoubt = left;
+          continue;
+        }
+        a.inDoubt = [];
+        if (!a.settled) {
+          a.status = 'unsettled';
+          a.notes.push('a transfer of this sub-account was executing during the read window; checked again next run');
+          continue;
+        }
+        await this.bookUsageOf(bookUsage, a, s);
+        this.classify(a, a.drift.minus(a.explained));
+        if (a.status === 'matched') a.status = 'resolved_in_doubt';
+        continue;
+      }
       if (!a.settled) {
         a.status = 'unsettled';
         a.notes.push('a transfer of this sub-account was executing during the read window; checked again next run');
         continue;
       }
-      if (a.inDoubt.length === 0) {
-        this.classify(a, a.drift);
-        continue;
-      }
-      if (a.inDoubt.some((d) => d.recent)) {
-        a.status = 'unsettled';
-        a.notes.push(`in-doubt transfer(s) too recent to judge (a late provider answer may still land): ${a.inDoubt.map((d) => d.id).join(', ')}`);
-        continue;
-      }
-      const match = matchInDoubt(a.inDoubt, a.drift, this.tolerance, effectOnSubaccount);
-      if (match.kind !== 'unique') {
-        a.status = 'drift';
-        a.notes.push(match.kind === 'none'
-          ? `${a.inDoubt.length} in-doubt transfer(s) left in doubt: no combination of them explains the drift (other movements, e.g. usage, on this sub-account)`
-          : match.kind === 'ambiguous'
-            ? `${a.inDoubt.length} in-doubt transfer(s) left in doubt: ${match.matches} combinations explain the drift`
-            : `${match.count} in-doubt transfers: too many to match automatically`);
-        continue;
-      }
-      const evidence = { runId, account: a.code, observed: a.observed.toFixed(), expected: a.expected.toFixed(), drift: a.drift.toFixed(), applied: match.applied.map((t) => t.id), notApplied: match.notApplied.map((t) => t.id) };
-      const done: string[] = [];
-      const appliedDone: InDoubtCandidate[] = [];
-      try {
-        for (const [list, outcome] of [[match.applied, 'applied'], [match.notApplied, 'not_applied']] as const) {
-          for (const t of list) {
-            await this.resolveTransfer.execute({
-              providerAccount, transferId: t.id, outcome, actor: RECONCILIATION_ACTOR, evidence,
-              reason: `reconciliation ${runId}: the observed balance of ${a.code} (${a.observed.toFixed()}) is only consistent with this transfer ${outcome === 'applied' ? 'applied' : 'not applied'}`,
-            });
-            done.push(`${t.direction} ${t.amount.toFixed()} (transfer ${t.id}) ${outcome === 'applied' ? 'applied: posted' : 'not applied: voided'}`);
-            if (outcome === 'applied') {
-              appliedDone.push(t);
-              a.explained = a.explained.plus(effectOnSubaccount(t));
-            }
-          }
-        }
-      } catch (err) {
-        // An operator resolved one meanwhile: the evidence is stale.
-        a.status = 'unsettled';
-        a.notes.push(`in-doubt resolution interrupted (${(err as Error).message}); ${done.length ? `done: ${done.join('; ')}` : 'nothing resolved'}`);
-        this.explainOnMain(s, appliedDone);
-        continue;
-      }
-      a.status = 'resolved_in_doubt';
-      a.notes.push(`in-doubt transfers resolved: ${done.join('; ')}`);
-      this.explainOnMain(s, appliedDone);
+      await this.bookUsageOf(bookUsage, a, s);
+      this.classify(a, a.drift.minus(a.explained));
     }
+  }
+
+  /** USAGE_AUTO_BOOK: usage measured up to this run's reading is part of the drift it explains. */
+  private async bookUsageOf(bookUsage: BookUsageUseCase | null, a: AccountState, s: Snapshot): Promise<void> {
+    if (!bookUsage || a.token === null) return;
+    await bookUsage.forSubaccount(a.token);
+    const [row] = await this.db.query<{ usage: string; n: number }>(
+      `SELECT coalesce(sum(u.usage), 0) AS usage, count(*)::int AS n FROM usage_bookings u
+        WHERE u.account_id = $1 AND u.kind = 'usage' AND u.created_at >= $2
+          AND u.to_at <= (SELECT observed_at FROM observations WHERE id = $3)`,
+      [a.accountId, s.readFinishedAt, a.observationId],
+    );
+    const usage = Money.parse(row.usage);
+    if (usage.isZero()) return;
+    a.explained = a.explained.minus(usage);
+    a.notes.push(`usage of ${usage.toFixed()} between provider readings booked (${row.n} booking(s), USAGE_AUTO_BOOK)`);
+  }
+
+  private settleFor(providerAccount: string): SettleInDoubtUseCase {
+    let s = this.settles.get(providerAccount);
+    if (!s) {
+      const graceMs = this.opts.inDoubtGraceMs ?? 120_000;
+      s = this.opts.settle?.(providerAccount) ?? new SettleInDoubtUseCase(this.db, this.provider, this.resolveTransfer, new EvidenceQueries(this.db, graceMs), {
+        providerAccount, graceMs, probeDelayMs: 0, actor: RECONCILIATION_ACTOR, logger: this.opts.logger,
+        spend: { floor: Money.parse(this.opts.spend?.floor ?? '2'), factor: this.opts.spend?.factor ?? '3', minWindows: this.opts.spend?.minWindows ?? 3 },
+      });
+      this.settles.set(providerAccount, s);
+    }
+    return s;
   }
 
   /** Transfers just posted were in the provider's main balance but not in the snapshot's. */
@@ -305,6 +326,8 @@ export class RunReconciliationUseCase {
       main.notes.push('a transfer of this provider account was executing during the read window; checked again next run');
       return;
     }
+    const stillInDoubt = new Set(s.accounts.filter((a) => a.token !== null).flatMap((a) => a.inDoubt.map((d) => d.id)));
+    main.inDoubt = main.inDoubt.filter((d) => stillInDoubt.has(d.id));
     if (main.inDoubt.some((d) => d.recent)) {
       main.status = 'unsettled';
       main.notes.push('recent in-doubt transfers: checked again next run');
@@ -312,8 +335,7 @@ export class RunReconciliationUseCase {
     }
     const residual = main.drift.minus(main.explained);
     if (!main.explained.isZero()) main.notes.push(`${main.explained.toFixed()} of the drift is explained by in-doubt transfers this run resolved as applied`);
-    const left = main.inDoubt.filter((d) => !s.accounts.some((a) => a.status === 'resolved_in_doubt' && a.inDoubt.includes(d)));
-    if (left.length) main.notes.push(`${left.length} transfer(s) still in doubt: the drift may include them`);
+    if (main.inDoubt.length) main.notes.push(`${main.inDoubt.length} transfer(s) still in doubt: the drift may include them`);
     if (withinTolerance(residual, this.tolerance)) main.status = main.explained.isZero() ? 'matched' : 'resolved_in_doubt';
     else main.status = 'drift';
   }
@@ -353,6 +375,8 @@ export class RunReconciliationUseCase {
           }
           a.notes.unshift(`${residual.isNegative() ? 'lower' : 'higher'} than the ledger by ${residual.abs().toFixed()}: ${suggestionFor(residual) === 'usage_likely' ? 'usage likely' : 'purchase or refund likely'} (finding ${a.findingId})`);
           if (this.opts.autoBookUsage && a.token !== null && residual.isNegative() && a.inDoubt.length === 0) toBook.push({ a, drift: residual });
+          // USAGE_AUTO_BOOK on main: its fall since the last run, with nothing in doubt, is usage; a rise stays a purchase finding.
+          if (this.opts.bookUsage && a.token === null && residual.isNegative() && a.inDoubt.length === 0) toBook.push({ a, drift: residual });
         }
       }
       await this.openFindings(tx, providerAccount, runId, s.readStartedAt, opened);
@@ -424,12 +448,13 @@ export class RunReconciliationUseCase {
 
   /** RECONCILE_AUTO_BOOK_USAGE: the negative drift is booked as usage and the finding resolved by it. */
   private async autoBookUsage(tx: Tx, providerAccount: string, runId: string, a: AccountState, drift: Money): Promise<void> {
-    const reason = `RECONCILE_AUTO_BOOK_USAGE: usage seen by reconciliation ${runId}`;
+    const policy = a.token === null ? 'USAGE_AUTO_BOOK' : 'RECONCILE_AUTO_BOOK_USAGE';
+    const reason = `${policy}: usage seen by reconciliation ${runId}${a.token === null ? ' (the main account\'s fall since the previous reading, nothing in doubt)' : ''}`;
     await tx.query('SAVEPOINT auto_book');
     try {
       const ledgerTransactionId = await this.ledger.record(tx, {
         providerAccount, kind: 'usage', state: 'posted', actor: RECONCILIATION_ACTOR, reason,
-        lines: adjustmentPostings('usage', a.code, drift), journalData: { runId, findingId: a.findingId, policy: 'RECONCILE_AUTO_BOOK_USAGE' },
+        lines: adjustmentPostings('usage', a.code, drift), journalData: { runId, findingId: a.findingId, policy },
       });
       const [finding] = await tx.query<FindingRow>('SELECT * FROM drift_findings WHERE id = $1', [a.findingId]);
       await this.closeFinding(tx, providerAccount, finding, 'usage', RECONCILIATION_ACTOR, reason, ledgerTransactionId);

@@ -24,6 +24,7 @@ export class ImportSubaccountsUseCase {
   constructor(private readonly db: Database, private readonly ledger: LedgerRepository, private readonly provider: SubaccountReads) {}
 
   async execute(providerAccount: string, actor: string): Promise<ImportResult> {
+    const [{ started }] = await this.db.query<{ started: Date }>('SELECT clock_timestamp() AS started');
     const me = await this.provider.me();
     if (me.kind !== 'ok') throw providerFailure('reading the main account', me);
     const listing = await listAllSubaccounts(this.provider);
@@ -63,6 +64,17 @@ export class ImportSubaccountsUseCase {
           result.refreshed++;
         }
       }
+      // The list is an exact reading of every sub-account: the first evidence that brackets
+      // their first transfers (docs/in-doubt.md).
+      await tx.query(
+        `INSERT INTO observations (provider_account_id, account_id, source, balance, expected, settled, read_started_at)
+         SELECT $1, a.id, 'list', v.balance, b.debits_posted - b.credits_posted,
+                NOT EXISTS (SELECT 1 FROM transfers t WHERE t.provider_account_id = $1 AND t.subaccount_token = v.token AND t.status = 'executing'), $4
+           FROM unnest($2::text[], $3::numeric[]) AS v(token, balance)
+           JOIN ledger_accounts a ON a.provider_account_id = $1 AND a.code = 'sub:' || v.token
+           JOIN balances b ON b.account_id = a.id`,
+        [providerAccount, items.map((i) => i.token), items.map((i) => i.balance.toFixed()), started],
+      );
       await appendJournal(tx, {
         providerAccount, actor, action: 'subaccounts.imported', entityType: 'provider_account', entityId: providerAccount,
         data: { ...result },

@@ -25,6 +25,12 @@ export interface ExecuteTransferOptions extends RetryPolicy {
    * call has answered, so that recording the outcome never holds the provider's concurrency.
    */
   callSlots?: Semaphore;
+  /**
+   * IN_DOUBT_BARRIER: while a transfer of a sub-account is in doubt (for at most this long
+   * after it went in doubt), the later transfers of that sub-account wait, so that each
+   * in-doubt question stays about one call (docs/in-doubt.md). 0: off.
+   */
+  inDoubtBarrierMs?: number;
 }
 
 export type ExecuteResult =
@@ -81,9 +87,12 @@ export class ExecuteTransferUseCase {
           `SELECT t.*, greatest(0, extract(epoch FROM t.next_attempt_at - now()) * 1000)::int AS due_in_ms,
                   t.expires_at <= now() AS expired,
                   EXISTS (SELECT 1 FROM transfers o WHERE o.provider_account_id = t.provider_account_id
-                            AND o.subaccount_token = t.subaccount_token AND o.status = 'pending' AND o.seq < t.seq) AS blocked
+                            AND o.subaccount_token = t.subaccount_token AND o.status = 'pending' AND o.seq < t.seq)
+                  OR EXISTS (SELECT 1 FROM transfers d WHERE d.provider_account_id = t.provider_account_id
+                            AND d.subaccount_token = t.subaccount_token AND d.status = 'in_doubt'
+                            AND d.in_doubt_at > clock_timestamp() - make_interval(secs => $3::double precision / 1000)) AS blocked
              FROM transfers t WHERE t.id = $1 AND t.provider_account_id = $2 FOR UPDATE`,
-          [id, this.opts.providerAccount],
+          [id, this.opts.providerAccount, this.opts.inDoubtBarrierMs ?? 0],
         );
         if (!row) return { kind: 'skipped', why: 'not_found' } as const;
         if (row.status !== 'pending') return { kind: 'skipped', why: 'not_pending' } as const;
@@ -91,7 +100,7 @@ export class ExecuteTransferUseCase {
         if (row.blocked) return { kind: 'skipped', why: 'blocked' } as const;
         if (row.due_in_ms > 0) return { kind: 'skipped', why: 'not_due', delayMs: row.due_in_ms } as const;
         const [claimed] = await tx.query<TransferRow>(
-          `UPDATE transfers SET status = 'executing', attempts = attempts + 1, claimed_by = $2,
+          `UPDATE transfers SET status = 'executing', attempts = attempts + 1, claimed_by = $2, call_started_at = clock_timestamp(),
                   lease_expires_at = now() + make_interval(secs => $3::double precision / 1000)
             WHERE id = $1 RETURNING *`,
           [id, this.opts.workerId, this.opts.leaseMs],
@@ -167,7 +176,8 @@ export class ExecuteTransferUseCase {
               resolution_outcome = CASE WHEN $10::text IS NULL THEN resolution_outcome WHEN $2 = 'posted' THEN 'applied' ELSE 'not_applied' END,
               resolution_by = CASE WHEN $10::text IS NULL THEN resolution_by ELSE $11 END,
               resolution_reason = coalesce($10, resolution_reason),
-              resolution_at = CASE WHEN $10::text IS NULL THEN resolution_at ELSE clock_timestamp() END
+              resolution_at = CASE WHEN $10::text IS NULL THEN resolution_at ELSE clock_timestamp() END,
+              in_doubt_at = CASE WHEN $2 = 'in_doubt' THEN clock_timestamp() ELSE in_doubt_at END
         WHERE id = $1 RETURNING *`,
       [t.id, status, provider?.code ?? null, provider?.message ?? null, provider?.credit ?? null, provider?.subaccountCredit ?? null,
         provider ? new Date() : null, provider?.raw ? JSON.stringify(provider.raw) : null, failureReason, resolution, ACTOR],
@@ -196,12 +206,12 @@ export class ExecuteTransferUseCase {
       [t.providerAccount, t.id, startedAt],
     );
     await tx.query(
-      `INSERT INTO observations (provider_account_id, account_id, source, balance, expected, settled, transfer_id)
-       SELECT $1, a.id, 'transfer', v.balance, b.debits_posted - b.credits_posted, v.settled, $2
+      `INSERT INTO observations (provider_account_id, account_id, source, balance, expected, settled, transfer_id, read_started_at)
+       SELECT $1, a.id, 'transfer', v.balance, b.debits_posted - b.credits_posted, v.settled, $2, $7
          FROM (VALUES ($3::text, $4::numeric, true), ('main', $5::numeric, $6::boolean)) AS v(code, balance, settled)
          JOIN ledger_accounts a ON a.provider_account_id = $1 AND a.code = v.code
          JOIN balances b ON b.account_id = a.id`,
-      [t.providerAccount, t.id, subaccountCode(t.subaccount), body.subaccountBalance.toFixed(), body.mainBalance.toFixed(), !overlapped],
+      [t.providerAccount, t.id, subaccountCode(t.subaccount), body.subaccountBalance.toFixed(), body.mainBalance.toFixed(), !overlapped, startedAt],
     );
   }
 

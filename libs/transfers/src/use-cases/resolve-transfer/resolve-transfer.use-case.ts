@@ -1,5 +1,5 @@
 import { DomainError } from '@app/common';
-import { appendJournal, Database, LedgerRepository } from '@app/persistence';
+import { appendJournal, Database, LedgerRepository, Tx } from '@app/persistence';
 import { Transfer } from '../../domain/transfer';
 import { TransferRow, toTransfer } from '../../persistence/transfers.repository';
 
@@ -17,7 +17,8 @@ export interface ResolveTransferCommand {
 export class ResolveTransferUseCase {
   constructor(private readonly db: Database, private readonly ledger: LedgerRepository) {}
 
-  async execute(cmd: ResolveTransferCommand): Promise<Transfer> {
+  /** `also` runs in the same database transaction once the transfer is resolved (e.g. storing the evidence). */
+  async execute(cmd: ResolveTransferCommand, also?: (tx: Tx, transfer: Transfer) => Promise<void>): Promise<Transfer> {
     return this.db.transaction(async (tx) => {
       const [row] = await tx.query<TransferRow>('SELECT * FROM transfers WHERE id = $1 AND provider_account_id = $2 FOR UPDATE', [cmd.transferId, cmd.providerAccount]);
       if (!row) throw new DomainError('transfer_not_found', `transfer ${cmd.transferId} does not exist`);
@@ -35,7 +36,9 @@ export class ResolveTransferUseCase {
         providerAccount: cmd.providerAccount, actor: cmd.actor, action: `transfer.resolved_${cmd.outcome}`, entityType: 'transfer',
         entityId: row.id, reason: cmd.reason, data: { evidence: cmd.evidence ?? null },
       });
-      return toTransfer(updated);
+      const transfer = toTransfer(updated);
+      if (also) await also(tx, transfer);
+      return transfer;
     });
   }
 }

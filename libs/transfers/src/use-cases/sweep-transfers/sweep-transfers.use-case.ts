@@ -21,12 +21,14 @@ export class SweepTransfersUseCase {
     private readonly ledger: LedgerRepository,
     private readonly queue: TransferQueue,
     private readonly logger?: Logger,
+    /** IN_DOUBT_BARRIER (see ExecuteTransferOptions): the relay leaves such sub-accounts alone. */
+    private readonly inDoubtBarrierMs = 0,
   ) {}
 
   async execute(batch = 500): Promise<SweepResult> {
     const leasesExpired = await this.db.transaction(async (tx) => {
       const rows = await tx.query<{ id: string; provider_account_id: string; attempts: number; claimed_by: string | null }>(
-        `UPDATE transfers SET status = 'in_doubt', lease_expires_at = NULL, failure_reason = 'lease expired during the provider call'
+        `UPDATE transfers SET status = 'in_doubt', lease_expires_at = NULL, failure_reason = 'lease expired during the provider call', in_doubt_at = clock_timestamp()
           WHERE id IN (SELECT id FROM transfers WHERE provider_account_id = $2 AND status = 'executing' AND lease_expires_at < now()
                         ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED)
           RETURNING id, provider_account_id, attempts, claimed_by`,
@@ -68,8 +70,11 @@ export class SweepTransfersUseCase {
          FROM transfers t WHERE provider_account_id = $2 AND status = 'pending'
           AND NOT EXISTS (SELECT 1 FROM transfers e WHERE e.provider_account_id = t.provider_account_id
                             AND e.subaccount_token = t.subaccount_token AND e.status = 'executing')
+          AND NOT EXISTS (SELECT 1 FROM transfers d WHERE d.provider_account_id = t.provider_account_id
+                            AND d.subaccount_token = t.subaccount_token AND d.status = 'in_doubt'
+                            AND d.in_doubt_at > clock_timestamp() - make_interval(secs => $3::double precision / 1000))
         ORDER BY provider_account_id, subaccount_token, seq LIMIT $1`,
-      [batch, this.providerAccount],
+      [batch, this.providerAccount, this.inDoubtBarrierMs],
     );
     const due = heads.filter((h) => (h as unknown as { next_attempt_at: Date }).next_attempt_at.getTime() <= Date.now());
     let enqueued = 0;

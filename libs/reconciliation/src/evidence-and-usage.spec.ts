@@ -1,0 +1,126 @@
+import { Money } from '@app/ledger';
+import { EvidenceQueries, ExecuteTransferUseCase, SettleInDoubtUseCase } from '@app/transfers';
+import { reconciliationFixture, ReconciliationFixture, OPERATOR } from '../../../test/support/reconciliation';
+import { BookUsageUseCase } from './use-cases/book-usage/book-usage.use-case';
+import { UsageReportQueries } from './usage-report.queries';
+import { usageReportCsv } from './report/usage-report-csv';
+
+/**
+ * The worker's settlement by evidence, the barrier, usage accounting and the usage report,
+ * wired from the libraries against real Postgres and the sandbox over HTTP.
+ */
+describe('settlement by evidence, the barrier, usage accounting (Postgres, sandbox over HTTP)', () => {
+  let f: ReconciliationFixture;
+  let settle: SettleInDoubtUseCase;
+  let book: BookUsageUseCase;
+  const spend = { floor: Money.parse('2'), factor: '3', minWindows: 0 };
+
+  beforeAll(async () => {
+    f = await reconciliationFixture({ subaccounts: 5 });
+    const evidence = new EvidenceQueries(f.db, 1_500);
+    settle = new SettleInDoubtUseCase(f.db, f.client, f.resolve, evidence, { providerAccount: f.providerAccount, graceMs: 1_500, probeDelayMs: 0, spend });
+    book = new BookUsageUseCase(f.db, f.ledger, evidence, { providerAccount: f.providerAccount, enabled: true, spend });
+  });
+  afterAll(async () => { await f.close(); });
+  afterEach(() => f.clearFaults());
+
+  const status = async (id: string) => (await f.transfers.get(f.providerAccount, id))!;
+
+  it('probes the sub-account and settles an applied add and a not-applied add by evidence, journaled, evidence stored', async () => {
+    const [a, b] = f.tokens;
+    const applied = await f.inDoubt(a, 'add', '4.000', 'apply_then_drop');
+    const dropped = await f.inDoubt(b, 'add', '6.000', 'drop_before_apply');
+    await f.usage({ token: a }, '0.300');
+    await f.usage({ token: b }, '0.300');
+    // Before the grace: the applied one may already be decided by the sign rule; the other must wait.
+    await settle.execute();
+    expect((await status(dropped.id)).status).toBe('in_doubt');
+    await new Promise((r) => setTimeout(r, 1_600));
+    const r = await settle.execute();
+    expect(r.probed).toBeGreaterThanOrEqual(1);
+    expect(await status(applied.id)).toMatchObject({ status: 'posted', resolution: { outcome: 'applied', by: 'system:evidence' } });
+    expect(await status(dropped.id)).toMatchObject({ status: 'voided', resolution: { outcome: 'not_applied', by: 'system:evidence' } });
+    const rows = await f.db.query<{ transfer_id: string; status: string; outcome: string }>('SELECT transfer_id, status, outcome FROM transfer_evidence WHERE transfer_id = ANY($1::uuid[]) ORDER BY outcome', [[applied.id, dropped.id]]);
+    expect(rows.map((x) => [x.status, x.outcome])).toEqual([['decided', 'applied'], ['decided', 'not_applied']]);
+    const probes = await f.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM observations WHERE provider_account_id = $1 AND source = 'probe' AND read_started_at IS NOT NULL`, [f.providerAccount]);
+    expect(probes[0].n).toBeGreaterThanOrEqual(2);
+    // A decided evaluation never changes.
+    await expect(f.db.query(`UPDATE transfer_evidence SET status = 'undecided', outcome = NULL WHERE transfer_id = $1`, [applied.id])).rejects.toThrow(/decided/);
+  });
+
+  it('the barrier: a later transfer of a sub-account waits while one of its transfers is in doubt, then goes', async () => {
+    const [, , c] = f.tokens;
+    const barrier = new ExecuteTransferUseCase(f.db, f.ledger, f.client, { providerAccount: f.providerAccount, leaseMs: 10_000, workerId: 'barrier', maxAttempts: 3, baseDelayMs: 50, inDoubtBarrierMs: 60_000 });
+    const first = await f.inDoubt(c, 'add', '3.000', 'apply_then_drop');
+    const { transfer: second } = await f.record.execute({ providerAccount: f.providerAccount, subaccount: c, direction: 'add', amount: Money.parse('1'), actor: OPERATOR });
+    expect(await barrier.execute(second.id)).toMatchObject({ kind: 'skipped', why: 'blocked' });
+    await f.waitFor(async () => { await settle.execute(); return (await status(first.id)).status === 'posted'; }, 10_000, 'the first to be settled');
+    expect(await barrier.execute(second.id)).toMatchObject({ kind: 'done', transfer: { status: 'posted' } });
+  });
+
+  it('books usage between readings exactly once; a gain is not usage', async () => {
+    const [, , , d, e] = f.tokens;
+    await f.usage({ token: d }, '0.250');
+    expect((await f.transfer(d, 'add', '1')).status).toBe('posted');
+    const first = await book.forSubaccount(d);
+    expect(first.booked.toFixed()).toBe('0.250');
+    expect(await f.posted(`sub:${d}`)).toBe(f.sandboxBalance(d).toFixed());
+    expect((await book.forSubaccount(d)).pairs).toBe(0);
+    const [pair] = await f.db.query<Record<string, unknown>>(`SELECT * FROM usage_bookings WHERE provider_account_id = $1 AND kind = 'usage' AND usage = 0.25`, [f.providerAccount]);
+    await expect(f.db.query(
+      `INSERT INTO usage_bookings (provider_account_id, account_id, from_observation_id, to_observation_id, from_at, to_at, seconds, from_balance, to_balance, known, usage, kind)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'none')`,
+      [pair.provider_account_id, pair.account_id, pair.from_observation_id, pair.to_observation_id, pair.from_at, pair.to_at, pair.seconds, pair.from_balance, pair.to_balance, pair.known, pair.usage],
+    )).rejects.toThrow(/usage_bookings_one_per_reading|usage_is_fall/);
+    const journal = await f.db.query<{ data: { readings: unknown[] } }>(`SELECT data FROM journal_entries WHERE actor = 'system:usage' AND entity_type = 'ledger_transaction' AND entity_id = $1`, [pair.ledger_transaction_id]);
+    expect(journal[0]?.data.readings ?? null).toHaveLength(2);
+
+    // A non-buyer whose balance rose without a call of ours: recorded as a gain, not booked.
+    await f.control('POST', '/balance', { token: e, balance: f.sandboxBalance(e).plus(Money.parse('5')).toFixed() });
+    expect((await f.transfer(e, 'add', '1')).status).toBe('posted');
+    const gain = await book.forSubaccount(e);
+    expect(gain).toMatchObject({ bookedCount: 0, unexplained: 1 });
+    expect(await f.posted(`sub:${e}`)).not.toBe(f.sandboxBalance(e).toFixed());
+
+    // A fall far above what the sub-account plausibly spends in seconds (the floor, 2.000): not booked either.
+    const c = f.tokens[2];
+    // Past the grace of c's earlier in-doubt call (barrier test): until then a reading cannot
+    // close a pair (that call's effect could lie on either side of it).
+    await new Promise((r) => setTimeout(r, 1_600));
+    await f.usage({ token: c }, '5.000');
+    expect((await f.transfer(c, 'add', '1')).status).toBe('posted');
+    expect(await book.forSubaccount(c)).toMatchObject({ bookedCount: 0, unexplained: 1 });
+    const kinds = await f.db.query<{ kind: string }>(`SELECT kind FROM usage_bookings u JOIN subaccounts s ON s.account_id = u.account_id WHERE s.token = $1 ORDER BY u.to_at DESC LIMIT 1`, [c]);
+    expect(kinds[0].kind).toBe('implausible');
+  });
+
+  it('a run with usage accounting: a sub-account that only spent is matched, its usage booked', async () => {
+    const [a] = f.tokens;
+    await f.usage({ token: a }, '0.500');
+    const run = await f.run(f.useCase(f.client, { bookUsage: () => book, spend: { floor: '2', factor: '3', minWindows: 0 } }));
+    const item = run.items.find((i) => i.account === `sub:${a}`)!;
+    // 0.300 spent around its in-doubt call (first test) and 0.500 since: one pair, from the
+    // funding answer to this run's reading (the early probe fell inside that call's grace).
+    expect(item).toMatchObject({ status: 'matched', drift: '-0.800', explained: '-0.800' });
+    expect(item.explanation).toMatch(/usage of 0.800 between provider readings booked \(1 booking/);
+  });
+
+  it('the usage report: per sub-account and month, figures that add up and match the provider', async () => {
+    const month = new Date().toISOString().slice(0, 7);
+    const report = await new UsageReportQueries(f.db).report(f.providerAccount, month);
+    expect(report).toMatchObject({ month, timeZone: 'UTC' });
+    const [a, , , d] = f.tokens;
+    const rowA = report.rows.find((r) => r.subaccount === a)!;
+    expect(rowA).toMatchObject({ account: `sub:${a}`, usage: '0.800', providerClosing: f.sandboxBalance(a).toFixed(), difference: '0.000' });
+    const rowD = report.rows.find((r) => r.subaccount === d)!;
+    expect(rowD).toMatchObject({ topUps: '21.000', usage: '0.250', closing: f.sandboxBalance(d).toFixed() });
+    for (const r of report.rows) {
+      const sum = Money.parse(r.opening).plus(Money.parse(r.topUps)).minus(Money.parse(r.removals)).minus(Money.parse(r.usage)).plus(Money.parse(r.adjustments));
+      expect(sum.toFixed()).toBe(r.closing);
+    }
+    const csv = usageReportCsv({ ...report, rows: [...report.rows, { ...rowA, account: '=cmd()', subaccount: '+1' }] }).split('\r\n');
+    expect(csv[0]).toBe('month,account,subaccount,opening,top_ups,removals,usage,adjustments,closing,provider_closing,difference');
+    expect(csv).toContain(`${month},'=cmd(),'+1,${rowA.opening},${rowA.topUps},${rowA.removals},${rowA.usage},${rowA.adjustments},${rowA.closing},${rowA.providerClosing},${rowA.difference}`);
+    expect(csv[csv.length - 2].startsWith(`${month},TOTAL,`)).toBe(true);
+  });
+});
