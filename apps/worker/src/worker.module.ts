@@ -10,6 +10,7 @@ import { ReconciliationCron } from './processors/reconciliation.cron';
 import { TopupsCron } from './processors/topups.cron';
 import { WebhookDeliveryProcessor } from './processors/webhook-delivery.processor';
 import { WebhookRelayCron } from './processors/webhook-relay.cron';
+import { JournalDigestCron } from './processors/journal-digest.cron';
 
 /** The worker process: BullMQ processors and schedules over the same use cases as the API. */
 @Module({})
@@ -29,6 +30,7 @@ export class WorkerModule {
         { provide: SERVICES, useValue: services }, TransferExecutionProcessor, TransferSweeperCron, ReconciliationCron, TopupsCron,
         // Events are always recorded; they are delivered only by workers that have a WEBHOOK_URL.
         ...(services.deliverWebhook ? [WebhookDeliveryProcessor, WebhookRelayCron] : []),
+        ...(services.journalDigests.enabled ? [JournalDigestCron] : []),
       ],
     };
   }

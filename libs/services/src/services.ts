@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
-import { Config } from '@app/config';
-import { createLogger, Logger, Semaphore } from '@app/common';
-import { Database, LedgerQueries, LedgerRepository } from '@app/persistence';
+import { Config, journalSigningKey } from '@app/config';
+import { createLogger, Logger, secrets, Semaphore } from '@app/common';
+import { Database, JournalDigests, LedgerQueries, LedgerRepository } from '@app/persistence';
 import { SmsPartnerClient } from '@app/provider';
 import { CreateSubaccountUseCase, ImportSubaccountsUseCase, SubaccountsQueries } from '@app/subaccounts';
 import {
@@ -21,6 +21,8 @@ import { AlertWebhook } from './alert-webhook';
  * the worker wire the same objects (Nest only hosts them); tests build them the same way.
  */
 export function createServices(config: Config, role: 'api' | 'worker') {
+  // Every configured secret is scrubbed from logs, stored provider text and error answers.
+  secrets.add(config.SMSPARTNER_API_KEY, ...(config.API_TOKENS ?? []).map((t) => t.token), config.WEBHOOK_SECRET, config.METRICS_TOKEN, config.JOURNAL_SIGNING_KEY);
   const logger: Logger = createLogger(`credit-ledger-${role}`, config.LOG_LEVEL);
   const db = new Database(config.DATABASE_URL, { max: role === 'api' ? 20 : Math.max(10, WORKER_JOBS_PER_CALL_SLOT * config.WORKER_CONCURRENCY + 4), applicationName: `credit-ledger-${role}` });
   const providerAccount = config.PROVIDER_ACCOUNT;
@@ -63,7 +65,22 @@ export function createServices(config: Config, role: 'api' | 'worker') {
     providerMetrics,
     subaccounts: new SubaccountsQueries(db),
     importSubaccounts: new ImportSubaccountsUseCase(db, ledger, provider),
-    createSubaccount: new CreateSubaccountUseCase(db, ledger, provider),
+    createSubaccount: new CreateSubaccountUseCase(db, ledger, provider, logger),
+    journalDigests: new JournalDigests(db, ledgerQueries, config.JOURNAL_SIGNING_KEY ? journalSigningKey(config.JOURNAL_SIGNING_KEY) : undefined),
+    /**
+     * Reads the provider's sub-account list once, so that this process knows every
+     * sub-account key (the client learns them as it reads) before a provider message could
+     * echo one. Best effort, bounded: a provider that cannot be read is retried by the next
+     * list read (imports, reconciliation runs).
+     */
+    async learnSubaccountKeys(maxPages = 500): Promise<number> {
+      for (let page = 1; page <= maxPages; page++) {
+        const o = await provider.listSubaccounts(page);
+        if (o.kind !== 'ok') throw new Error(`the provider's sub-account list could not be read (${o.kind})`);
+        if (o.body.items.length === 0 || page * o.body.perPage >= o.body.total) break;
+      }
+      return secrets.size;
+    },
     recordTransfer,
     recordTransferBatch: new RecordTransferBatchUseCase(recordTransfer),
     resolveTransfer,

@@ -11,7 +11,7 @@ export interface SubaccountReads {
 export interface ImportResult { total: number; imported: number; refreshed: number; openingBalances: number; mainOpeningBalance: string | null }
 
 /** Reads every page of the provider's sub-account list. Fails rather than return a partial list. */
-export async function fetchAllSubaccounts(provider: SubaccountReads, maxPages = 10_000): Promise<SubaccountListItem[]> {
+export async function fetchAllSubaccounts(provider: Pick<SubaccountReads, 'listSubaccounts'>, maxPages = 10_000): Promise<SubaccountListItem[]> {
   const items: SubaccountListItem[] = [];
   for (let page = 1; page <= maxPages; page++) {
     const o = await provider.listSubaccounts(page);
