@@ -151,6 +151,14 @@ describe('hardening: the review repro requests answer 4xx and change nothing', (
     expect(await footprint()).toEqual(before);
   });
 
+  it('without JOURNAL_SIGNING_KEY no digest is taken (409 naming the setting), and the list says there is no key', async () => {
+    const r = await stack.call('POST', '/v1/audit/digests');
+    expect([r.status, r.json?.error?.code]).toEqual([409, 'signing_key_not_configured']);
+    expect(r.json.error.message).toMatch(/JOURNAL_SIGNING_KEY/);
+    const list = await stack.call('GET', '/v1/audit/digests', undefined, TOKENS.viewer);
+    expect(list.json).toMatchObject({ publicKey: null, keyId: null, nextCursor: null });
+  });
+
   it('/metrics with METRICS_TOKEN: 401 without the token (api and worker), 200 with it; both listen on loopback only', async () => {
     const w = await stack.startWorker();
     for (const base of [stack.baseUrl, w.metricsUrl!]) {
