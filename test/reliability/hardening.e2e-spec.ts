@@ -165,7 +165,7 @@ describe('hardening: the review repro requests answer 4xx and change nothing', (
       for (const authorization of [undefined, 'Bearer wrong', `Bearer ${metricsToken}x`, `Basic ${metricsToken}`, `Bearer ${TOKENS.admin}`]) {
         const r = await fetch(`${base}/metrics`, { headers: authorization ? { authorization } : {} });
         expect({ base, authorization, status: r.status }).toEqual({ base, authorization, status: 401 });
-        expect((await r.json()).error.code).toBe('unauthorized');
+        expect(((await r.json()) as { error: { code: string } }).error.code).toBe('unauthorized');
       }
       const ok = await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${metricsToken}` } });
       expect(ok.status).toBe(200);
