@@ -77,6 +77,15 @@ describe('secrets never leave the process', () => {
       expect(t.status).toBe(202);
       await settle(t.json.id);
     }
+    // The sub-account created above, after the worker started: the worker has never read its
+    // key; the provider echoes it for a transfer to it.
+    const createdSub = stack.sandbox.state.subaccountsOf(stack.apiKey).find((x) => x.email === 'leak-check@example.com')!;
+    stack.sandbox.faults.add({ route: 'add', count: 1, fault: 'error_code', code: 96, message: `IP not allowed for apiKey ${createdSub.apiKey}` });
+    const toCreated = await call('POST', '/v1/transfers', { subaccount: createdSub.token, direction: 'add', amount: '0.75' }, TOKENS.operator);
+    expect(toCreated.status).toBe(202);
+    await settle(toCreated.json.id);
+    const createdRow = await stack.db.query<{ provider_message: string }>('SELECT provider_message FROM transfers WHERE id = $1', [toCreated.json.id]);
+    expect(createdRow[0].provider_message).toBe('IP not allowed for apiKey [redacted]');
     await call('POST', '/v1/transfers/batch', { transfers: [{ subaccount: tokens[0], direction: 'remove', amount: '0.5' }, { subaccount: 'nope', direction: 'add', amount: '1' }] }, TOKENS.operator);
     await waitSettled(stack, 15_000);
 

@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { Config, journalSigningKey } from '@app/config';
 import { createLogger, Logger, secrets, Semaphore } from '@app/common';
 import { Database, JournalDigests, LedgerQueries, LedgerRepository } from '@app/persistence';
-import { SmsPartnerClient } from '@app/provider';
+import { SmsPartnerClient, SubaccountKeyAwareCredits } from '@app/provider';
 import { CreateSubaccountUseCase, ImportSubaccountsUseCase, SubaccountsQueries } from '@app/subaccounts';
 import {
   BullTransferQueue, ExecuteTransferUseCase, ProcessTransferJobUseCase, RecordTransferBatchUseCase, RecordTransferUseCase, redisConnection,
@@ -34,7 +34,9 @@ export function createServices(config: Config, role: 'api' | 'worker') {
   const queue = new BullTransferQueue(producerRedis, config.QUEUE_PREFIX);
   const provider = new SmsPartnerClient({ baseUrl: config.SMSPARTNER_BASE_URL, apiKey: config.SMSPARTNER_API_KEY, timeoutMs: config.PROVIDER_TIMEOUT_MS, logger });
   const providerMetrics = new ProviderMetrics();
-  const executeTransfer = new ExecuteTransferUseCase(db, ledger, provider, {
+  // Credit calls that never store a sub-account key this process has not read yet.
+  const credits = new SubaccountKeyAwareCredits(provider);
+  const executeTransfer = new ExecuteTransferUseCase(db, ledger, credits, {
     providerAccount,
     callSlots: new Semaphore(config.WORKER_CONCURRENCY),
     leaseMs: config.EXECUTION_LEASE_MS,
@@ -73,12 +75,8 @@ export function createServices(config: Config, role: 'api' | 'worker') {
      * echo one. Best effort, bounded: a provider that cannot be read is retried by the next
      * list read (imports, reconciliation runs).
      */
-    async learnSubaccountKeys(maxPages = 500): Promise<number> {
-      for (let page = 1; page <= maxPages; page++) {
-        const o = await provider.listSubaccounts(page);
-        if (o.kind !== 'ok') throw new Error(`the provider's sub-account list could not be read (${o.kind})`);
-        if (o.body.items.length === 0 || page * o.body.perPage >= o.body.total) break;
-      }
+    async learnSubaccountKeys(): Promise<number> {
+      await credits.learnAll();
       return secrets.size;
     },
     recordTransfer,
