@@ -178,6 +178,20 @@ function apiTokens() {
   fs.writeFileSync(file, `${value}\n`, { mode: 0o600 });
   return value;
 }
+// ---- development journal signing key -----------------------------------------------------
+// Signed digests of the journal chain head need an Ed25519 key. npm start makes a development
+// key once and keeps it in .data/journal-signing-key.pem (mode 600); production must set
+// JOURNAL_SIGNING_KEY itself (docs/operations.md).
+function journalSigningKey() {
+  if (process.env.JOURNAL_SIGNING_KEY) return { value: process.env.JOURNAL_SIGNING_KEY, where: 'from JOURNAL_SIGNING_KEY' };
+  const file = path.join(dataDir, 'journal-signing-key.pem');
+  if (!fs.existsSync(file)) {
+    const { privateKey } = crypto.generateKeyPairSync('ed25519');
+    fs.writeFileSync(file, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+  }
+  return { value: fs.readFileSync(file, 'utf8'), where: 'development key generated in .data/journal-signing-key.pem' };
+}
+
 const tokensByRole = (raw) => raw.split(',').map((p) => p.trim()).filter(Boolean).reduce((acc, p) => {
   const [role, token] = [p.slice(0, p.indexOf(':')), p.slice(p.indexOf(':') + 1)];
   acc[role] ??= token;
@@ -229,8 +243,9 @@ async function main() {
   const apiPort = Number(process.env.PORT) || (await pickPort(3000));
   const apiUrl = `http://127.0.0.1:${apiPort}`;
   const tokens = apiTokens();
+  const signing = journalSigningKey();
   const appEnv = { ...process.env, DATABASE_URL: pg.url, REDIS_URL: rd.url, SMSPARTNER_BASE_URL: `${sandboxUrl}/v1`,
-    SMSPARTNER_API_KEY: sandboxKey, API_TOKENS: tokens, RECONCILE_CRON: process.env.RECONCILE_CRON || '0 * * * *' };
+    SMSPARTNER_API_KEY: sandboxKey, API_TOKENS: tokens, RECONCILE_CRON: process.env.RECONCILE_CRON || '0 * * * *', JOURNAL_SIGNING_KEY: signing.value };
   launch('api', process.execPath, [entry('api')], { env: { ...appEnv, PORT: String(apiPort) } });
   const metricsPort = process.env.WORKER_METRICS_PORT || String(await pickPort(9464)); // 0 = none
   launch('worker', process.execPath, [entry('worker')], { env: { ...appEnv, WORKER_METRICS_PORT: metricsPort } });
@@ -258,6 +273,7 @@ async function main() {
     `   Spending    ${spendingOff ? 'off (SANDBOX_SPENDING=off)' : `on: each sub-account with credit ${demoSpending.SANDBOX_SPENDING_PER_SECOND} €/s, main ${demoSpending.SANDBOX_SPENDING_MAIN_PER_SECOND} €/s, ${demoSpending.SANDBOX_SPENDING_PURCHASE_AMOUNT} € bought every ~${demoSpending.SANDBOX_SPENDING_PURCHASE_EVERY_SECONDS} s (SANDBOX_SPENDING=off to stop); ${sandboxUrl}/__sandbox/spending`}`,
     `   Postgres    ${hidePassword(pg.url)} (${pg.where})`,
     `   Redis       ${hidePassword(rd.url)} (${rd.where})`,
+    `   Journal     signed digests: GET ${apiUrl}/v1/audit/digests (key: ${signing.where})`,
     ` Development tokens (Authorization: Bearer <token>)${process.env.API_TOKENS ? ', from API_TOKENS' : ', kept in .data/dev-tokens'}:`,
     ...Object.entries(roles).map(([role, token]) => `   ${role.padEnd(11)} ${token}`),
     ' Try:',

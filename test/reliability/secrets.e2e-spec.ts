@@ -53,6 +53,9 @@ describe('secrets never leave the process', () => {
     const created = await call('POST', '/v1/subaccounts', { type: 'advanced', email: 'leak-check@example.com', isBuyer: true });
     expect(created.status).toBe(201);
     const tokens = stack.tokens();
+    // The sub-accounts' own provider keys (the list's entries carry them) and the API tokens,
+    // echoed by the provider in its error messages (code 96: "IP not allowed for apiKey …").
+    const subKeys = stack.sandbox.state.subaccountsOf(stack.apiKey).slice(0, 4).map((s) => s.apiKey);
     const faults = [
       null,
       { fault: 'error_code', code: 10, message: `Invalid API key ${stack.apiKey}` },
@@ -64,6 +67,9 @@ describe('secrets never leave the process', () => {
       { fault: 'missing_fields' },
       { fault: 'http_429', retryAfterSeconds: 0 },
       { fault: 'apply_then_delay', ms: 1_500 },
+      { fault: 'error_code', code: 96, message: `IP not allowed for apiKey (sub-account key ${subKeys[0]})` },
+      { fault: 'error_code', code: 96, message: `IP 10.0.0.1 not allowed: ${subKeys[1]}, ${subKeys[2]}; caller ${TOKENS.operator}` },
+      { fault: 'error_code', code: 77, message: `undocumented: ${subKeys[3]}|${stack.apiKey}|${TOKENS.admin}` },
     ] as const;
     for (const [i, f] of faults.entries()) {
       if (f) stack.sandbox.faults.add({ route: 'add', count: 1, ...f });
@@ -71,13 +77,33 @@ describe('secrets never leave the process', () => {
       expect(t.status).toBe(202);
       await settle(t.json.id);
     }
+    // The sub-account created above, after the worker started: the worker has never read its
+    // key; the provider echoes it for a transfer to it.
+    const createdSub = stack.sandbox.state.subaccountsOf(stack.apiKey).find((x) => x.email === 'leak-check@example.com')!;
+    stack.sandbox.faults.add({ route: 'add', count: 1, fault: 'error_code', code: 96, message: `IP not allowed for apiKey ${createdSub.apiKey}` });
+    const toCreated = await call('POST', '/v1/transfers', { subaccount: createdSub.token, direction: 'add', amount: '0.75' }, TOKENS.operator);
+    expect(toCreated.status).toBe(202);
+    await settle(toCreated.json.id);
+    const createdRow = await stack.db.query<{ provider_message: string }>('SELECT provider_message FROM transfers WHERE id = $1', [toCreated.json.id]);
+    expect(createdRow[0].provider_message).toBe('IP not allowed for apiKey [redacted]');
     await call('POST', '/v1/transfers/batch', { transfers: [{ subaccount: tokens[0], direction: 'remove', amount: '0.5' }, { subaccount: 'nope', direction: 'add', amount: '1' }] }, TOKENS.operator);
     await waitSettled(stack, 15_000);
 
-    // A run that fails reading the provider (its error is stored and shown), then a good one.
+    // Runs that fail reading the provider (their error is stored and shown), then a good one.
     stack.sandbox.faults.add({ route: 'me', fault: 'error_code', code: 10, message: `bad key ${stack.apiKey}`, count: 1 });
     const failed = await reconcile(stack);
     expect(failed.status).toBe('failed');
+    stack.sandbox.faults.add({ route: 'me', fault: 'error_code', code: 96, message: `IP not allowed for sub-account key ${subKeys[1]}`, count: 1 });
+    const failedSub = await reconcile(stack);
+    expect(failedSub.status).toBe('failed');
+    expect(failedSub.error).toContain('IP not allowed');
+    // Provider errors on the API's own calls: create, and the list during an import.
+    stack.sandbox.faults.add({ route: 'create', fault: 'error_code', code: 96, message: `IP not allowed (key ${subKeys[2]}, main ${stack.apiKey})`, count: 1 });
+    const refusedCreate = await call('POST', '/v1/subaccounts', { type: 'simple', email: 'leak-check-2@example.com' });
+    expect(refusedCreate.status).toBe(422);
+    expect(refusedCreate.text).toContain('IP not allowed');
+    stack.sandbox.faults.add({ route: 'list', fault: 'error_code', code: 96, message: `list refused for ${subKeys[0]}`, count: 1 });
+    expect((await call('POST', '/v1/subaccounts/import')).status).toBe(422);
     stack.sandbox.state.usage({ token: tokens[0] }, '0.25'); // a drift, so the report has findings
     const run = await reconcile(stack);
     expect(run.status).toBe('completed');
@@ -95,7 +121,8 @@ describe('secrets never leave the process', () => {
     for (const t of transfers) await call('GET', `/v1/transfers/${t.id}`, undefined, TOKENS.viewer);
     for (const path of ['/v1/journal?format=csv', '/v1/journal?format=jsonl', '/v1/journal?limit=500', '/v1/accounts', `/v1/accounts/sub:${tokens[0]}/statement?format=csv`,
       '/v1/reconciliations', `/v1/reconciliations/${run.id}`, `/v1/reconciliations/${run.id}/report?format=csv`, `/v1/reconciliations/${run.id}/report`,
-      `/v1/reconciliations/${failed.id}`, `/v1/reconciliations/${failed.id}/report?format=csv`, '/v1/drifts', '/v1/subaccounts', '/v1/webhook-deliveries', '/v1/me', '/metrics', '/health/ready', '/docs-json']) {
+      `/v1/reconciliations/${failed.id}`, `/v1/reconciliations/${failed.id}/report?format=csv`, `/v1/reconciliations/${failedSub.id}`,
+      `/v1/reconciliations/${failedSub.id}/report?format=csv`, `/v1/reconciliations/${failedSub.id}/report`, '/v1/drifts', '/v1/audit/digests', '/v1/subaccounts', '/v1/webhook-deliveries', '/v1/me', '/metrics', '/health/ready', '/docs-json']) {
       await call('GET', path, undefined, path.startsWith('/v1/') ? TOKENS.viewer : null);
     }
     const workerMetrics = await fetch(`${stack.workers[0].metricsUrl}/metrics`);
@@ -120,6 +147,10 @@ describe('secrets never leave the process', () => {
     const apiLog = outputs.find((o) => o.where === 'api log')!.text;
     expect(apiLog).toContain('/v1/transfers');
     expect(outputs.find((o) => o.where === 'table transfers')!.text).toContain('Invalid API key');
+    // The planted keys were really echoed, and scrubbed where they were stored.
+    expect(outputs.find((o) => o.where === 'table transfers')!.text).toContain('IP not allowed for apiKey (sub-account key [redacted])');
+    expect(outputs.find((o) => o.where === 'table reconciliation_runs')!.text).toContain('IP not allowed for sub-account key [redacted]');
+    expect(Object.keys(secrets).filter((k) => k.startsWith('sub-account')).length).toBeGreaterThanOrEqual(4);
     const leaks = outputs.flatMap((o) => Object.entries(secrets).filter(([, v]) => o.text.includes(v)).map(([name]) => `${name} in ${o.where}`));
     expect(leaks).toEqual([]);
   }, 120_000);

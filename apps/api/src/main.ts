@@ -5,7 +5,7 @@ import { NestFactory } from '@nestjs/core';
 import type { FastifyError, FastifyReply } from 'fastify';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { ALL_ROUTES } from '@app/api-contract';
-import { DomainError, logContext, numberLiterals } from '@app/common';
+import { bearerMatches, DomainError, isStorableText, logContext, scanJson } from '@app/common';
 import { loadConfigOrExit } from '@app/config';
 import { createServices } from '@app/services';
 import { AppModule } from './app.module';
@@ -35,7 +35,9 @@ async function bootstrap(): Promise<void> {
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.with(services), adapter, { logger: ['error', 'warn'], bodyParser: false });
   const fastify = app.getHttpAdapter().getInstance();
   // JSON bodies: a number written with an exponent (1e3) is refused rather than silently
-  // converted; money must be written plainly.
+  // converted (money must be written plainly), and so is a key given twice in one object
+  // (JSON.parse would keep the last: {"amount":"-1","amount":"5"} must not read as 5).
+  // The check is the scanner that already reads every literal (libs/common/json-literals.ts).
   fastify.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
     const text = String(body);
     if (text.trim() === '') return done(new DomainError('validation_failed', 'a JSON body is required'), undefined);
@@ -45,19 +47,30 @@ async function bootstrap(): Promise<void> {
     } catch {
       return done(new DomainError('validation_failed', 'the body is not valid JSON'), undefined);
     }
-    let literals: Map<string, string>;
+    let scan: ReturnType<typeof scanJson>;
     try {
-      literals = numberLiterals(text);
+      scan = scanJson(text);
     } catch {
       // JSON.parse accepted it, the (recursive) literal scanner did not: nesting too deep.
       return done(new DomainError('validation_failed', 'the body is nested too deeply'), undefined);
     }
-    for (const [path, literal] of literals) {
-      if (/[eE]/.test(literal)) return done(new DomainError('validation_failed', `${path || 'body'}: numbers must be written without an exponent`), undefined);
+    if (scan.duplicateKey !== null) {
+      return done(new DomainError('validation_failed', `${printablePath(scan.duplicateKey) || 'body'}: a key appears twice in one object`), undefined);
+    }
+    for (const [path, literal] of scan.literals) {
+      if (/[eE]/.test(literal)) return done(new DomainError('validation_failed', `${printablePath(path) || 'body'}: numbers must be written without an exponent`), undefined);
     }
     done(null, parsed);
   });
   fastify.addHook('onSend', async (req, reply) => { reply.header('x-request-id', req.id); });
+  // With METRICS_TOKEN set, /metrics needs it (the route stays outside the /v1 roles).
+  const metricsToken = config.METRICS_TOKEN;
+  if (metricsToken) {
+    fastify.addHook('onRequest', async (req, reply) => {
+      if (req.url.split('?')[0] !== '/metrics' || bearerMatches(req.headers.authorization, metricsToken)) return;
+      return reply.code(401).header('www-authenticate', 'Bearer').send({ error: { code: 'unauthorized', message: '/metrics requires Authorization: Bearer <METRICS_TOKEN>' } });
+    });
+  }
   fastify.addHook('onRequest', authenticateBeforeParsing(new TokenAuthenticator(config.API_TOKENS ?? []), ALL_ROUTES));
   // Our own log lines (use cases) written while serving a request carry its reqId, like
   // Fastify's request lines. Entered after the body is read: the stream's events would
@@ -74,8 +87,8 @@ async function bootstrap(): Promise<void> {
   registerBullBoard(fastify, services);
 
   app.enableShutdownHooks();
-  await app.listen(config.PORT, '0.0.0.0');
-  services.logger.info({ port: config.PORT }, `credit-ledger api listening on http://127.0.0.1:${config.PORT} (docs at /docs)`);
+  await app.listen(config.PORT, config.HOST);
+  services.logger.info({ port: config.PORT, host: config.HOST }, `credit-ledger api listening on http://${config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST}:${config.PORT} (docs at /docs)`);
   const close = async () => {
     await app.close();
     await services.close();
@@ -83,6 +96,11 @@ async function bootstrap(): Promise<void> {
   };
   process.once('SIGTERM', close);
   process.once('SIGINT', close);
+}
+
+/** A path for an error message: a key holding NUL or a lone surrogate is shown escaped. */
+function printablePath(path: string): string {
+  return isStorableText(path) ? path : JSON.stringify(path);
 }
 
 void bootstrap().catch((err) => {

@@ -11,6 +11,8 @@ async function bootstrap(): Promise<void> {
   // Loaded after validation: the processor reads its options from the configuration.
   const { WorkerModule } = await import('./worker.module');
   const app = await NestFactory.createApplicationContext(WorkerModule.with(services), { logger: ['error', 'warn'] });
+  // Before the worker reports live: it knows every sub-account key a provider message could echo.
+  await services.learnSubaccountKeys().catch((err: Error) => services.logger.warn({ err: err.message }, 'sub-account keys not read at start; the next list read learns them'));
   const metrics = startMetricsServer(services);
   services.logger.info({ concurrency: config.WORKER_CONCURRENCY, ratePerSecond: config.PROVIDER_RATE_LIMIT_PER_SECOND }, 'credit-ledger worker started');
 

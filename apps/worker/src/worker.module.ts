@@ -11,6 +11,7 @@ import { TopupsCron } from './processors/topups.cron';
 import { InDoubtEvidenceCron } from './processors/in-doubt-evidence.cron';
 import { WebhookDeliveryProcessor } from './processors/webhook-delivery.processor';
 import { WebhookRelayCron } from './processors/webhook-relay.cron';
+import { JournalDigestCron } from './processors/journal-digest.cron';
 
 /** The worker process: BullMQ processors and schedules over the same use cases as the API. */
 @Module({})
@@ -30,6 +31,7 @@ export class WorkerModule {
         { provide: SERVICES, useValue: services }, TransferExecutionProcessor, TransferSweeperCron, ReconciliationCron, TopupsCron, InDoubtEvidenceCron,
         // Events are always recorded; they are delivered only by workers that have a WEBHOOK_URL.
         ...(services.deliverWebhook ? [WebhookDeliveryProcessor, WebhookRelayCron] : []),
+        ...(services.journalDigests.enabled ? [JournalDigestCron] : []),
       ],
     };
   }

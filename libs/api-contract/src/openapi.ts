@@ -39,7 +39,7 @@ export function buildOpenApi(routes: RouteDef[], info: { version: string }) {
       security: r.role === 'public' ? [] : [{ bearer: [] }],
       'x-required-role': r.role,
       parameters,
-      ...(r.body ? { requestBody: { required: true, content: { 'application/json': { schema: jsonSchema(r.body) } } } } : {}),
+      ...(r.body ? { requestBody: { required: !r.bodyOptional, content: { 'application/json': { schema: jsonSchema(r.body) } } } } : {}),
       responses,
     };
   }

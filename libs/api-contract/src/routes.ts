@@ -16,6 +16,8 @@ export interface RouteDef {
   query?: z.ZodType;
   params?: Record<string, z.ZodType>;
   idempotencyKey?: boolean;
+  /** The body may be left out altogether (the route then acts as without one). */
+  bodyOptional?: boolean;
   /** Status → description; error statuses come with the common error body. */
   responses: Record<number, string>;
   produces?: string[];
@@ -42,6 +44,9 @@ export const ROUTES = {
   journal: { method: 'GET', path: '/v1/journal', role: 'viewer', tag: 'Ledger', summary: 'The hash-chained journal (JSON page, or a streamed CSV / JSON-lines export)', query: s.journalQuery, responses: { 200: 'Journal' }, produces: ['application/json', 'text/csv', 'application/x-ndjson'] },
   accountHistory: { method: 'GET', path: '/v1/accounts/{code}/history', role: 'viewer', tag: 'Ledger', summary: 'Posted balance over time and provider observations with their drift (default: the last 30 days)', params: { code: s.accountCode }, query: s.historyQuery, responses: { 200: '{ account, from, to, ledger: [{ at, posted }], observations: [{ at, source, observed, expected, drift, settled, runId, transferId }], truncated }', 404: 'account_not_found' } },
   verifyAudit: { method: 'GET', path: '/v1/audit/verify', role: 'viewer', tag: 'Ledger', summary: 'Recompute the journal hash chain', responses: { 200: '{ ok, checked, brokenAt }' } },
+  verifyAuditDigest: { method: 'POST', path: '/v1/audit/verify', role: 'viewer', tag: 'Ledger', summary: 'Recompute the journal hash chain; with { digest } (a signed digest kept by an auditor), also check its signature and that the chain still has its hash at its sequence (a rewrite after the digest is detected). Without a body: as GET', body: s.verifyAuditInput, bodyOptional: true, responses: { 200: '{ ok, checked, brokenAt } and, with a digest: anchor { sequence, matches }, digest { sequence, hash, keyId, signature: valid|invalid, signer, chainMatches }, problem' } },
+  takeJournalDigest: { method: 'POST', path: '/v1/audit/digests', role: 'admin', tag: 'Ledger', summary: 'Sign and publish a digest of the journal chain head now (Ed25519, JOURNAL_SIGNING_KEY); the same head gives back the digest already taken', responses: { 201: '{ version, sequence, hash, at, keyId, publicKey, signature, id, trigger, actor }', 409: 'signing_key_not_configured' } },
+  listJournalDigests: { method: 'GET', path: '/v1/audit/digests', role: 'viewer', tag: 'Ledger', summary: 'Published digests of the journal chain head, newest first, with the public key that verifies them', query: s.digestListQuery, responses: { 200: '{ publicKey, keyId, data: [digest], nextCursor }' } },
 
   startReconciliation: { method: 'POST', path: '/v1/reconciliations', role: 'operator', tag: 'Reconciliation', summary: 'Start a reconciliation run now (runs in the background)', responses: { 202: '{ id, status: "running" }', 409: 'reconciliation_already_running' } },
   listReconciliations: { method: 'GET', path: '/v1/reconciliations', role: 'viewer', tag: 'Reconciliation', summary: 'Reconciliation runs, newest first', query: s.runListQuery, responses: { 200: 'A page of runs' } },

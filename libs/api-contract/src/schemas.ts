@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { Cursors, CursorKind, DomainError, isStorableText, STORABLE_TEXT_MESSAGE } from '@app/common';
 import { isValidSubaccountToken, Money, MoneyFormatError } from '@app/ledger';
 import { scheduleProblem, timezoneProblem } from '@app/topups';
 
@@ -14,6 +15,11 @@ export function amountSchema(max = MAX_AMOUNT_DEFAULT) {
   return z
     .union([z.string(), z.number()])
     .transform((v, ctx) => {
+      // Only a plain amount: no surrounding spaces or newlines (" 0.027", "0.017\n").
+      if (typeof v === 'string' && !PLAIN_AMOUNT.test(v)) {
+        ctx.addIssue({ code: 'custom', message: 'must be a plain decimal amount like 12.5 or 12.500 (digits, at most 3 decimals, no spaces or sign)' });
+        return z.NEVER;
+      }
       try {
         const m = Money.parse(v);
         if (!m.isPositive()) ctx.addIssue({ code: 'custom', message: 'must be greater than 0' });
@@ -27,9 +33,35 @@ export function amountSchema(max = MAX_AMOUNT_DEFAULT) {
     .meta({ description: 'EUR amount: a string or number, > 0, at most 3 decimals', examples: ['12.500'] });
 }
 
+const PLAIN_AMOUNT = /^\d+(\.\d+)?$/;
+
+/** Free text that Postgres can store: refused at the contract when it holds NUL or a lone surrogate. */
+export const storableString = () => z.string().refine(isStorableText, STORABLE_TEXT_MESSAGE);
+
+/** A page size: digits only (no "0x10", " 5", "1e2"), 1 … max. */
+export const limitSchema = (max = 500, def = 50) => z.string()
+  .regex(/^[1-9]\d{0,5}$/, `must be an integer from 1 to ${max}, written in digits`)
+  .transform(Number)
+  .pipe(z.number().max(max, `must be an integer from 1 to ${max}`))
+  .optional()
+  .transform((v) => v ?? def)
+  .meta({ description: `page size, 1-${max} (default ${def})` });
+
+/**
+ * A cursor of the given kind, decoded and range-checked by the same helper the queries use
+ * (`Cursors`, libs/common): one the API could not have given is a 400 here, never a Postgres error.
+ */
+export const cursorSchema = (kind: CursorKind) => z.string().max(300).superRefine((v, ctx) => {
+  try {
+    Cursors[kind].decode(v);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: err instanceof DomainError ? err.message : 'invalid cursor' });
+  }
+}).optional().meta({ description: 'the nextCursor of the previous page' });
+
 export const token = z.string().refine(isValidSubaccountToken, 'must be a sub-account token ([A-Za-z0-9_-], 1-128 characters)');
-const text = (max: number) => z.string().trim().min(1).max(max);
-const metadata = z.record(z.string().max(64), z.union([z.string().max(1000), z.number(), z.boolean(), z.null()]))
+const text = (max: number) => storableString().trim().min(1).max(max);
+const metadata = z.record(storableString().max(64), z.union([storableString().max(1000), z.number(), z.boolean(), z.null()]))
   .refine((m) => Object.keys(m).length <= 50, 'at most 50 keys');
 export const idempotencyKey = z.string().min(1).max(200).regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces');
 const isoDate = z.iso.datetime({ offset: true }).transform((s) => new Date(s));
@@ -61,12 +93,11 @@ export const createSubaccountInput = z.strictObject({
   isBuyer: z.boolean().optional(),
 });
 
-export const pageQuery = z.strictObject({
-  limit: z.coerce.number().int().min(1).max(500).default(50),
-  cursor: z.string().max(200).optional(),
-});
+const pageOn = (kind: CursorKind) => z.strictObject({ limit: limitSchema(), cursor: cursorSchema(kind) });
+/** /v1/subaccounts: token order. */
+export const pageQuery = pageOn('token');
 
-export const transferListQuery = pageQuery.extend({
+export const transferListQuery = pageOn('sequence').extend({
   status: z.enum(['pending', 'executing', 'posted', 'failed', 'in_doubt', 'voided']).optional(),
   subaccount: token.optional(),
   direction: z.enum(['add', 'remove']).optional(),
@@ -87,25 +118,24 @@ export const journalQuery = z.strictObject({
   from: isoDate.optional(),
   to: isoDate.optional(),
   format: z.enum(['json', 'csv', 'jsonl']).default('json'),
-  limit: z.coerce.number().int().min(1).max(500).default(50),
-  cursor: z.string().regex(/^\d{1,19}$/).optional(),
+  limit: limitSchema(),
+  cursor: cursorSchema('sequence'),
 });
 export const uuidParam = z.uuid();
 export const emptyQuery = z.strictObject({});
 
-export const runListQuery = pageQuery.extend({ status: z.enum(['running', 'completed', 'failed']).optional() });
-export const webhookDeliveryQuery = pageQuery.extend({
+export const runListQuery = pageOn('instantId').extend({ status: z.enum(['running', 'completed', 'failed']).optional() });
+export const webhookDeliveryQuery = pageOn('sequence').extend({
   status: z.enum(['pending', 'delivered', 'failed']).optional(),
   event: z.string().regex(/^[a-z_]+\.[a-z_]+$/, 'an event type, e.g. transfer.posted').optional(),
   entity: z.uuid().optional().meta({ description: 'only the events of this transfer or reconciliation run' }),
-  cursor: z.string().regex(/^\d{1,19}$/).optional(),
 });
 export const reportQuery = z.strictObject({ format: z.enum(['json', 'csv']).default('json') });
 export const usageReportQuery = z.strictObject({
   month: z.string().regex(/^\d{4}-(0[1-9]|1[0-2])$/, 'a month, YYYY-MM (UTC)').meta({ examples: ['2026-11'] }),
   format: z.enum(['json', 'csv']).default('json'),
 });
-export const driftListQuery = pageQuery.extend({ status: z.enum(['open', 'resolved']).optional(), account: accountCode.optional() });
+export const driftListQuery = pageOn('instantId').extend({ status: z.enum(['open', 'resolved']).optional(), account: accountCode.optional() });
 export const resolveDriftInput = z.strictObject({ as: z.enum(['usage', 'purchase', 'write_off']), reason: text(500) });
 
 /** Top-up policies: cron (5 fields) and IANA zone checked by the same functions the scheduler uses. */
@@ -147,14 +177,26 @@ export const topupPolicyPatch = (max?: string) => z.strictObject({
   enabled: z.boolean().optional(),
 }).refine((v) => Object.keys(v).length > 0, 'at least one field to change');
 
-export const topupPolicyListQuery = pageQuery.extend({
+export const topupPolicyListQuery = pageOn('uuid').extend({
   subaccount: token.optional(),
   includeDeleted: z.enum(['true', 'false']).transform((v) => v === 'true').optional().meta({ description: 'also list deleted policies (default false)' }),
 });
-export const topupRunListQuery = pageQuery.extend({
+export const topupRunListQuery = pageOn('sequence').extend({
   policy: z.uuid().optional(),
   period: z.string().regex(/^\d{4}(-\d{2}(-\d{2}(T\d{2}:\d{2}([+-]\d{2}:\d{2})?)?)?)?$/, 'a period key (2026-12-01T06:00+01:00) or its beginning (2026, 2026-12, 2026-12-01)').optional()
     .meta({ description: 'a period key or its beginning: 2026-12 lists the runs scheduled in December 2026 (local time); encode + as %2B' }),
   status: z.enum(['decided', 'skipped', 'failed', 'missed']).optional(),
-  cursor: z.string().regex(/^\d{1,19}$/).optional(),
 });
+
+/** A signed journal digest as GET/POST /v1/audit/digests give it (and an auditor keeps it). */
+export const journalDigest = z.object({
+  version: z.literal(1),
+  sequence: z.string().regex(/^(0|[1-9]\d{0,18})$/, 'a journal sequence').refine((v) => BigInt(v) <= 9223372036854775807n, 'a journal sequence'),
+  hash: z.string().regex(/^[0-9a-f]{64}$/, '64 hex digits'),
+  at: z.iso.datetime({ offset: true }),
+  keyId: z.string().regex(/^[0-9a-f]{16}$/, '16 hex digits'),
+  publicKey: z.string().max(1000).regex(/^-----BEGIN PUBLIC KEY-----\r?\n[A-Za-z0-9+/=\r\n]+-----END PUBLIC KEY-----\r?\n?$/, 'an SPKI public key in PEM form'),
+  signature: z.string().regex(/^[A-Za-z0-9+/]{86}==$/, 'an Ed25519 signature, base64'),
+}).catchall(z.unknown()).meta({ description: 'a digest as published (extra fields such as id, trigger, actor are ignored)' });
+export const verifyAuditInput = z.strictObject({ digest: journalDigest });
+export const digestListQuery = pageOn('sequence');

@@ -18,6 +18,7 @@ export const ErrorCodes = {
   invalid_state: 409,
   reconciliation_already_running: 409,
   subaccount_exists: 409,
+  signing_key_not_configured: 409,
   insufficient_available_balance: 422,
   provider_rejected: 422,
   payload_too_large: 413,

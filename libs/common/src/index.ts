@@ -5,3 +5,5 @@ export * from './queues';
 export * from './json-literals';
 export * from './group-commit';
 export * from './semaphore';
+export * from './text';
+export * from './page';

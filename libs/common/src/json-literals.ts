@@ -8,7 +8,18 @@
  * With duplicate keys the last one wins, as with JSON.parse.
  */
 export function numberLiterals(text: string): Map<string, string> {
+  return scanJson(text).literals;
+}
+
+/**
+ * One walk over a JSON text JSON.parse accepted: the number literals (as `numberLiterals`) and
+ * the path of the first key that appears twice in one object (JSON.parse silently keeps the
+ * last one, so `{"amount":"-1","amount":"5"}` would read as 5), or null. Request bodies with a
+ * duplicate key are refused. Throws a RangeError when nesting is too deep for the stack.
+ */
+export function scanJson(text: string): { literals: Map<string, string>; duplicateKey: string | null } {
   const out = new Map<string, string>();
+  let duplicateKey: string | null = null;
   let i = 0;
   const NUMBER = /-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
 
@@ -37,8 +48,11 @@ export function numberLiterals(text: string): Map<string, string> {
       i++;
       skipWs();
       if (text[i] === '}') { i++; return; }
+      const seen = new Set<string>();
       for (;;) {
         const key = readString();
+        if (seen.has(key)) duplicateKey ??= [...path, key].join('.');
+        seen.add(key);
         expect(':');
         readValue([...path, key]);
         skipWs();
@@ -71,5 +85,5 @@ export function numberLiterals(text: string): Map<string, string> {
   };
 
   readValue([]);
-  return out;
+  return { literals: out, duplicateKey };
 }

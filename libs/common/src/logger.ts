@@ -1,8 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import pino, { Logger } from 'pino';
-
-/** Keys whose values are secrets wherever they appear in a log object. */
-export const SECRET_KEYS = ['apiKey', 'apikey', 'authorization', 'cookie', 'token', 'tokens', 'password', 'secret', 'SMSPARTNER_API_KEY', 'API_TOKENS', 'WEBHOOK_SECRET'];
+import { SECRET_KEYS, secrets } from './redact';
 
 const redactPaths = SECRET_KEYS.flatMap((k) => [k, `*.${k}`, `*.*.${k}`, `req.headers.${k}`]);
 
@@ -24,6 +22,9 @@ export function createLogger(name: string, level = process.env.LOG_LEVEL ?? 'inf
     name,
     level,
     redact: { paths: redactPaths, censor: '[redacted]' },
+    // Whatever a line holds (a provider message, an error), every secret the process knows is
+    // removed from the written text.
+    hooks: { streamWrite: (line: string) => secrets.scrub(line) },
     timestamp: pino.stdTimeFunctions.isoTime,
     base: { service: name },
     // Fastify's request logger already binds reqId: skip it there rather than writing it twice.

@@ -1,3 +1,4 @@
+import { createPrivateKey, KeyObject } from 'node:crypto';
 import { CronTime } from 'cron';
 import { z } from 'zod';
 
@@ -16,6 +17,9 @@ const url = (protocols: string[]) =>
       return false;
     }
   }, `must be a URL (${protocols.join(' or ')})`);
+
+/** An address to bind to: an IPv4 or IPv6 literal, or a host name. */
+const host = z.string().max(253).regex(/^([A-Za-z0-9.-]+|\[?[0-9A-Fa-f:.]+\]?)$/, 'must be an IP address or a host name (0.0.0.0 for every interface)');
 
 export const ROLES = ['viewer', 'operator', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
@@ -49,6 +53,14 @@ export const configSchema = z.object({
   PROVIDER_ACCOUNT: z.string().regex(/^[a-z0-9_-]{1,40}$/).default('default'),
   API_TOKENS: apiTokens.optional(),
   PORT: int(3000, 1),
+  /** Address the API listens on: loopback by default; 0.0.0.0 in a container (docker-compose.yml sets it). */
+  HOST: host.default('127.0.0.1'),
+  /** When set, /metrics (API and worker) requires `Authorization: Bearer <METRICS_TOKEN>`. */
+  METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces').optional(),
+  /** Ed25519 private key (PKCS#8, PEM or base64 DER) signing the journal digests; without it, no digest is taken. */
+  JOURNAL_SIGNING_KEY: z.string().refine(isEd25519PrivateKey, 'must be an Ed25519 private key (PKCS#8, PEM or base64 DER)').optional(),
+  /** When the worker publishes a signed digest of the journal chain head (cron, UTC). */
+  JOURNAL_DIGEST_CRON: z.string().refine(isCron, 'must be a cron expression').default('*/15 * * * *'),
   RECONCILE_CRON: z.string().refine(isCron, 'must be a cron expression').default('0 * * * *'),
   RECONCILE_TOLERANCE: z.string().regex(/^\d+(\.\d{1,3})?$/).default('0.001'),
   RECONCILE_AUTO_BOOK_USAGE: bool.default(false),
@@ -79,6 +91,7 @@ export const configSchema = z.object({
   QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+$/).default('credit-ledger'),
   OUTBOX_POLL_MS: int(1_000, 50),
   WORKER_METRICS_PORT: int(9464, 0),
+  WORKER_METRICS_HOST: host.default('127.0.0.1'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 }).superRefine((c, ctx) => {
   if (c.EXECUTION_LEASE_MS <= c.PROVIDER_TIMEOUT_MS) {
@@ -102,6 +115,25 @@ export class ConfigError extends Error {
 function isCron(expr: string): boolean {
   try {
     new CronTime(expr);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The key material of JOURNAL_SIGNING_KEY (never echoed). */
+export function journalSigningKey(value: string): KeyObject {
+  const text = value.trim();
+  const key = text.startsWith('-----BEGIN')
+    ? createPrivateKey({ key: text.replace(/\\n/g, '\n'), format: 'pem' })
+    : createPrivateKey({ key: Buffer.from(text, 'base64'), format: 'der', type: 'pkcs8' });
+  if (key.asymmetricKeyType !== 'ed25519') throw new Error('not an Ed25519 key');
+  return key;
+}
+
+function isEd25519PrivateKey(value: string): boolean {
+  try {
+    journalSigningKey(value);
     return true;
   } catch {
     return false;

@@ -3,3 +3,5 @@ export * from './migrator';
 export * from './journal';
 export * from './ledger.repository';
 export * from './ledger.queries';
+export * from './journal-digest';
+export * from './journal-digests.repository';

@@ -1,3 +1,4 @@
+import { redactSecrets, scrubText } from '@app/common';
 import { Tx } from './database';
 
 export interface JournalInput {
@@ -17,9 +18,13 @@ export async function appendJournal(tx: Tx, e: JournalInput): Promise<{ sequence
   return row;
 }
 
-/** Appends several entries in one statement, chained in the order given. */
-export async function appendJournalMany(tx: Tx, entries: JournalInput[]): Promise<Array<{ sequence: string }>> {
-  if (!entries.length) return [];
+/**
+ * Appends several entries in one statement, chained in the order given. Reason and data are
+ * stored with every secret the process knows removed (an entry can never be changed later).
+ */
+export async function appendJournalMany(tx: Tx, input: JournalInput[]): Promise<Array<{ sequence: string }>> {
+  if (!input.length) return [];
+  const entries = input.map((e) => ({ ...e, reason: e.reason == null ? e.reason : scrubText(e.reason), data: e.data === undefined ? undefined : redactSecrets(e.data) }));
   const col = <K extends keyof JournalInput>(k: K) => entries.map((e) => e[k] ?? null);
   return tx.query<{ sequence: string }>(
     `INSERT INTO journal_entries (sequence, provider_account_id, recorded_at, actor, action, entity_type, entity_id, reason, correlation_id, data, prev_hash, hash)

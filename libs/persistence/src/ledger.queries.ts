@@ -7,7 +7,9 @@ import { Database } from './database';
 export interface AccountBalanceRow { code: string; kind: string; balance: BalanceView }
 export interface StatementLine { transactionId: string; postedAt: Date; amount: Money; balanceAfter: Money; kind: string; reason: string | null; actor: string }
 export interface Statement { account: string; from: Date; to: Date; opening: Money; closing: Money; lines: StatementLine[] }
-export interface VerifyResult { ok: boolean; checked: number; brokenAt: string | null }
+export interface VerifyResult { ok: boolean; checked: number; brokenAt: string | null; anchor?: { sequence: string; matches: boolean } }
+/** A published (signed) chain head: the chain must still have this hash at this sequence. */
+export interface JournalAnchor { sequence: string; hash: string }
 
 const countersOf = (r: { debits_posted: string; credits_posted: string; debits_pending: string; credits_pending: string }): BalanceCounters => ({
   debitsPosted: Money.parse(r.debits_posted),
@@ -109,12 +111,14 @@ export class LedgerQueries {
    * Recomputes every hash from the canonical form and checks each link of the chain, up to
    * the head as committed when verification starts (writers may append meanwhile).
    */
-  async verifyJournal(pageSize = 5000): Promise<VerifyResult> {
+  async verifyJournal(pageSize = 5000, anchor?: JournalAnchor): Promise<VerifyResult> {
     const [head] = await this.db.query<{ sequence: string; hash: string }>('SELECT sequence::text, hash FROM journal_head WHERE id = 1');
     const last = BigInt(head?.sequence ?? '0');
     let prev = '0'.repeat(64);
     let after = '0';
     let checked = 0;
+    let anchorSeen = false;
+    const broken = (at: string | number, extra: Partial<VerifyResult> = {}): VerifyResult => ({ ok: false, checked, brokenAt: String(at), ...extra });
     while (BigInt(after) < last) {
       const rows = await this.db.query<{ sequence: string; prev_hash: string; hash: string; canonical: string }>(
         `SELECT j.sequence::text, j.prev_hash, j.hash, journal_canonical(j) AS canonical
@@ -124,8 +128,12 @@ export class LedgerQueries {
       if (!rows.length) break;
       for (const r of rows) {
         const expected = createHash('sha256').update(`${prev}|${r.canonical}`, 'utf8').digest('hex');
-        if (r.prev_hash !== prev || r.hash !== expected || BigInt(r.sequence) !== BigInt(checked + 1)) {
-          return { ok: false, checked, brokenAt: r.sequence };
+        if (r.prev_hash !== prev || r.hash !== expected || BigInt(r.sequence) !== BigInt(checked + 1)) return broken(r.sequence);
+        if (anchor && r.sequence === anchor.sequence) {
+          anchorSeen = true;
+          // The chain verifies by itself, yet differs from what was published: rewritten
+          // (and re-chained) at or before this sequence since the digest was taken.
+          if (r.hash !== anchor.hash) return broken(r.sequence, { anchor: { sequence: anchor.sequence, matches: false } });
         }
         prev = r.hash;
         checked++;
@@ -134,10 +142,14 @@ export class LedgerQueries {
     }
     if (BigInt(checked) !== last) {
       // Rows the head counts are missing (deleted from the end of the chain).
-      return { ok: false, checked, brokenAt: String(checked + 1) };
+      return broken(checked + 1);
     }
     if (checked > 0 && head.hash !== prev) return { ok: false, checked: checked - 1, brokenAt: String(checked) };
-    return { ok: true, checked, brokenAt: null };
+    if (anchor && !anchorSeen) {
+      // The chain is shorter than the digest says it was: entries were removed and the head rewound.
+      return broken(checked + 1, { anchor: { sequence: anchor.sequence, matches: false } });
+    }
+    return { ok: true, checked, brokenAt: null, ...(anchor ? { anchor: { sequence: anchor.sequence, matches: true } } : {}) };
   }
 }
 

@@ -3,3 +3,4 @@ export { SmsPartnerClient, parseRetryAfter, decimalText } from './smspartner.cli
 export type { SmsPartnerClientOptions } from './smspartner.client';
 export * from './subaccount-pager';
 export * from './provider-check';
+export * from './subaccount-keys';

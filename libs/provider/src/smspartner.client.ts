@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { Money } from '@app/ledger';
-import { numberLiterals, redactSecrets, scrubText } from '@app/common';
+import { learnSecretsFrom, numberLiterals, redactSecrets, scrubText, secrets } from '@app/common';
 import {
   CreateBody,
   CreateSubaccountInput,
@@ -60,6 +60,7 @@ export class SmsPartnerClient {
 
   constructor(private readonly opts: SmsPartnerClientOptions) {
     this.baseUrl = opts.baseUrl.replace(/\/+$/, '');
+    secrets.add(opts.apiKey);
     const url = new URL(this.baseUrl);
     if (url.protocol === 'http:' && !LOOPBACK.test(url.hostname)) {
       // The api key would travel in clear, and an HTTPS-only front answers with a redirect.
@@ -195,6 +196,9 @@ export class SmsPartnerClient {
     }
     if (json === null || typeof json !== 'object' || Array.isArray(json)) return unknown(`HTTP ${httpStatus} with a body that is not a JSON object`);
     const obj = json as Json;
+    // Keys the provider hands out (list entries, create answers) join the process's secrets
+    // before anything of this answer is kept: they are scrubbed from every message from now on.
+    learnSecretsFrom(obj);
 
     // The status is not documented for errors (200 or 4xx): the body decides.
     if (obj.success === false) {
@@ -267,6 +271,7 @@ export class SmsPartnerClient {
     return this.scrub([code, msg, typeof causeMsg === 'string' ? causeMsg : undefined].filter(Boolean).join(': '));
   }
 
+  /** Every secret the process knows (the main key, each sub-account key seen so far) removed. */
   private scrub(text: string): string {
     return scrubText(text, [this.opts.apiKey]);
   }
@@ -284,6 +289,7 @@ export class SmsPartnerClient {
 
   /** A truncated body may still hold sub-account keys (a cut list page): blank every apiKey value too. */
   private rawText(text: string): string {
+    for (const m of text.matchAll(/"api_?key"\s*:\s*"([^"\\]+)"/gi)) secrets.add(m[1]);
     const cleaned = this.scrub(text).replace(/("api_?key"\s*:\s*")[^"]*("?)/gi, '$1[redacted]$2');
     return cleaned.length > RAW_TEXT_LIMIT ? `${cleaned.slice(0, RAW_TEXT_LIMIT)}…` : cleaned;
   }

@@ -1,4 +1,4 @@
-import { DomainError } from '@app/common';
+import { Cursors, DomainError, fetchSize, pageOf } from '@app/common';
 import { Money } from '@app/ledger';
 import { Database, Tx } from '@app/persistence';
 import {
@@ -132,16 +132,9 @@ function toItemView(r: ItemRow): ItemView {
   };
 }
 
-/** Keyset cursor over (instant, id), microsecond-exact (a JS Date would lose the microseconds). */
-interface Cursor { micros: string; id: string }
-function encodeCursor(c: Cursor): string {
-  return Buffer.from(`${c.micros}|${c.id}`, 'utf8').toString('base64url');
-}
-function decodeCursor(cursor: string | undefined): Cursor | null {
-  if (!cursor) return null;
-  const [micros, id] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
-  if (!/^\d{1,20}$/.test(micros ?? '') || !/^[0-9a-f-]{36}$/.test(id ?? '')) throw new DomainError('validation_failed', 'invalid cursor');
-  return { micros, id };
+/** Keyset cursor over (instant, id), microsecond-exact: Cursors.instantId (libs/common). */
+function decodeCursor(cursor: string | undefined): { micros: string; id: string } | null {
+  return cursor === undefined ? null : Cursors.instantId.decode(cursor);
 }
 function checkLimit(limit: number | undefined): number {
   const l = limit ?? 50;
@@ -168,11 +161,9 @@ export class ReconciliationQueries {
         WHERE provider_account_id = $1 AND ($2::text IS NULL OR status = $2)
           AND ($3::bigint IS NULL OR (started_at, id) < ('epoch'::timestamptz + $3::bigint * interval '1 microsecond', $4::uuid))
         ORDER BY started_at DESC, id DESC LIMIT $5`,
-      [providerAccount, opts.status ?? null, c?.micros ?? null, c?.id ?? null, limit + 1],
+      [providerAccount, opts.status ?? null, c?.micros ?? null, c?.id ?? null, fetchSize(limit)],
     );
-    const page = rows.slice(0, limit);
-    const last = page[page.length - 1];
-    return { data: page.map(toRunView), nextCursor: rows.length > limit ? encodeCursor({ micros: last.micros, id: last.id }) : null };
+    return pageOf(rows, limit, (last) => Cursors.instantId.encode({ micros: last.micros, id: last.id }), toRunView);
   }
 
   async getRun(providerAccount: string, id: string): Promise<RunDetail> {
@@ -209,11 +200,9 @@ export class ReconciliationQueries {
         WHERE provider_account_id = $1 AND ($2::text IS NULL OR status = $2) AND ($3::text IS NULL OR account_code = $3)
           AND ($4::bigint IS NULL OR (last_seen_at, id) < ('epoch'::timestamptz + $4::bigint * interval '1 microsecond', $5::uuid))
         ORDER BY last_seen_at DESC, id DESC LIMIT $6`,
-      [providerAccount, opts.status ?? null, opts.account ?? null, c?.micros ?? null, c?.id ?? null, limit + 1],
+      [providerAccount, opts.status ?? null, opts.account ?? null, c?.micros ?? null, c?.id ?? null, fetchSize(limit)],
     );
-    const page = rows.slice(0, limit);
-    const last = page[page.length - 1];
-    return { data: page.map(toFindingView), nextCursor: rows.length > limit ? encodeCursor({ micros: last.micros, id: last.id }) : null };
+    return pageOf(rows, limit, (last) => Cursors.instantId.encode({ micros: last.micros, id: last.id }), toFindingView);
   }
 
   async getFinding(providerAccount: string, id: string): Promise<FindingView> {

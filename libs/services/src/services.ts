@@ -1,8 +1,8 @@
 import { hostname } from 'node:os';
-import { Config } from '@app/config';
-import { createLogger, Logger, Semaphore } from '@app/common';
-import { Database, LedgerQueries, LedgerRepository } from '@app/persistence';
-import { ProviderCheckUseCase, SmsPartnerClient } from '@app/provider';
+import { Config, journalSigningKey } from '@app/config';
+import { createLogger, Logger, secrets, Semaphore } from '@app/common';
+import { Database, JournalDigests, LedgerQueries, LedgerRepository } from '@app/persistence';
+import { ProviderCheckUseCase, SmsPartnerClient, SubaccountKeyAwareCredits } from '@app/provider';
 import { CreateSubaccountUseCase, ImportSubaccountsUseCase, SubaccountsQueries } from '@app/subaccounts';
 import {
   BullTransferQueue, EvidenceQueries, ExecuteTransferUseCase, ProcessTransferJobUseCase, RecordTransferBatchUseCase, RecordTransferUseCase, redisConnection,
@@ -22,6 +22,8 @@ import { AlertWebhook } from './alert-webhook';
  * the worker wire the same objects (Nest only hosts them); tests build them the same way.
  */
 export function createServices(config: Config, role: 'api' | 'worker') {
+  // Every configured secret is scrubbed from logs, stored provider text and error answers.
+  secrets.add(config.SMSPARTNER_API_KEY, ...(config.API_TOKENS ?? []).map((t) => t.token), config.WEBHOOK_SECRET, config.METRICS_TOKEN, config.JOURNAL_SIGNING_KEY);
   const logger: Logger = createLogger(`credit-ledger-${role}`, config.LOG_LEVEL);
   const db = new Database(config.DATABASE_URL, { max: role === 'api' ? 20 : Math.max(10, WORKER_JOBS_PER_CALL_SLOT * config.WORKER_CONCURRENCY + 4), applicationName: `credit-ledger-${role}` });
   const providerAccount = config.PROVIDER_ACCOUNT;
@@ -36,7 +38,9 @@ export function createServices(config: Config, role: 'api' | 'worker') {
   // IN_DOUBT_BARRIER: later transfers of a sub-account wait (at most IN_DOUBT_BARRIER_MAX_MS) while one is in doubt
   // and the worker is settling it (IN_DOUBT_AUTO_SETTLE); without settlement there is nothing to wait for.
   const inDoubtBarrierMs = config.IN_DOUBT_BARRIER && config.IN_DOUBT_AUTO_SETTLE ? config.IN_DOUBT_BARRIER_MAX_MS : 0;
-  const executeTransfer = new ExecuteTransferUseCase(db, ledger, provider, {
+  // Credit calls that never store a sub-account key this process has not read yet.
+  const credits = new SubaccountKeyAwareCredits(provider);
+  const executeTransfer = new ExecuteTransferUseCase(db, ledger, credits, {
     providerAccount,
     callSlots: new Semaphore(config.WORKER_CONCURRENCY),
     leaseMs: config.EXECUTION_LEASE_MS,
@@ -76,7 +80,18 @@ export function createServices(config: Config, role: 'api' | 'worker') {
     providerCheck: new ProviderCheckUseCase(provider, { baseUrl: config.SMSPARTNER_BASE_URL, timeoutMs: config.PROVIDER_TIMEOUT_MS }),
     subaccounts: new SubaccountsQueries(db),
     importSubaccounts: new ImportSubaccountsUseCase(db, ledger, provider),
-    createSubaccount: new CreateSubaccountUseCase(db, ledger, provider),
+    createSubaccount: new CreateSubaccountUseCase(db, ledger, provider, logger),
+    journalDigests: new JournalDigests(db, ledgerQueries, config.JOURNAL_SIGNING_KEY ? journalSigningKey(config.JOURNAL_SIGNING_KEY) : undefined),
+    /**
+     * Reads the provider's sub-account list once, so that this process knows every
+     * sub-account key (the client learns them as it reads) before a provider message could
+     * echo one. Best effort, bounded: a provider that cannot be read is retried by the next
+     * list read (imports, reconciliation runs).
+     */
+    async learnSubaccountKeys(): Promise<number> {
+      await credits.learnAll();
+      return secrets.size;
+    },
     recordTransfer,
     recordTransferBatch: new RecordTransferBatchUseCase(recordTransfer),
     resolveTransfer,

@@ -1,4 +1,4 @@
-import { DomainError } from '@app/common';
+import { Cursors, DomainError, fetchSize, pageOf } from '@app/common';
 import { Money } from '@app/ledger';
 import { Database, Tx } from '@app/persistence';
 import { TopupMode, TopupPolicy, TopupRunStatus } from './domain/policy';
@@ -65,7 +65,6 @@ function toRun(r: RunRow): TopupRun {
 export interface PolicyListQuery { limit: number; cursor?: string; includeDeleted?: boolean; subaccount?: string }
 export interface RunListQuery { limit: number; cursor?: string; policy?: string; period?: string; status?: TopupRunStatus }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Reads of policies and runs (the API's lists and the scheduler's candidates). */
 export class TopupsQueries {
@@ -82,7 +81,7 @@ export class TopupsQueries {
 
   /** Oldest first; the cursor is the id of the last policy of the previous page. */
   async listPolicies(providerAccount: string, q: PolicyListQuery): Promise<{ data: TopupPolicy[]; nextCursor: string | null }> {
-    if (q.cursor !== undefined && !UUID.test(q.cursor)) throw new DomainError('validation_failed', 'invalid cursor');
+    const after = q.cursor === undefined ? null : Cursors.uuid.decode(q.cursor);
     const rows = await this.db.query<PolicyRow>(
       `SELECT * FROM topup_policies p
         WHERE p.provider_account_id = $1
@@ -90,10 +89,9 @@ export class TopupsQueries {
           AND ($3::text IS NULL OR p.subaccount_token = $3)
           AND ($4::uuid IS NULL OR (p.created_at, p.id) > (SELECT created_at, id FROM topup_policies WHERE id = $4))
         ORDER BY p.created_at, p.id LIMIT $5`,
-      [providerAccount, q.includeDeleted ?? false, q.subaccount ?? null, q.cursor ?? null, q.limit + 1],
+      [providerAccount, q.includeDeleted ?? false, q.subaccount ?? null, after, fetchSize(q.limit)],
     );
-    const page = rows.slice(0, q.limit).map(toPolicy);
-    return { data: page, nextCursor: rows.length > q.limit ? page[page.length - 1].id : null };
+    return pageOf(rows, q.limit, (last) => Cursors.uuid.encode(last.id), toPolicy);
   }
 
   /** The policies the scheduler considers: enabled and not deleted. */
@@ -111,7 +109,7 @@ export class TopupsQueries {
    * (local time of the policy's zone).
    */
   async listRuns(providerAccount: string, q: RunListQuery): Promise<{ data: TopupRun[]; nextCursor: string | null }> {
-    if (q.cursor !== undefined && !/^\d{1,19}$/.test(q.cursor)) throw new DomainError('validation_failed', 'invalid cursor');
+    const after = q.cursor === undefined ? null : Cursors.sequence.decode(q.cursor);
     const rows = await this.db.query<RunRow>(
       `SELECT r.id, r.seq::text AS seq, r.policy_id, r.period_key, r.scheduled_for, r.status, r.mode, r.amount, r.explanation, r.observed_balance,
               r.actor, r.created_at, r.transfer_id, t.status AS transfer_status, t.amount AS transfer_amount, t.updated_at AS transfer_updated_at
@@ -122,9 +120,8 @@ export class TopupsQueries {
           AND ($4::text IS NULL OR r.status = $4)
           AND ($5::bigint IS NULL OR r.seq < $5)
         ORDER BY r.seq DESC LIMIT $6`,
-      [providerAccount, q.policy ?? null, q.period ?? null, q.status ?? null, q.cursor ?? null, q.limit + 1],
+      [providerAccount, q.policy ?? null, q.period ?? null, q.status ?? null, after, fetchSize(q.limit)],
     );
-    const page = rows.slice(0, q.limit).map(toRun);
-    return { data: page, nextCursor: rows.length > q.limit ? page[page.length - 1].seq : null };
+    return pageOf(rows, q.limit, (last) => Cursors.sequence.encode(last.seq), toRun);
   }
 }

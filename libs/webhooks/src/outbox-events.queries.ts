@@ -1,4 +1,4 @@
-import { DomainError } from '@app/common';
+import { Cursors, DomainError, fetchSize, pageOf } from '@app/common';
 import { Database } from '@app/persistence';
 
 export const EVENT_STATUSES = ['pending', 'delivered', 'failed'] as const;
@@ -51,16 +51,15 @@ export class OutboxEventsQueries {
 
   async list(providerAccount: string, q: { status?: EventStatus; event?: string; entityId?: string; limit?: number; cursor?: string } = {}): Promise<{ data: WebhookDelivery[]; nextCursor: string | null }> {
     const limit = q.limit ?? 50;
-    if (q.cursor !== undefined && !/^\d{1,19}$/.test(q.cursor)) throw new DomainError('validation_failed', 'cursor: invalid');
+    const after = q.cursor === undefined ? null : Cursors.sequence.decode(q.cursor);
     const rows = await this.db.query<OutboxEventRow>(
       `SELECT * FROM outbox_events
         WHERE provider_account_id = $1 AND ($2::text IS NULL OR status = $2) AND ($3::text IS NULL OR type = $3)
           AND ($4::uuid IS NULL OR entity_id = $4) AND ($5::bigint IS NULL OR seq < $5)
         ORDER BY seq DESC LIMIT $6`,
-      [providerAccount, q.status ?? null, q.event ?? null, q.entityId ?? null, q.cursor ?? null, limit + 1],
+      [providerAccount, q.status ?? null, q.event ?? null, q.entityId ?? null, after, fetchSize(limit)],
     );
-    const page = rows.slice(0, limit);
-    return { data: page.map(deliveryJson), nextCursor: rows.length > limit ? String(page[page.length - 1].seq) : null };
+    return pageOf(rows, limit, (last) => Cursors.sequence.encode(last.seq), deliveryJson);
   }
 
   /** A failed event goes back to pending; the relay enqueues it again. */

@@ -43,6 +43,7 @@ export const ValidBody = createParamDecorator((_: unknown, ctx: ExecutionContext
   const def = routeOf(ctx);
   const req = ctx.switchToHttp().getRequest<Req>();
   if (!def.body) return undefined;
+  if (def.bodyOptional && (req.body === undefined || (isEmptyObject(req.body)))) return undefined;
   if (req.body === undefined || req.body === null || typeof req.body !== 'object') {
     throw new DomainError('validation_failed', 'a JSON object body is required');
   }
@@ -63,3 +64,7 @@ export const ValidParam = createParamDecorator((name: string, ctx: ExecutionCont
   if (!schema) throw new Error(`route ${def.path} declares no parameter ${name}`);
   return validate(schema, ctx.switchToHttp().getRequest<Req>().params?.[name], name);
 });
+
+function isEmptyObject(v: unknown): boolean {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && Object.keys(v).length === 0;
+}

@@ -1,6 +1,6 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Inject } from '@nestjs/common';
 import { DomainError, ErrorCode, ErrorCodes, scrubText } from '@app/common';
-import { isDatabaseUnavailable } from '@app/persistence';
+import { isDatabaseUnavailable, pgCode } from '@app/persistence';
 import { Services, SERVICES } from '@app/services';
 
 /**
@@ -8,6 +8,9 @@ import { Services, SERVICES } from '@app/services';
  * A client's mistake never becomes a 500; an unexpected error is logged (secrets scrubbed)
  * and answered without internals.
  */
+/** invalid byte sequence / character not in repertoire (22021), untranslatable character (22P05). */
+const UNSTORABLE_TEXT_SQLSTATES = new Set(['22021', '22P05']);
+
 @Catch()
 export class ErrorFilter implements ExceptionFilter {
   constructor(@Inject(SERVICES) private readonly services: Services) {}
@@ -28,6 +31,12 @@ export class ErrorFilter implements ExceptionFilter {
       const code: ErrorCode = status === 404 ? 'not_found' : status === 413 ? 'payload_too_large' : status === 401 ? 'unauthorized' : status === 403 ? 'forbidden' : 'validation_failed';
       const message = status === 404 ? `no route ${req.method} ${String(req.url ?? '').split('?')[0]}` : (err as Error).message;
       return { status: status === 404 || status === 413 || status === 401 || status === 403 ? status : 400, code, message: this.scrub(message) };
+    }
+    // Text Postgres cannot store (NUL, an unpaired surrogate): the contract refuses it first
+    // (storableString); should some field slip through, it is still the client's input, not a 500.
+    if (UNSTORABLE_TEXT_SQLSTATES.has(pgCode(err) ?? '')) {
+      this.services.logger.warn({ reqId: req.id, err: this.scrub(String((err as Error).message)) }, 'unstorable text reached the database');
+      return { status: 400, code: 'validation_failed', message: 'the request holds text that cannot be stored (NUL characters or unpaired surrogates)' };
     }
     if (isDatabaseUnavailable(err)) {
       this.services.logger.error({ reqId: req.id, err: this.scrub(String((err as Error).message)) }, 'database unavailable');

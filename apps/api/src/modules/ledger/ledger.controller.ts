@@ -1,10 +1,13 @@
 import { Controller, Inject, Res } from '@nestjs/common';
 import { z } from 'zod';
-import { balanceAtQuery, journalQuery, ROUTES, statementQuery } from '@app/api-contract';
+import { balanceAtQuery, digestListQuery, journalQuery, ROUTES, statementQuery, verifyAuditInput } from '@app/api-contract';
+import { Cursors, fetchSize, pageOf } from '@app/common';
 import { balanceJson } from '@app/ledger';
 import { csvCell, journalJson, journalStream } from '@app/persistence';
 import { Services, SERVICES } from '@app/services';
-import { Endpoint, ValidParam, ValidQuery } from '../../core/endpoint.decorator';
+import { Principal } from '../../core/auth.guard';
+import { Endpoint, ValidBody, ValidParam, ValidQuery } from '../../core/endpoint.decorator';
+import { CurrentPrincipal } from '../../core/principal.decorator';
 
 type Reply = { header(k: string, v: string): Reply; send(b: unknown): void };
 
@@ -52,18 +55,35 @@ export class LedgerController {
         .header('content-disposition', `attachment; filename="journal.${q.format}"`);
       return journalStream(this.s.ledgerQueries, q.format, { from: q.from, to: q.to });
     }
-    const data = [];
-    const after = q.cursor ?? '0';
-    for await (const r of this.s.ledgerQueries.journal({ from: q.from, to: q.to, pageSize: q.limit + 1, afterSequence: after })) {
-      data.push(journalJson(r));
-      if (data.length > q.limit) break;
+    const rows = [];
+    const after = q.cursor === undefined ? '0' : Cursors.sequence.decode(q.cursor);
+    for await (const r of this.s.ledgerQueries.journal({ from: q.from, to: q.to, pageSize: fetchSize(q.limit), afterSequence: after })) {
+      rows.push(journalJson(r));
+      if (rows.length >= fetchSize(q.limit)) break;
     }
-    const page = data.slice(0, q.limit);
-    return { data: page, nextCursor: data.length > q.limit ? String(page[page.length - 1].sequence) : null };
+    return pageOf(rows, q.limit, (last) => Cursors.sequence.encode(last.sequence));
   }
 
   @Endpoint(ROUTES.verifyAudit)
   async verify() {
     return this.s.ledgerQueries.verifyJournal();
+  }
+
+  @Endpoint(ROUTES.verifyAuditDigest, 200)
+  async verifyDigest(@ValidBody() body: z.output<typeof verifyAuditInput> | undefined) {
+    if (!body) return this.s.ledgerQueries.verifyJournal();
+    const { version, sequence, hash, at, keyId, publicKey, signature } = body.digest;
+    return this.s.journalDigests.verify({ version, sequence, hash, at, keyId, publicKey, signature });
+  }
+
+  @Endpoint(ROUTES.takeJournalDigest, 201)
+  async takeDigest(@CurrentPrincipal() who: Principal) {
+    return this.s.journalDigests.take('request', who.actor);
+  }
+
+  @Endpoint(ROUTES.listJournalDigests)
+  async digests(@ValidQuery() q: z.output<typeof digestListQuery>) {
+    const page = await this.s.journalDigests.list(q);
+    return { ...(this.s.journalDigests.publicKey ?? { publicKey: null, keyId: null }), ...page };
   }
 }

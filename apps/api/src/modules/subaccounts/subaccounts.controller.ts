@@ -1,7 +1,7 @@
 import { Controller, Inject } from '@nestjs/common';
 import { z } from 'zod';
 import { createSubaccountInput, pageQuery, ROUTES } from '@app/api-contract';
-import { DomainError } from '@app/common';
+import { Cursors, DomainError, fetchSize, pageOf } from '@app/common';
 import { balanceJson } from '@app/ledger';
 import { Services, SERVICES } from '@app/services';
 import { SubaccountView } from '@app/subaccounts';
@@ -28,9 +28,8 @@ export class SubaccountsController {
 
   @Endpoint(ROUTES.listSubaccounts)
   async list(@ValidQuery() q: z.output<typeof pageQuery>) {
-    const rows = await this.s.subaccounts.list(this.s.providerAccount, q.limit + 1, q.cursor);
-    const page = rows.slice(0, q.limit);
-    return { data: page.map(subaccountJson), nextCursor: rows.length > q.limit ? page[page.length - 1].token : null };
+    const rows = await this.s.subaccounts.list(this.s.providerAccount, fetchSize(q.limit), q.cursor === undefined ? undefined : Cursors.token.decode(q.cursor));
+    return pageOf(rows, q.limit, (last) => Cursors.token.encode(last.token), subaccountJson);
   }
 
   @Endpoint(ROUTES.getSubaccount)

@@ -1,7 +1,7 @@
 import { Controller, Headers, Inject, Res } from '@nestjs/common';
 import { z } from 'zod';
 import { batchItemInput, idempotencyKey, ROUTES, resolveTransferInput, transferInput, transferListQuery } from '@app/api-contract';
-import { DomainError } from '@app/common';
+import { Cursors, DomainError, fetchSize, pageOf } from '@app/common';
 import { Services, SERVICES } from '@app/services';
 import { BatchItem, transferJson } from '@app/transfers';
 import { Principal } from '../../core/auth.guard';
@@ -53,14 +53,13 @@ export class TransfersController {
 
   @Endpoint(ROUTES.listTransfers)
   async list(@ValidQuery() q: z.output<typeof transferListQuery>) {
-    if (q.cursor !== undefined && !/^\d{1,19}$/.test(q.cursor)) throw new DomainError('validation_failed', 'invalid cursor');
     const rows = await this.s.transfers.list({
       providerAccount: this.s.providerAccount, status: q.status, subaccount: q.subaccount, direction: q.direction,
-      from: q.from, to: q.to, afterSeq: q.cursor, limit: q.limit + 1,
+      from: q.from, to: q.to, afterSeq: q.cursor === undefined ? undefined : Cursors.sequence.decode(q.cursor), limit: fetchSize(q.limit),
     });
     const page = rows.slice(0, q.limit);
     const evidence = await this.s.evidence.evidenceOfMany(page.filter((t) => t.status === 'in_doubt' || t.resolution).map((t) => t.id));
-    return { data: page.map((t) => transferJson(t, evidence.get(t.id) ?? null)), nextCursor: rows.length > q.limit ? page[page.length - 1].seq : null };
+    return pageOf(rows, q.limit, (last) => Cursors.sequence.encode(last.seq), (t) => transferJson(t, evidence.get(t.id) ?? null));
   }
 
   @Endpoint(ROUTES.getTransfer)

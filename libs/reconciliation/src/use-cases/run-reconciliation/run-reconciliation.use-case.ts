@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { DomainError } from '@app/common';
+import { DomainError, scrubText } from '@app/common';
 import { adjustmentPostings, Money } from '@app/ledger';
 import { appendJournal, appendJournalMany, Database, LedgerRepository, pgCode, pgConstraint, PgError, Tx } from '@app/persistence';
 import { providerFailure, SubaccountReads } from '@app/subaccounts';
@@ -468,7 +468,8 @@ export class RunReconciliationUseCase {
     }
   }
 
-  private async fail(providerAccount: string, runId: string, reason: string, window: { from: Date | null; to: Date | null }): Promise<void> {
+  private async fail(providerAccount: string, runId: string, error: string, window: { from: Date | null; to: Date | null }): Promise<void> {
+    const reason = scrubText(error); // stored and shown (run, report, webhook): no secret in it
     this.opts.logger?.warn({ runId, providerAccount, reason }, 'reconciliation run failed');
     await this.db.transaction(async (tx) => {
       const updated = await tx.query(

@@ -1,4 +1,4 @@
-import { Logger } from '@app/common';
+import { Logger, scrubText } from '@app/common';
 import { Database } from '@app/persistence';
 import { OutboxEventRow, webhookBody } from '../../outbox-events.queries';
 import { signWebhook, WEBHOOK_HEADERS } from '../../webhook-signature';
@@ -68,7 +68,7 @@ export class DeliverWebhookUseCase {
               status = CASE WHEN $4 THEN 'delivered' WHEN $5 THEN 'failed' ELSE 'pending' END,
               delivered_at = CASE WHEN $4 THEN clock_timestamp() END
         WHERE id = $1 AND status = 'pending' RETURNING attempts, status`,
-      [row.id, statusCode, error?.slice(0, 1000) ?? null, delivered, lastAttempt],
+      [row.id, statusCode, error === null ? null : scrubText(error).slice(0, 1000), delivered, lastAttempt],
     );
     if (delivered) return { kind: 'delivered', status: statusCode!, attempts: updated?.attempts ?? row.attempts + 1 };
     this.opts.logger?.warn({ eventId: row.id, event: row.type, statusCode, error, attempts: updated?.attempts, final: lastAttempt }, lastAttempt ? 'webhook delivery failed for good' : 'webhook delivery failed; will retry');

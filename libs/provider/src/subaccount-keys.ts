@@ -1,0 +1,50 @@
+import { Money } from '@app/ledger';
+import { redactSecrets, scrubText } from '@app/common';
+import { CreditBody, ProviderOutcome, SubaccountListBody } from './provider-outcome';
+
+interface KeyedProvider {
+  addCredit(token: string, amount: Money): Promise<ProviderOutcome<CreditBody>>;
+  removeCredit(token: string, amount: Money): Promise<ProviderOutcome<CreditBody>>;
+  listSubaccounts(page: number): Promise<ProviderOutcome<SubaccountListBody>>;
+}
+
+/**
+ * The credit calls of a provider client, for a process that must not store a sub-account key
+ * it has not read yet. The client learns every key it reads (list entries, create answers)
+ * and scrubs them; a sub-account created since this process last read the list (by another
+ * process) has a key it does not know. When the provider refuses a credit call for such a
+ * sub-account (its message may echo the key: "IP not allowed for apiKey …"), the list is read
+ * once more for it (once per token per process), and the answer scrubbed again before the
+ * caller stores it.
+ */
+export class SubaccountKeyAwareCredits {
+  private readonly listed = new Set<string>();
+  private readonly refreshedFor = new Set<string>();
+
+  constructor(private readonly provider: KeyedProvider, private readonly maxPages = 500) {}
+
+  /** Reads the whole list (the client learns every key on the way); the tokens seen are remembered. */
+  async learnAll(): Promise<void> {
+    for (let page = 1; page <= this.maxPages; page++) {
+      const o = await this.provider.listSubaccounts(page);
+      if (o.kind !== 'ok') throw new Error(`the provider's sub-account list could not be read (${o.kind})`);
+      for (const item of o.body.items) this.listed.add(item.token);
+      if (o.body.items.length === 0 || page * o.body.perPage >= o.body.total) return;
+    }
+  }
+
+  async addCredit(token: string, amount: Money): Promise<ProviderOutcome<CreditBody>> {
+    return this.rescrubbed(token, await this.provider.addCredit(token, amount));
+  }
+
+  async removeCredit(token: string, amount: Money): Promise<ProviderOutcome<CreditBody>> {
+    return this.rescrubbed(token, await this.provider.removeCredit(token, amount));
+  }
+
+  private async rescrubbed(token: string, o: ProviderOutcome<CreditBody>): Promise<ProviderOutcome<CreditBody>> {
+    if (o.kind !== 'rejected' || this.listed.has(token) || this.refreshedFor.has(token)) return o;
+    this.refreshedFor.add(token);
+    await this.learnAll().catch(() => undefined);
+    return { ...o, message: scrubText(o.message), raw: redactSecrets(o.raw) };
+  }
+}
