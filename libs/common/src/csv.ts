@@ -32,7 +32,8 @@ export function csvText(v: CsvCell): string {
 /** CSV lines (each ending in CRLF) for the given rows; safe to concatenate page by page. */
 export function csvRows(rows: readonly (readonly CsvCell[])[]): string {
   if (!rows.length) return '';
-  return stringify(rows.map((r) => r.map(csvText)), { record_delimiter: 'windows' });
+  // A line break inside a cell is quoted whatever its kind (csv-stringify quotes only the record delimiter's).
+  return stringify(rows.map((r) => r.map(csvText)), { record_delimiter: 'windows', quoted_match: /[\r\n]/ });
 }
 
 /** A whole CSV document: the header row, then the rows. */

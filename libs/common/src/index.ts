@@ -5,3 +5,4 @@ export * from './queues';
 export * from './json-literals';
 export * from './group-commit';
 export * from './semaphore';
+export * from './csv';

@@ -1,8 +1,8 @@
 import { Controller, Inject, Res } from '@nestjs/common';
 import { z } from 'zod';
-import { balanceAtQuery, journalQuery, ROUTES, statementQuery } from '@app/api-contract';
+import { balanceAtQuery, journalLinesQuery, journalQuery, ROUTES, statementQuery } from '@app/api-contract';
 import { balanceJson } from '@app/ledger';
-import { csvCell, journalJson, journalStream } from '@app/persistence';
+import { journalJson, journalLineJson, journalLinesStream, journalStream, statementCsv } from '@app/persistence';
 import { Services, SERVICES } from '@app/services';
 import { Endpoint, ValidParam, ValidQuery } from '../../core/endpoint.decorator';
 
@@ -34,10 +34,7 @@ export class LedgerController {
     const st = await this.s.ledgerQueries.statement(this.s.providerAccount, code, from, to);
     if (q.format === 'csv') {
       reply.header('content-type', 'text/csv; charset=utf-8').header('content-disposition', `attachment; filename="statement-${code.replace(':', '-')}.csv"`);
-      const lines = ['posted_at,transaction_id,kind,amount,balance_after,actor,reason', `${from.toISOString()},,opening,,${st.opening.toFixed()},,`];
-      for (const l of st.lines) lines.push([l.postedAt.toISOString(), l.transactionId, l.kind, l.amount.toFixed(), l.balanceAfter.toFixed(), l.actor, l.reason].map(csvCell).join(','));
-      lines.push(`${to.toISOString()},,closing,,${st.closing.toFixed()},,`);
-      return lines.join('\n') + '\n';
+      return statementCsv(st);
     }
     return {
       account: code, from: from.toISOString(), to: to.toISOString(), opening: st.opening.toFixed(), closing: st.closing.toFixed(),
@@ -60,6 +57,18 @@ export class LedgerController {
     }
     const page = data.slice(0, q.limit);
     return { data: page, nextCursor: data.length > q.limit ? String(page[page.length - 1].sequence) : null };
+  }
+
+  @Endpoint(ROUTES.journalLines)
+  async journalLines(@ValidQuery() q: z.output<typeof journalLinesQuery>, @Res({ passthrough: true }) reply: Reply) {
+    if (q.format === 'csv' || q.format === 'jsonl') {
+      reply.header('content-type', q.format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson')
+        .header('content-disposition', `attachment; filename="journal-lines.${q.format}"`);
+      return journalLinesStream(this.s.ledgerQueries, this.s.providerAccount, q.format, { from: q.from, to: q.to });
+    }
+    const lines = await this.s.ledgerQueries.journalLinePage(this.s.providerAccount, { from: q.from, to: q.to, limit: q.limit + 1, afterId: q.cursor });
+    const page = lines.slice(0, q.limit).map(journalLineJson);
+    return { data: page, nextCursor: lines.length > q.limit ? page[page.length - 1].id : null };
   }
 
   @Endpoint(ROUTES.verifyAudit)
