@@ -33,7 +33,7 @@ export function csvText(v: CsvCell): string {
 export function csvRows(rows: readonly (readonly CsvCell[])[]): string {
   if (!rows.length) return '';
   // A line break inside a cell is quoted whatever its kind (csv-stringify quotes only the record delimiter's).
-  return stringify(rows.map((r) => r.map(csvText)), { record_delimiter: 'windows', quoted_match: /[\r\n]/ });
+  return stringify(rows.map((r) => r.map(csvText)), { record_delimiter: 'windows', quoted_match: ['\n', '\r'] });
 }
 
 /** A whole CSV document: the header row, then the rows. */
