@@ -164,8 +164,8 @@ export function buildProgram(out: (human: string, data: unknown) => void, global
       try {
         t = await api.json('POST', '/v1/transfers', body, { 'idempotency-key': key });
       } catch (err) {
-        if (err instanceof CliError && err.code === 'unreachable') {
-          throw new CliError(err.code, `${err.message}; whether the transfer was recorded is unknown: rerun with --idempotency-key ${key}`, err.exitCode);
+        if (err instanceof CliError && err.exitCode === EXIT.failure) { // no answer, or a 5xx: recorded or not is unknown
+          throw new CliError(err.code, `${err.message}; whether the transfer was recorded is unknown: rerun with --idempotency-key ${key}`, err.exitCode, err.details);
         }
         throw err;
       }
@@ -197,7 +197,10 @@ export function buildProgram(out: (human: string, data: unknown) => void, global
       try {
         for (let start = 0; start < items.length; start += o.chunk) {
           const chunk: BatchItem[] = items.slice(start, start + o.chunk);
-          const r = await api.json('POST', '/v1/transfers/batch', { transfers: chunk });
+          const r = await api.json('POST', '/v1/transfers/batch', { transfers: chunk }).catch((err: unknown) => {
+            if (!(err instanceof CliError) || start === 0) throw err;
+            throw new CliError(err.code, `${err.message}; items before #${start} were sent: run the same file again, they replay`, err.exitCode, err.details);
+          });
           for (const x of r.results as Array<{ index: number; status: number; transfer?: Json; error?: unknown }>) {
             byStatus[x.status] = (byStatus[x.status] ?? 0) + 1;
             if (x.transfer) transfers.set(start + x.index, x.transfer);
