@@ -62,6 +62,7 @@ describe('the CLI refuses a bad command line before sending anything', () => {
     ['a chunk out of range', ['batch', '--file', '/tmp/none.json', '--chunk', '0']],
     ['digest without --out', ['digest']],
     ['provider-check with a flag it has not', ['provider-check', '--fast']],
+    ['migrate without DATABASE_URL', ['migrate']],
   ])('%s: exit 64, no request', async (_what, args) => {
     const r = await cli(url, TOKENS.operator, ...args);
     expect(r.code).toBe(64);

@@ -6,7 +6,6 @@ import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Presets, SingleBar } from 'cli-progress';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { ensureDatabase, migrate } from '@app/persistence';
 import {
   BatchItem, CliError, EXIT, newIdempotencyKey, parseAccount, parseAmount, parseChunk, parseIdempotencyKey, parseInstant,
   parseReference, parseRunId, parseSeconds, parseToken, readBatch, usageError,
@@ -136,6 +135,8 @@ export function buildProgram(out: (human: string, data: unknown) => void, global
     .action(act(async (o: { create: boolean }) => {
       const url = process.env.DATABASE_URL;
       if (!url) throw usageError('DATABASE_URL is required');
+      // Loaded here only: the database layer is the slowest part of starting the CLI.
+      const { ensureDatabase, migrate } = await import('@app/persistence');
       if (o.create) await ensureDatabase(url);
       const r = await migrate(url);
       out(r.applied.length ? `applied: ${r.applied.join(', ')}` : `up to date (${r.alreadyApplied} migrations)`, r);
