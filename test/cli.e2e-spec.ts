@@ -97,6 +97,9 @@ describe('the CLI refuses a bad command line before sending anything', () => {
     const h = await cli(url, TOKENS.viewer, '--help');
     expect(h.code).toBe(0);
     for (const line of ['64  usage error', '65  bad input file', '3   the API refused', '2   discrepancy found']) expect(h.stdout).toContain(line);
+    expect((await cli(url, TOKENS.viewer, 'help', 'batch')).stdout).toContain('--wait');
+    expect((await cli(url, TOKENS.viewer, 'help')).code).toBe(0);
+    expect((await cli(url, TOKENS.viewer, 'export', 'journal-lines', '--help')).code).toBe(0);
     expect(seen).toEqual([]);
   });
 

@@ -355,7 +355,7 @@ export async function run(argv: string[]): Promise<number> {
     await program.parseAsync(argv, { from: 'user' });
   } catch (err) {
     if (err instanceof CommanderError) {
-      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return EXIT.ok;
+      if (err.exitCode === 0) return EXIT.ok; // --help, help, --version
       // Commander has written its message (and the help without a command) to stderr, unless --json.
       const message = err.code === 'commander.help' ? 'a command is required' : err.message.replace(/^error: /, '');
       if (jsonMode) return fail(new CliError('usage', message, EXIT.usage), jsonMode);
