@@ -63,6 +63,8 @@ describe('the CLI refuses a bad command line before sending anything', () => {
     ['digest without --out', ['digest']],
     ['provider-check with a flag it has not', ['provider-check', '--fast']],
     ['migrate without DATABASE_URL', ['migrate']],
+    ['an --out file in a folder that does not exist', ['export', 'journal', '--out', '/nonexistent/dir/journal.csv']],
+    ['a digest --out that is a folder', ['digest', '--out', tmpdir()]],
   ])('%s: exit 64, no request', async (_what, args) => {
     const r = await cli(url, TOKENS.operator, ...args);
     expect(r.code).toBe(64);

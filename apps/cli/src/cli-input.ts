@@ -1,4 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
+import { accessSync, constants, existsSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { accountCode, batchItemInput, idempotencyKey, token, uuidParam } from '@app/api-contract';
 import { Money } from '@app/ledger';
@@ -105,3 +107,17 @@ export function readBatch(content: Buffer): { items: BatchItem[]; fileHash: stri
 }
 
 export const batchItemKey = (fileHash: string, index: number) => `batch-${fileHash.slice(0, 40)}-${index}`;
+
+/** An --out file must be writable before anything is asked of the API. */
+export function parseOutFile(v: string): string {
+  const file = resolve(v);
+  try {
+    if (existsSync(file)) {
+      if (statSync(file).isDirectory()) throw new Error('is a folder');
+      accessSync(file, constants.W_OK);
+    } else accessSync(dirname(file), constants.W_OK);
+  } catch (err) {
+    throw new Error(`cannot write ${v}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  return v;
+}

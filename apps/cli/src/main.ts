@@ -8,7 +8,7 @@ import { Presets, SingleBar } from 'cli-progress';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import {
   BatchItem, CliError, EXIT, newIdempotencyKey, parseAccount, parseAmount, parseChunk, parseIdempotencyKey, parseInstant,
-  parseReference, parseRunId, parseSeconds, parseToken, readBatch, usageError,
+  parseOutFile, parseReference, parseRunId, parseSeconds, parseToken, readBatch, usageError,
 } from './cli-input';
 
 /**
@@ -291,21 +291,21 @@ export function buildProgram(out: (human: string, data: unknown) => void, global
     new URLSearchParams({ ...extra, ...(o.from ? { from: o.from } : {}), ...(o.to ? { to: o.to } : {}) });
   const formats = (...f: string[]) => new Option('--format <format>', 'file format').choices(f).default(f[0]);
   exp.command('journal').description('the hash-chained journal (one row per entry)')
-    .requiredOption('--out <file>', 'where to write').addOption(formats('csv', 'jsonl'))
+    .requiredOption('--out <file>', 'where to write', valid(parseOutFile)).addOption(formats('csv', 'jsonl'))
     .option('--from <iso>', 'from this instant', valid(parseInstant)).option('--to <iso>', 'before this instant', valid(parseInstant))
     .action(act((o: ExportOptions) => exportTo('journal', `/v1/journal?${period(o, { format: o.format })}`, o.out)));
   exp.command('journal-lines').description('one row per posting: date (UTC), transaction, account, debit, credit, memo, reference, actor')
-    .requiredOption('--out <file>', 'where to write').addOption(formats('csv', 'jsonl'))
+    .requiredOption('--out <file>', 'where to write', valid(parseOutFile)).addOption(formats('csv', 'jsonl'))
     .option('--from <iso>', 'from this instant', valid(parseInstant)).option('--to <iso>', 'before this instant', valid(parseInstant))
     .action(act((o: ExportOptions) => exportTo('journal lines', `/v1/journal/lines?${period(o, { format: o.format })}`, o.out)));
   exp.command('statement').description('opening balance, postings and closing balance of one account')
     .requiredOption('--account <code>', 'main, funding, usage, adjustment or sub:<token>', valid(parseAccount))
-    .requiredOption('--out <file>', 'where to write').addOption(formats('csv', 'json'))
+    .requiredOption('--out <file>', 'where to write', valid(parseOutFile)).addOption(formats('csv', 'json'))
     .option('--from <iso>', 'from this instant (default: start of the month)', valid(parseInstant)).option('--to <iso>', 'before this instant (default: now)', valid(parseInstant))
     .action(act((o: ExportOptions) => exportTo('statement', `/v1/accounts/${encodeURIComponent(o.account!)}/statement?${period(o, { format: o.format })}`, o.out)));
   exp.command('report').description('the report of a reconciliation run')
     .requiredOption('--run <id>', 'the run id', valid(parseRunId))
-    .requiredOption('--out <file>', 'where to write').addOption(formats('csv', 'json'))
+    .requiredOption('--out <file>', 'where to write', valid(parseOutFile)).addOption(formats('csv', 'json'))
     .action(act((o: ExportOptions) => exportTo('report', `/v1/reconciliations/${o.run}/report?format=${o.format}`, o.out)));
 
   program.command('verify').description('verify the journal hash chain; with --digest, against a digest kept earlier (exit 2 when broken)')
@@ -326,7 +326,7 @@ export function buildProgram(out: (human: string, data: unknown) => void, global
     }));
 
   program.command('digest').description('take a signed digest of the journal head now and save it (keep it to verify against later)')
-    .requiredOption('--out <file>', 'where to write the digest (JSON)')
+    .requiredOption('--out <file>', 'where to write the digest (JSON)', valid(parseOutFile))
     .action(act(async (o: { out: string }) => {
       const r = await apiFromEnv().json('POST', '/v1/audit/digests');
       writeFileSync(o.out, `${JSON.stringify(r, null, 2)}\n`);
