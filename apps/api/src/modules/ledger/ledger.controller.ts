@@ -1,9 +1,9 @@
 import { Controller, Inject, Res } from '@nestjs/common';
 import { z } from 'zod';
-import { balanceAtQuery, digestListQuery, journalQuery, ROUTES, statementQuery, verifyAuditInput } from '@app/api-contract';
+import { balanceAtQuery, digestListQuery, journalLinesQuery, journalQuery, ROUTES, statementQuery, verifyAuditInput } from '@app/api-contract';
 import { Cursors, fetchSize, pageOf } from '@app/common';
 import { balanceJson } from '@app/ledger';
-import { csvCell, journalJson, journalStream } from '@app/persistence';
+import { journalJson, journalLineJson, journalLinesStream, journalStream, statementCsv } from '@app/persistence';
 import { Services, SERVICES } from '@app/services';
 import { Principal } from '../../core/auth.guard';
 import { Endpoint, ValidBody, ValidParam, ValidQuery } from '../../core/endpoint.decorator';
@@ -37,10 +37,7 @@ export class LedgerController {
     const st = await this.s.ledgerQueries.statement(this.s.providerAccount, code, from, to);
     if (q.format === 'csv') {
       reply.header('content-type', 'text/csv; charset=utf-8').header('content-disposition', `attachment; filename="statement-${code.replace(':', '-')}.csv"`);
-      const lines = ['posted_at,transaction_id,kind,amount,balance_after,actor,reason', `${from.toISOString()},,opening,,${st.opening.toFixed()},,`];
-      for (const l of st.lines) lines.push([l.postedAt.toISOString(), l.transactionId, l.kind, l.amount.toFixed(), l.balanceAfter.toFixed(), l.actor, l.reason].map(csvCell).join(','));
-      lines.push(`${to.toISOString()},,closing,,${st.closing.toFixed()},,`);
-      return lines.join('\n') + '\n';
+      return statementCsv(st);
     }
     return {
       account: code, from: from.toISOString(), to: to.toISOString(), opening: st.opening.toFixed(), closing: st.closing.toFixed(),
@@ -62,6 +59,18 @@ export class LedgerController {
       if (rows.length >= fetchSize(q.limit)) break;
     }
     return pageOf(rows, q.limit, (last) => Cursors.sequence.encode(last.sequence));
+  }
+
+  @Endpoint(ROUTES.journalLines)
+  async journalLines(@ValidQuery() q: z.output<typeof journalLinesQuery>, @Res({ passthrough: true }) reply: Reply) {
+    if (q.format === 'csv' || q.format === 'jsonl') {
+      reply.header('content-type', q.format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson')
+        .header('content-disposition', `attachment; filename="journal-lines.${q.format}"`);
+      return journalLinesStream(this.s.ledgerQueries, this.s.providerAccount, q.format, { from: q.from, to: q.to });
+    }
+    const lines = await this.s.ledgerQueries.journalLinePage(this.s.providerAccount, { from: q.from, to: q.to, limit: q.limit + 1, afterId: q.cursor });
+    const page = lines.slice(0, q.limit).map(journalLineJson);
+    return { data: page, nextCursor: lines.length > q.limit ? page[page.length - 1].id : null };
   }
 
   @Endpoint(ROUTES.verifyAudit)
