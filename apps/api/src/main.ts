@@ -11,7 +11,7 @@ import { createServices } from '@app/services';
 import { AppModule } from './app.module';
 import { authenticateBeforeParsing, TokenAuthenticator } from './core/auth.guard';
 import { HANDLED_ROUTES } from './core/endpoint.decorator';
-import { docsHtml, openApiDocument } from './modules/operations/docs';
+import { registerDocs } from './modules/operations/docs';
 import { registerBullBoard } from './modules/admin/bull-board';
 import { registerDashboard } from './modules/dashboard/dashboard.static';
 
@@ -67,9 +67,7 @@ async function bootstrap(): Promise<void> {
   const missing = ALL_ROUTES.filter((r) => !HANDLED_ROUTES.has(r)).map((r) => `${r.method} ${r.path}`);
   if (missing.length) throw new Error(`routes in the contract without a handler: ${missing.join(', ')}`);
 
-  const doc = openApiDocument(process.env.npm_package_version ?? '0.1.0');
-  fastify.get('/docs-json', async () => doc);
-  fastify.get('/docs', async (_req, reply) => reply.type('text/html; charset=utf-8').send(docsHtml()));
+  registerDocs(fastify, process.env.npm_package_version ?? '0.1.0');
   registerDashboard(fastify);
   registerBullBoard(fastify, services);
 
