@@ -11,6 +11,7 @@ import { createServices } from '@app/services';
 import { AppModule } from './app.module';
 import { authenticateBeforeParsing, TokenAuthenticator } from './core/auth.guard';
 import { HANDLED_ROUTES } from './core/endpoint.decorator';
+import { registerHttpMetrics } from './core/http-metrics';
 import { registerDocs } from './modules/operations/docs';
 import { registerBullBoard } from './modules/admin/bull-board';
 import { registerDashboard } from './modules/dashboard/dashboard.static';
@@ -58,6 +59,7 @@ async function bootstrap(): Promise<void> {
     done(null, parsed);
   });
   fastify.addHook('onSend', async (req, reply) => { reply.header('x-request-id', req.id); });
+  registerHttpMetrics(fastify, services.metrics);
   fastify.addHook('onRequest', authenticateBeforeParsing(new TokenAuthenticator(config.API_TOKENS ?? []), ALL_ROUTES));
   // Our own log lines (use cases) written while serving a request carry its reqId, like
   // Fastify's request lines. Entered after the body is read: the stream's events would

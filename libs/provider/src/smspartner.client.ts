@@ -21,6 +21,8 @@ export interface SmsPartnerClientOptions {
   /** Whole-call budget (connect + send + answer). */
   timeoutMs: number;
   logger?: Logger;
+  /** Told of every call's outcome (metrics). */
+  onCall?: (call: ProviderCallName, outcome: ProviderOutcome<unknown>) => void;
 }
 
 /**
@@ -165,6 +167,7 @@ export class SmsPartnerClient {
   }
 
   private done<T>(call: ProviderCallName, outcome: ProviderOutcome<T>): ProviderOutcome<T> {
+    this.opts.onCall?.(call, outcome);
     const log = this.opts.logger;
     if (log) {
       const fields = {

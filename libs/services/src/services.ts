@@ -13,7 +13,8 @@ import {
   CreateTopupPolicyUseCase, DeleteTopupPolicyUseCase, PreviewTopupPolicyUseCase, RunDueTopupsUseCase, TopupsQueries, UpdateTopupPolicyUseCase,
 } from '@app/topups';
 import { BullWebhookQueue, DeliverWebhookUseCase, OutboxEventsQueries, RelayWebhooksUseCase } from '@app/webhooks';
-import { ProviderMetrics } from './provider-metrics';
+import { processRegistry, ProviderMetrics } from './provider-metrics';
+import { MetricsQueries } from './metrics.queries';
 import { AlertWebhook } from './alert-webhook';
 
 /**
@@ -30,8 +31,13 @@ export function createServices(config: Config, role: 'api' | 'worker') {
   const producerRedis = redisConnection(config.REDIS_URL, false);
   producerRedis.on('error', () => undefined);
   const queue = new BullTransferQueue(producerRedis, config.QUEUE_PREFIX);
-  const provider = new SmsPartnerClient({ baseUrl: config.SMSPARTNER_BASE_URL, apiKey: config.SMSPARTNER_API_KEY, timeoutMs: config.PROVIDER_TIMEOUT_MS, logger });
-  const providerMetrics = new ProviderMetrics();
+  // This process's Prometheus registry: default Node metrics, provider calls, and what the app adds.
+  const metrics = processRegistry();
+  const providerMetrics = new ProviderMetrics(metrics);
+  const provider = new SmsPartnerClient({
+    baseUrl: config.SMSPARTNER_BASE_URL, apiKey: config.SMSPARTNER_API_KEY, timeoutMs: config.PROVIDER_TIMEOUT_MS, logger,
+    onCall: (call, outcome) => providerMetrics.observe(call, outcome),
+  });
   const executeTransfer = new ExecuteTransferUseCase(db, ledger, provider, {
     providerAccount,
     callSlots: new Semaphore(config.WORKER_CONCURRENCY),
@@ -40,7 +46,6 @@ export function createServices(config: Config, role: 'api' | 'worker') {
     maxAttempts: config.PROVIDER_MAX_ATTEMPTS,
     baseDelayMs: config.PROVIDER_RETRY_BASE_MS,
     logger,
-    onProviderCall: (direction, outcome) => providerMetrics.observe(direction, outcome),
   });
   const recordTransfer = new RecordTransferUseCase(db, ledger, transfers, queue, { expirySeconds: config.TRANSFER_EXPIRY_SECONDS, logger });
 
@@ -60,7 +65,8 @@ export function createServices(config: Config, role: 'api' | 'worker') {
     queue,
     producerRedis,
     provider,
-    providerMetrics,
+    metrics,
+    metricsQueries: new MetricsQueries(db),
     subaccounts: new SubaccountsQueries(db),
     importSubaccounts: new ImportSubaccountsUseCase(db, ledger, provider),
     createSubaccount: new CreateSubaccountUseCase(db, ledger, provider),
