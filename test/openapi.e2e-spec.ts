@@ -173,6 +173,13 @@ describe('OpenAPI document (/docs-json) and the API reference (/docs)', () => {
     await checked('GET', `/v1/accounts/sub:${a}/history`);
     expect((await checked('GET', '/v1/journal?limit=2')).json.data).toHaveLength(2);
     await checked('GET', '/v1/journal?format=csv');
+    // The journal of one transfer, and the postings of its ledger transaction.
+    const ofTransfer = await checked('GET', `/v1/journal?entityType=transfer&entity=${created.json.id}`);
+    expect(ofTransfer.json.data.map((e: any) => e.action)).toEqual(expect.arrayContaining(['transfer.recorded', 'transfer.posted']));
+    expect(ofTransfer.json.data.every((e: any) => e.entityType === 'transfer' && e.entityId === created.json.id)).toBe(true);
+    const ofLedger = await checked('GET', `/v1/journal?entityType=ledger_transaction&entity=${created.json.ledgerTransactionId}`);
+    expect(ofLedger.json.data[0].data.postings).toEqual([{ account: 'main', amount: '-20.000' }, { account: `sub:${a}`, amount: '20.000' }]);
+    expect((await checked('GET', `/v1/journal?entityType=transfer`)).status).toBe(400);
     await checked('GET', '/v1/audit/verify');
 
     const policy = await checked('POST', '/v1/topup-policies', { subaccount: b, mode: 'fixed', amount: '5', cap: '10' });

@@ -50,11 +50,11 @@ export class LedgerController {
     if (q.format === 'csv' || q.format === 'jsonl') {
       reply.header('content-type', q.format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson')
         .header('content-disposition', `attachment; filename="journal.${q.format}"`);
-      return journalStream(this.s.ledgerQueries, q.format, { from: q.from, to: q.to });
+      return journalStream(this.s.ledgerQueries, q.format, { from: q.from, to: q.to, entityType: q.entityType, entityId: q.entity });
     }
     const data = [];
     const after = q.cursor ?? '0';
-    for await (const r of this.s.ledgerQueries.journal({ from: q.from, to: q.to, pageSize: q.limit + 1, afterSequence: after })) {
+    for await (const r of this.s.ledgerQueries.journal({ from: q.from, to: q.to, pageSize: q.limit + 1, afterSequence: after, entityType: q.entityType, entityId: q.entity })) {
       data.push(journalJson(r));
       if (data.length > q.limit) break;
     }
