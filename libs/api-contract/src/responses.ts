@@ -53,16 +53,23 @@ export const SubaccountImport = named('SubaccountImport', z.object({
 
 export const TRANSFER_STATUS = z.enum(['pending', 'executing', 'posted', 'failed', 'in_doubt', 'voided']);
 
-export const Evidence = named('Evidence', z.object({
+/**
+ * For an in-doubt transfer: the provider readings gathered and what they prove. Open objects:
+ * the evidence grows new facts without a contract change.
+ */
+export const Evidence = named('Evidence', z.looseObject({
   status: z.enum(['undecided', 'decided']),
   outcome: z.enum(['applied', 'not_applied']).nullable(),
   summary: z.string(),
-  readings: z.array(z.object({ source: z.string(), at: Instant, subaccountBalance: Money.nullable(), mainBalance: Money.nullable() })),
-  hypotheses: z.array(z.object({ outcome: z.enum(['applied', 'not_applied']), refuted: z.boolean(), needs: z.string().nullable(), why: z.string() })),
+  readings: z.array(z.looseObject({ source: z.string(), at: Instant, subaccountBalance: Money.nullable(), mainBalance: Money.nullable() })),
+  hypotheses: z.array(z.looseObject({
+    outcome: z.enum(['applied', 'not_applied']), refuted: z.boolean(),
+    needs: z.union([z.string(), z.array(z.string())]).nullable().optional(), why: z.string(),
+  })),
   assumptions: z.array(z.string()),
   suggestion: z.string().nullable(),
   evaluatedAt: Instant,
-}).meta({ description: 'For an in-doubt transfer: the provider readings gathered and what they prove about the outcome' }));
+}).meta({ description: 'For an in-doubt transfer: the provider readings gathered and what they prove about the outcome (null: none gathered yet)' }));
 
 export const Transfer = named('Transfer', z.object({
   id: uuid,
