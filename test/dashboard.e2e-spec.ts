@@ -245,6 +245,23 @@ describe('dashboard in a headless browser', () => {
     await page.click('#transfers-pager .prev');
     await eventually(async () => expect(await page.locator('#transfers tbody tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-transfer-row')))).toEqual(firstPage));
 
+    // Search the references (case-insensitive, any part): "paging 2" and "paging 20" to "paging 29".
+    await page.fill('#transfer-search', 'PAGING 2');
+    await page.click('#transfers-form button[type=submit]');
+    await eventually(async () => expect(await page.locator('#transfers tbody tr').count()).toBe(11));
+    expect(new Set(await page.locator('#transfers tbody td:nth-child(7)').allTextContents())).toEqual(new Set(['paging 2', ...Array.from({ length: 10 }, (_, i) => `paging 2${i}`)]));
+    // A LIKE wildcard is searched for as itself.
+    await page.fill('#transfer-search', '%');
+    await page.click('#transfers-form button[type=submit]');
+    await eventually(async () => expect(await text('#transfers')).toBe('No transfer matches these filters.'));
+    // A transfer id opens it.
+    await page.fill('#transfer-search', failedId.toUpperCase());
+    await page.click('#transfers-form button[type=submit]');
+    await page.waitForSelector('#transfer-facts');
+    expect(await text('#transfer-facts')).toContain(failedId);
+    await page.goBack();
+    await page.waitForSelector('#transfers table');
+
     await page.selectOption('#transfers-status', 'failed');
     await eventually(async () => expect(await page.locator('#transfers tbody tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-transfer-row')))).toEqual([failedId]));
     await page.selectOption('#transfers-status', '');

@@ -150,7 +150,7 @@ describe('OpenAPI document (/docs-json) and the API reference (/docs)', () => {
     const batch = await checked('POST', '/v1/transfers/batch', { transfers: [{ subaccount: b, direction: 'add', amount: '1.5', idempotencyKey: `oas-batch-${b}` }, { subaccount: b, direction: 'add', amount: '-1' }, { subaccount: 'nope', direction: 'add', amount: '1' }] }, TOKENS.operator);
     expect(batch.json.results.map((r: any) => r.status)).toEqual([202, 400, 404]);
     expect((await checked('GET', '/v1/transfers?limit=1')).json.nextCursor).not.toBeNull();
-    await checked('GET', `/v1/transfers?status=posted&subaccount=${a}`);
+    expect((await checked('GET', `/v1/transfers?status=posted&subaccount=${a}&reference=OPENAPI`)).json.data.map((t: any) => t.id)).toEqual([created.json.id]);
 
     // A drift for the reconciliation and drift routes: SMS sent from b.
     stack.sandbox.state.usage({ token: a }, '2.5');

@@ -738,12 +738,14 @@
       resolveForm(t, loadTransfers));
   }
 
+  const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
   function transferFilters() {
     const from = $('transfers-from').value;
     const to = $('transfers-to').value;
     return {
       status: $('transfers-status').value, subaccount: $('transfers-subaccount').value,
       from: from ? dayStart(from) : '', to: to ? dayEnd(to) : '', limit: $('transfers-limit').value,
+      reference: UUID.test($('transfer-search').value.trim()) ? '' : $('transfer-search').value.trim(),
     };
   }
 
@@ -1040,9 +1042,9 @@
     $('history-form').addEventListener('submit', (e) => e.preventDefault());
     for (const id of ['transfers-status', 'transfers-subaccount', 'transfers-from', 'transfers-to', 'transfers-limit']) reloadOnChange(id, loadTransfers);
     onSubmit('transfers-form', async () => {
+      // A transfer id opens that transfer; any other text searches the references.
       const id = $('transfer-search').value.trim();
-      if (id) {
-        if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id)) throw new Error(`"${id}" is not a transfer id`);
+      if (UUID.test(id)) {
         $('transfer-search').value = '';
         location.hash = `#transfer/${id.toLowerCase()}`;
         return;

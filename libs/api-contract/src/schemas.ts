@@ -72,6 +72,7 @@ export const transferListQuery = pageQuery.extend({
   direction: z.enum(['add', 'remove']).optional(),
   from: isoDate.optional(),
   to: isoDate.optional(),
+  reference: z.string().trim().min(1).max(200).optional().meta({ description: 'only transfers whose reference contains this text (case-insensitive)' }),
 });
 
 export const accountCode = z.string().max(140).regex(/^(main|funding|usage|adjustment|sub:[A-Za-z0-9_-]{1,128})$/, 'must be main, funding, usage, adjustment or sub:<token>');

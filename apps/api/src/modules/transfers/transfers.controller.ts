@@ -56,7 +56,7 @@ export class TransfersController {
     if (q.cursor !== undefined && !/^\d{1,19}$/.test(q.cursor)) throw new DomainError('validation_failed', 'invalid cursor');
     const rows = await this.s.transfers.list({
       providerAccount: this.s.providerAccount, status: q.status, subaccount: q.subaccount, direction: q.direction,
-      from: q.from, to: q.to, afterSeq: q.cursor, limit: q.limit + 1,
+      from: q.from, to: q.to, reference: q.reference, afterSeq: q.cursor, limit: q.limit + 1,
     });
     const page = rows.slice(0, q.limit);
     return { data: page.map(transferJson), nextCursor: rows.length > q.limit ? page[page.length - 1].seq : null };
