@@ -125,6 +125,17 @@ describe('OpenAPI document (/docs-json) and the API reference (/docs)', () => {
     }
   });
 
+  it('every example in the document is valid against its own schema', () => {
+    const withExamples = Object.entries<any>(doc.components.schemas).filter(([, s]) => Array.isArray(s.examples));
+    expect(withExamples.map(([id]) => id)).toEqual(expect.arrayContaining(['Money', 'Transfer', 'BatchResults', 'Subaccount', 'DriftFinding', 'ReconciliationRun', 'TopupPolicy', 'Error']));
+    for (const [id, schema] of withExamples) {
+      const validate = id === 'Error' ? ajv.compile(schema) : ajv.getSchema(`urn:credit-ledger:openapi#/components/schemas/${id}`)!;
+      for (const example of schema.examples) {
+        if (!validate(example)) throw new Error(`example of ${id} is invalid: ${JSON.stringify(validate.errors)}`);
+      }
+    }
+  });
+
   it('the real responses of the main routes match their documented schemas', async () => {
     const [a, b, c] = stack.tokens();
     await checked('GET', '/health/live', undefined, null);

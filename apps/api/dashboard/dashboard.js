@@ -251,6 +251,7 @@
     const p = pager(key);
     p.next = nextCursor;
     const n = p.stack.length;
+    if (n === 1 && !nextCursor) return fill($(`${key}-pager`)); // one page: nothing to page
     fill($(`${key}-pager`),
       h('button', { type: 'button', class: 'prev', disabled: n === 1, onclick: () => { p.stack.pop(); reload().catch((e) => notify('err', explain(e))); } }, '← Previous'),
       h('span', { class: 'page-no' }, `Page ${n}${shown !== undefined ? ` · ${shown} shown` : ''}`),

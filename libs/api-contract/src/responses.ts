@@ -45,6 +45,13 @@ export const Subaccount = named('Subaccount', z.object({
     drift: Money.meta({ description: 'balance minus expected' }),
   })).meta({ description: 'the latest provider reading, null before the first' }),
   createdAt: Instant,
+}).meta({
+  examples: [{
+    token: 'acme-fr', email: 'billing@acme.example', type: 'simple', title: 'ACME France',
+    balance: { posted: '120.000', pending: '-5.000', available: '115.000' },
+    observed: { balance: '117.500', at: '2026-12-01T21:00:02.311Z', source: 'list', expected: '120.000', drift: '-2.500' },
+    createdAt: '2026-11-02T09:12:44.000Z',
+  }],
 }));
 export const SubaccountPage = page('SubaccountPage', Subaccount);
 export const SubaccountImport = named('SubaccountImport', z.object({
@@ -146,6 +153,13 @@ export const ReconciliationRun = named('ReconciliationRun', z.object({
   tolerance: Money, startedAt: Instant, finishedAt: Instant.nullable(), error: z.string().nullable(),
   window: z.object({ from: Instant.nullable(), to: Instant.nullable() }).meta({ description: 'when the provider was read' }),
   summary: RunSummary,
+}).meta({
+  examples: [{
+    id: '2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e', providerAccount: 'default', status: 'completed', trigger: 'schedule', actor: 'system:reconciliation',
+    tolerance: '0.000', startedAt: '2026-12-01T22:00:00.004Z', finishedAt: '2026-12-01T22:00:02.118Z', error: null,
+    window: { from: '2026-12-01T22:00:00.010Z', to: '2026-12-01T22:00:01.907Z' },
+    summary: { accounts: 41, matched: 39, drifted: 1, unsettled: 1, resolvedInDoubt: 0, autoBooked: 0, unknownSubaccounts: 0 },
+  }],
 }));
 export const ReconciliationRunPage = page('ReconciliationRunPage', ReconciliationRun);
 export const ReconciliationStarted = named('ReconciliationStarted', z.object({ id: uuid, status: z.literal('running'), startedAt: Instant }));
@@ -174,6 +188,12 @@ export const DriftFinding = named('DriftFinding', z.object({
   resolution: nullable(z.object({
     as: z.enum(['usage', 'purchase', 'write_off', 'self_resolved']), by: z.string(), reason: z.string().nullable(), at: Instant, ledgerTransactionId: uuid.nullable(),
   })),
+}).meta({
+  examples: [{
+    id: '7f9c2b1e-3d4a-4b5c-8d6e-9f0a1b2c3d4e', account: 'sub:acme-fr', drift: '-2.500', observed: '117.500', expected: '120.000',
+    firstSeenAt: '2026-12-01T21:00:02.311Z', lastSeenAt: '2026-12-01T22:00:01.907Z', status: 'open', suggestion: 'usage_likely',
+    firstRunId: '1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d', lastRunId: '2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e', resolution: null,
+  }],
 }));
 export const DriftFindingPage = page('DriftFindingPage', DriftFinding);
 
@@ -182,6 +202,12 @@ export const TopupPolicy = named('TopupPolicy', z.object({
   schedule: z.string().meta({ examples: ['0 6 1 * *'] }), timezone: z.string().meta({ examples: ['Europe/Paris'] }), enabled: z.boolean(),
   nextRunAt: Instant.nullable().meta({ description: 'next fire (UTC), null when disabled or deleted' }), effectiveFrom: Instant,
   createdBy: z.string(), updatedBy: z.string(), createdAt: Instant, updatedAt: Instant, deletedAt: Instant.nullable(),
+}).meta({
+  examples: [{
+    id: '3c4d5e6f-7a8b-4c9d-8e0f-2a3b4c5d6e7f', subaccount: 'acme-fr', mode: 'target', amount: null, target: '200.000', cap: '150.000',
+    schedule: '0 6 1 * *', timezone: 'Europe/Paris', enabled: true, nextRunAt: '2027-01-01T05:00:00.000Z', effectiveFrom: '2026-12-01T10:00:00.000Z',
+    createdBy: 'token:admin#1/admin', updatedBy: 'token:admin#1/admin', createdAt: '2026-12-01T10:00:00.000Z', updatedAt: '2026-12-01T10:00:00.000Z', deletedAt: null,
+  }],
 }));
 export const TopupPolicyPage = page('TopupPolicyPage', TopupPolicy);
 export const TopupPreview = named('TopupPreview', z.object({
