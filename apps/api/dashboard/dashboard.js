@@ -375,7 +375,9 @@
   /** Auto-refresh skips a beat while the user types or picks in a form: it would redraw under them. */
   function busyEditing() {
     const a = document.activeElement;
-    return !!a && a.closest('main') && /^(INPUT|SELECT|TEXTAREA|BUTTON)$/.test(a.tagName) && a.closest('form');
+    if (a && a.closest('main') && /^(INPUT|SELECT|TEXTAREA|BUTTON)$/.test(a.tagName) && a.closest('form')) return true;
+    // A reason typed into a resolve form (redrawn by a refresh) must not be lost either.
+    return [...document.querySelectorAll('main form.action-row input[name=reason]')].some((i) => i.value.trim() !== '');
   }
   function autoRefreshTick() {
     if (!state.me || !$('auto-refresh').checked || state.loading || document.hidden || busyEditing()) return;
@@ -432,7 +434,7 @@
     const totals = driftTotals(drifts.map((d) => d.drift));
     fill($('summary-cards'),
       metric('Main account (ledger)', money(main?.balance.posted), `available ${money(main?.balance.available)}`),
-      metric('Main account (provider)', mainObs ? money(mainObs.observed) : '—', mainObs ? `observed ${age(mainObs.at)}` : 'no reading in 30 days'),
+      metric('Main account (provider)', mainObs ? money(mainObs.observed) : '—', mainObs ? `observed ${instant(mainObs.at)} (${age(mainObs.at)})` : 'no reading in 30 days'),
       metric('Sub-accounts (ledger)', money(sum(state.subaccounts.map((s) => s.balance.posted))), `${state.subaccounts.length} sub-accounts`),
       metric('Open drift findings', String(drifts.length), drifts.length
         ? h('span', {}, `gross ${money(totals.gross)} · `, driftAmount(totals.less), ' / ', driftAmount(totals.more))
@@ -446,7 +448,7 @@
       { label: 'Pending', num: true, cell: (s) => money(s.balance.pending) },
       { label: 'Available', num: true, cell: (s) => money(s.balance.available) },
       { label: 'Provider balance', num: true, cell: (s) => (s.observed ? money(s.observed.balance) : '—') },
-      { label: 'Observed', cell: (s) => (s.observed ? h('span', { title: `${instant(s.observed.at)} (${s.observed.source})` }, age(s.observed.at)) : 'never') },
+      { label: 'Observed', cell: (s) => (s.observed ? h('div', {}, when(s.observed.at), h('div', { class: 'ident' }, `${age(s.observed.at)} · ${s.observed.source}`)) : 'never') },
       { label: 'Drift', num: true, cell: (s) => driftBadge(s.observed ? s.observed.drift : null) },
       { label: 'Links', cell: (s) => h('span', {},
         h('a', { href: '#history', onclick: () => { state.historyAccount = `sub:${s.token}`; } }, 'Chart', h('span', { class: 'sr-only' }, ` for ${s.token}`)), ' · ',
