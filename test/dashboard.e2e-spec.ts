@@ -203,9 +203,10 @@ describe('dashboard in a headless browser', () => {
     for (const id of ['#refresh', '#sign-out']) {
       await page.hover(id);
       const colours = await page.evaluate((sel) => {
-        const el = document.querySelector(sel)!;
-        const bg = getComputedStyle(el).backgroundColor;
-        return { fg: getComputedStyle(el).color, bg: bg === 'rgba(0, 0, 0, 0)' ? getComputedStyle(document.querySelector('.top')!).backgroundColor : bg };
+        const g = globalThis as any;
+        const el = g.document.querySelector(sel);
+        const bg = g.getComputedStyle(el).backgroundColor;
+        return { fg: g.getComputedStyle(el).color as string, bg: (bg === 'rgba(0, 0, 0, 0)' ? g.getComputedStyle(g.document.querySelector('.top')).backgroundColor : bg) as string };
       }, id);
       expect(contrast(colours.fg, colours.bg)).toBeGreaterThanOrEqual(4.5);
     }
@@ -280,7 +281,7 @@ describe('dashboard in a headless browser', () => {
     await page.click(`[data-transfer-row="${postedId}"] a[href="#transfer/${postedId}"]`);
     await page.waitForSelector('#transfer-postings table');
     expect(await text('#transfer-title')).toContain('Credit of 20.000 to');
-    const postings = await page.locator('#transfer-postings tbody tr').evaluateAll((rows) => rows.map((r) => [...r.querySelectorAll('td')].slice(1).map((td) => td.textContent)));
+    const postings = await page.locator('#transfer-postings tbody tr').evaluateAll((rows) => rows.map((r) => Array.from(r.querySelectorAll('td')).slice(1).map((td: any) => td.textContent)));
     expect(postings).toEqual([['reserved', 'main (provider account)', '', '20.000'], ['reserved', expect.stringContaining(a), '20.000', '']]);
     expect(await text('#transfer-postings caption')).toMatch(/^posted at \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC$/);
     const provider = await text('#transfer-provider');
@@ -298,6 +299,28 @@ describe('dashboard in a headless browser', () => {
     await eventually(async () => expect(await text('#transfer-facts .reason-box')).toContain('Refused: the provider says the source has too little credit'));
     expect(await text('#transfer-facts .reason-box code')).toBe('provider_rejected:insufficient_credit');
     await shot('06-transfer-failed');
+
+    // The in-doubt one, with the evidence GET /v1/transfers/:id carries (when the server
+    // gathers it; shaped here on the real answer if this server does not yet).
+    const real = (await stack.call('GET', `/v1/transfers/${inDoubtId}`, undefined, TOKENS.viewer)).json;
+    const shaped = real.evidence ?? {
+      status: 'decided', outcome: 'not_applied', summary: 'Both balances read after the call are unchanged: the credit was not applied.',
+      readings: [{ source: 'me', at: real.updatedAt, subaccountBalance: null, mainBalance: '9980.000' }, { source: 'list', at: real.updatedAt, subaccountBalance: '0.000', mainBalance: null }],
+      hypotheses: [{ outcome: 'applied', refuted: true, needs: null, why: 'the sub-account would show 7.000' }, { outcome: 'not_applied', refuted: false, needs: null, why: 'matches every reading' }],
+      assumptions: ['no other movement on the sub-account between the readings'], suggestion: 'void it (not applied)', evaluatedAt: real.updatedAt,
+    };
+    await page.route(`**/v1/transfers/${inDoubtId}`, async (route) => {
+      const res = await route.fetch();
+      await route.fulfill({ response: res, json: { ...(await res.json()), evidence: shaped } });
+    });
+    await page.goto(`${stack.baseUrl}/dashboard#transfer/${inDoubtId}`);
+    await page.waitForSelector('#evidence');
+    expect(await text('#evidence')).toContain(shaped.summary);
+    expect(await page.locator('#evidence ul.hypotheses li').count()).toBe(shaped.hypotheses.length);
+    expect(await page.locator('#evidence tbody tr').count()).toBe(shaped.readings.length);
+    expect(await page.locator('#transfer-facts form[aria-label^="Resolve transfer"] button[value=not_applied]').count()).toBe(1);
+    await shot('06b-transfer-in-doubt-evidence');
+    await page.unroute(`**/v1/transfers/${inDoubtId}`);
   });
 
   it('records a transfer from the form; a lost answer is sent again with the same idempotency key and recorded once', async () => {
@@ -356,12 +379,13 @@ describe('dashboard in a headless browser', () => {
     expect(drawn).toEqual([4, 3]);
     // One colour meaning: the negative drift's bar and its badge in the table are the same red.
     const colours = await page.evaluate(() => {
-      const bars = (globalThis as any).Chart.getChart('drift-chart').data.datasets[0].backgroundColor as string[];
-      const probe = document.createElement('span');
-      document.body.append(probe);
-      const rgb = (c: string) => { probe.style.color = c; return getComputedStyle(probe).color; };
-      const badge = document.querySelector('#observations .badge.drift-neg')!;
-      const out = { lastBar: rgb(bars[bars.length - 1]), badge: getComputedStyle(badge).color };
+      const g = globalThis as any;
+      const bars = g.Chart.getChart('drift-chart').data.datasets[0].backgroundColor as string[];
+      const probe = g.document.createElement('span');
+      g.document.body.append(probe);
+      const rgb = (c: string) => { probe.style.color = c; return g.getComputedStyle(probe).color as string; };
+      const badge = g.document.querySelector('#observations .badge.drift-neg');
+      const out = { lastBar: rgb(bars[bars.length - 1]), badge: g.getComputedStyle(badge).color as string };
       probe.remove();
       return out;
     });
@@ -386,7 +410,7 @@ describe('dashboard in a headless browser', () => {
         await page.goto(`${stack.baseUrl}/dashboard#${hash}`);
         await page.waitForSelector(ready);
         await page.waitForTimeout(200);
-        const width = await page.evaluate(() => document.documentElement.scrollWidth);
+        const width = await page.evaluate(() => (globalThis as any).document.documentElement.scrollWidth as number);
         expect({ hash, width }).toEqual({ hash, width: 390 });
         await shot(`10-phone-${hash.split('/')[0]}`);
       }
@@ -528,7 +552,7 @@ describe('dashboard in a headless browser', () => {
     await shot('18-reconciliation-viewer');
     await go('transfers', '#transfers table');
     await page.click('#new-transfer-box summary');
-    expect(await page.locator('#new-transfer-fields').evaluate((f) => [(f as HTMLFieldSetElement).disabled, f.getAttribute('title')])).toEqual([true, 'Requires the operator role (you are viewer)']);
+    expect(await page.locator('#new-transfer-fields').evaluate((f: any) => [f.disabled, f.getAttribute('title')])).toEqual([true, 'Requires the operator role (you are viewer)']);
     expect(await page.locator('#new-transfer button[type=submit]').isDisabled()).toBe(true);
     await shot('19-transfers-viewer');
   });
