@@ -916,9 +916,9 @@
       const [preview, runs] = await Promise.all([
         // Target mode reads the provider: a provider outage must not hide the policy.
         api('GET', `/v1/topup-policies/${p.id}/preview`).catch(() => null),
-        api('GET', `/v1/topup-runs?policy=${encodeURIComponent(p.id)}&limit=5`).then((r) => r.data),
+        api('GET', `/v1/topup-runs?${query({ policy: p.id, limit: 5, cursor: resetPager(`topup-runs-${p.id}`, '') })}`),
       ]);
-      return { p, preview, runs };
+      return { p, preview, runs: runs.data, nextCursor: runs.nextCursor };
     }));
     fill($('topups'), details.map(({ p, preview, runs }) => h('article', { class: 'card finding' },
       h('div', { class: 'head' },
@@ -938,7 +938,9 @@
         { label: 'Amount', num: true, cell: (r) => money(r.amount) },
         { label: 'Transfer', cell: (r) => (r.transfer ? h('span', {}, statusBadge(r.transfer.status), ' ', transferLink(r.transfer.id)) : '—') },
         { label: 'Why', wrap: true, cell: (r) => r.explanation },
-      ], runs, { empty: 'No run yet.' })))));
+      ], runs, { empty: 'No run yet.' })),
+      h('div', { class: 'pager', id: `topup-runs-${p.id}-pager` }))));
+    for (const { p, runs, nextCursor } of details) renderPager(`topup-runs-${p.id}`, nextCursor, loadTopups, runs.length);
   }
 
   // ---- Usage report ----------------------------------------------------------------------
