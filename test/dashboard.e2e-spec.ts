@@ -513,14 +513,17 @@ describe('dashboard in a headless browser', () => {
     await go('overview', '#subaccounts table');
     expect(await page.locator('#stale').isHidden()).toBe(true);
     await page.route('**/v1/**', (route) => route.abort('connectionrefused'));
-    await page.click('#refresh');
-    await eventually(async () => expect(await page.locator('#stale').isVisible()).toBe(true));
-    expect(await text('#stale')).toMatch(/^Stale: the last refresh failed \(Could not reach the server: .*\)\. The figures below are from \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC and may be out of date\.$/);
-    expect(await page.getAttribute('main', 'class')).toContain('stale');
-    // The old figures are still there, marked, not replaced by nothing.
-    expect(await text('#summary-cards')).toContain('Open drift findings');
-    await shot('17-stale');
-    await page.unroute('**/v1/**');
+    try {
+      await page.click('#refresh');
+      await eventually(async () => expect(await page.locator('#stale').isVisible()).toBe(true));
+      expect(await text('#stale')).toMatch(/^Stale: the last refresh failed \(Could not reach the server: .*\)\. The figures below are from \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC and may be out of date\.$/);
+      expect(await page.getAttribute('main', 'class')).toContain('stale');
+      // The old figures are still there, marked, not replaced by nothing.
+      expect(await text('#summary-cards')).toContain('Open drift findings');
+      await shot('17-stale');
+    } finally {
+      await page.unroute('**/v1/**');
+    }
     await page.click('#refresh');
     await eventually(async () => expect(await page.locator('#stale').isHidden()).toBe(true));
     expect(await page.getAttribute('main', 'class')).not.toContain('stale');

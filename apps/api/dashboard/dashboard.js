@@ -347,16 +347,18 @@
     if (!background) showPage(page);
     const title = page === 'transfer' ? 'Transfer' : document.querySelector(`nav a[data-page="${page}"]`).textContent;
     document.title = `${title} — Credit Ledger`;
+    // Only the latest load of the page says whether the figures are fresh or stale.
+    const current = latest('route');
     state.loading = true;
     try {
       await LOADERS[page](arg);
-      markFresh(new Date());
+      if (current()) markFresh(new Date());
     } catch (err) {
-      if (!state.me) return;
+      if (!state.me || !current()) return;
       markStale(err);
       if (!background) notify('err', explain(err));
     } finally {
-      state.loading = false;
+      if (current()) state.loading = false;
     }
   }
   function markFresh(at) {
