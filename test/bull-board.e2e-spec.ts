@@ -85,7 +85,7 @@ describe('bull-board at /admin/queues', () => {
     const age = Number(/^credit_ledger_queue_oldest_waiting_job_age_seconds\{queue="transfers"\} (\S+)$/m.exec(m)?.[1]);
     expect(age).toBeGreaterThanOrEqual(1);
     expect(m).toMatch(/^credit_ledger_queue_oldest_waiting_job_age_seconds\{queue="webhooks"\} 0$/m);
-    expect(m).toContain(`credit_ledger_in_doubt_transfers{provider_account="${stack.providerAccount}",field="count"} 0`);
+    expect(m).toContain(`credit_ledger_in_doubt_transfers{provider_account="${stack.providerAccount}"} 0`);
     expect(m).toContain(`credit_ledger_transfers{provider_account="${stack.providerAccount}",status="pending"} 1`);
   });
 

@@ -89,7 +89,7 @@ describe('signed webhooks end to end', () => {
     stack.sandbox.faults.add({ route: 'add', fault: 'apply_then_drop', count: 1 });
     const id = await transferUntil('in_doubt');
     const metrics = (await stack.call('GET', '/metrics', undefined, null)).text;
-    expect(metrics).toContain(`credit_ledger_in_doubt_transfers{provider_account="${stack.providerAccount}",field="count"} 1`);
+    expect(metrics).toContain(`credit_ledger_in_doubt_transfers{provider_account="${stack.providerAccount}"} 1`);
     const resolved = await stack.call('POST', `/v1/transfers/${id}/resolve`, { outcome: 'applied', reason: 'provider log shows the credit' }, TOKENS.operator);
     expect(resolved.status).toBe(200);
     await waitFor(() => accepted('transfer.resolved_applied').some((r) => r.body.data.transfer.id === id), 15_000, 'transfer.resolved_applied');

@@ -5,11 +5,21 @@
 
 (() => {
   const TOKEN_KEY = 'credit-ledger.token';
+  const AUTO_KEY = 'credit-ledger.auto-refresh';
+  const REFRESH_MS = 10_000;
   const ROLE_RANK = { viewer: 0, operator: 1, admin: 2 };
-  const PAGES = ['overview', 'history', 'reconciliation', 'transfers', 'topups', 'reports'];
+  const PAGES = ['overview', 'transfers', 'transfer', 'history', 'reconciliation', 'topups', 'usage', 'journal', 'reports'];
   const $ = (id) => document.getElementById(id);
 
-  const state = { me: null, subaccounts: [], accounts: [], charts: {} };
+  const state = { me: null, subaccounts: [], accounts: [], charts: {}, pagers: {}, lastOk: null, loading: false, loads: {} };
+  /**
+   * Loads of one list can overlap (two filters changed quickly, an auto-refresh): only the
+   * latest may draw. `const current = latest('transfers')` … `if (!current()) return;`
+   */
+  function latest(key) {
+    const n = (state.loads[key] = (state.loads[key] ?? 0) + 1);
+    return () => state.loads[key] === n;
+  }
 
   // ---- DOM helpers ----------------------------------------------------------------------
   /** h('td', { class: 'num' }, 'text', node…): an element; attributes starting with "on" are listeners. */
@@ -26,7 +36,7 @@
   }
   const fill = (container, ...nodes) => container.replaceChildren(...nodes.flat().filter((n) => n !== null && n !== undefined));
 
-  /** A table: columns [{ label, num?, cell(row) → string|Node }]. */
+  /** A table: columns [{ label, num?, wrap?, cell(row) → string|Node }]. */
   function table(columns, rows, { caption, empty = 'Nothing to show.', rowAttrs } = {}) {
     if (!rows.length) return h('p', { class: 'empty' }, empty);
     return h('table', {},
@@ -35,9 +45,9 @@
       h('tbody', {}, rows.map((r) => h('tr', rowAttrs ? rowAttrs(r) : {}, columns.map((c) => h('td', { class: [c.num ? 'num' : '', c.wrap ? 'wrap' : ''].join(' ').trim() || null }, c.cell(r)))))));
   }
 
-  function notify(kind, text) {
-    fill($('status'), h('p', { class: `note ${kind}` }, text));
-    if (kind !== 'err') setTimeout(() => { if ($('status').textContent === text) fill($('status')); }, 8000);
+  function notify(kind, text, ...extra) {
+    fill($('status'), h('p', { class: `note ${kind}` }, text, ...extra));
+    if (kind !== 'err') setTimeout(() => { if ($('status').textContent.startsWith(text)) fill($('status')); }, 8000);
   }
 
   // ---- money: 3-decimal strings, exact arithmetic in thousandths (BigInt) ------------------
@@ -61,40 +71,114 @@
     const grouped = int.replace(/\B(?=(\d{3})+(?!\d))/g, ',');
     return `${neg ? '−' : signed && milli(str) > 0n ? '+' : ''}${grouped}.${dec.padEnd(3, '0')}`;
   }
-  function moneyCell(s, opts) {
-    const v = s === null || s === undefined ? null : milli(s);
-    return h('span', { class: opts?.colour && v !== null ? (v < 0n ? 'neg' : v > 0n ? 'pos' : null) : null }, money(s, opts));
-  }
   const sum = (values) => fromMilli(values.reduce((a, v) => a + milli(v), 0n));
+  const abs = (v) => (v < 0n ? -v : v);
 
-  // ---- time ------------------------------------------------------------------------------
-  const dateFmt = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+  // ---- drift: one colour meaning everywhere (tables, badges, charts) ----------------------
+  // negative (provider shows less than the ledger: usage likely) → red; positive (provider
+  // shows more: purchase or refund likely) → amber; zero → green. The CSS variables are the
+  // single source: the charts read them too.
+  const driftKind = (drift) => { const v = milli(drift); return v < 0n ? 'drift-neg' : v > 0n ? 'drift-pos' : 'drift-zero'; };
+  const cssVar = (name) => getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+  const DRIFT_TITLE = { 'drift-neg': 'The provider shows less than the ledger: usage likely', 'drift-pos': 'The provider shows more than the ledger: purchase or refund likely', 'drift-zero': 'The ledger matches the provider' };
+  function driftBadge(drift) {
+    if (drift === null || drift === undefined) return h('span', { class: 'badge' }, 'not observed');
+    const kind = driftKind(drift);
+    return h('span', { class: `badge ${kind}`, title: DRIFT_TITLE[kind] }, kind === 'drift-zero' ? 'matched' : money(drift, { signed: true }));
+  }
+  /** Drift as a coloured amount (same colours as driftBadge). */
+  const driftAmount = (drift) => h('span', { class: `amount-text ${driftKind(drift)}`, title: DRIFT_TITLE[driftKind(drift)] }, money(drift, { signed: true }));
+  /** Gross (sum of |drift|, never netted) with the two directions apart. */
+  function driftTotals(drifts) {
+    const vals = drifts.map(milli);
+    const gross = vals.reduce((a, v) => a + abs(v), 0n);
+    const less = vals.filter((v) => v < 0n).reduce((a, v) => a + v, 0n);
+    const more = vals.filter((v) => v > 0n).reduce((a, v) => a + v, 0n);
+    return { gross: fromMilli(gross), less: fromMilli(less), more: fromMilli(more) };
+  }
+
+  // ---- time: every instant with seconds and its zone --------------------------------------
+  const BROWSER_ZONE = Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
+  const fmtCache = new Map();
+  /** "2026-12-01 21:05:09 UTC" in `timeZone` (default: this browser's), whatever the locale. */
+  function instant(iso, timeZone = BROWSER_ZONE) {
+    let f = fmtCache.get(timeZone);
+    if (!f) {
+      f = new Intl.DateTimeFormat('en-GB', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23', timeZoneName: 'short' });
+      fmtCache.set(timeZone, f);
+    }
+    const p = Object.fromEntries(f.formatToParts(new Date(iso)).map((x) => [x.type, x.value]));
+    return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}:${p.second} ${p.timeZoneName}`;
+  }
   function when(iso) {
     if (!iso) return '—';
-    return h('time', { datetime: iso, title: iso }, dateFmt.format(new Date(iso)));
+    return h('time', { datetime: iso, title: `${iso} (${age(iso)})` }, instant(iso));
   }
   function age(iso) {
     if (!iso) return 'never';
-    const s = Math.max(0, Math.round((Date.now() - new Date(iso).getTime()) / 1000));
+    const s = Math.round((Date.now() - new Date(iso).getTime()) / 1000);
+    if (s < 0) return 'in the future';
     if (s < 60) return `${s} s ago`;
     if (s < 3600) return `${Math.round(s / 60)} min ago`;
     if (s < 86400 * 2) return `${Math.round(s / 3600)} h ago`;
     return `${Math.round(s / 86400)} days ago`;
   }
-  /** yyyy-mm-dd (an <input type=date> value) → the start or end of that UTC day. */
+  /** yyyy-mm-dd (an <input type=date> value) → the start of that UTC day / of the next one. */
   const dayStart = (d) => `${d}T00:00:00.000Z`;
   const dayEnd = (d) => `${d}T23:59:59.999Z`;
   const isoDay = (date) => date.toISOString().slice(0, 10);
+
+  // ---- failure reasons in plain words (the raw text stays in the title and details) --------
+  const REJECTIONS = {
+    invalid_key: 'the provider refused our API key',
+    not_authorised: 'the provider says this account may not do that',
+    insufficient_credit: 'the provider says the source has too little credit',
+    subaccount_not_found: 'the provider does not know this sub-account',
+    invalid_amount: 'the provider refused the amount',
+    missing_parameter: 'the provider says a parameter is missing',
+    invalid_request: 'the provider refused the request as invalid',
+    unknown_code: 'the provider refused it with a code we do not know',
+  };
+  function plainCause(raw) {
+    const t = raw.toLowerCase();
+    if (/other side closed|und_err_socket|socket hang up|econnreset|response interrupted/.test(t)) return 'the connection to the provider broke before its answer arrived';
+    if (/timeout|timed out/.test(t)) return 'the provider did not answer in time';
+    if (/econnrefused|enotfound|eai_again|ehostunreach|enetunreach|connect_timeout|connection failed/.test(t)) return 'the provider could not be reached (nothing was sent)';
+    if (/429|too many requests/.test(t)) return 'the provider asked us to slow down (rate limit)';
+    if (/http 5\d\d|html|malformed|not json|unparsable|invalid json/.test(t)) return 'the provider answered with an error page or an unreadable answer';
+    if (/fetch failed|network error/.test(t)) return 'a network error interrupted the call to the provider';
+    return null;
+  }
+  /** A sentence for a transfer's failureReason (null when there is none). */
+  function plainReason(raw) {
+    if (!raw) return null;
+    if (raw === 'provider_unreachable') return 'The provider could not be reached after every retry; nothing was applied.';
+    if (raw === 'expired') return 'It waited too long to be executed and expired; nothing was applied.';
+    if (raw === 'lease expired during the provider call') return 'The worker stopped in the middle of the provider call: it may or may not have been applied.';
+    const rejected = /^provider_rejected:(\w+)/.exec(raw);
+    if (rejected) return `Refused: ${REJECTIONS[rejected[1]] || rejected[1].replace(/_/g, ' ')}. Nothing was applied.`;
+    const retrying = /^retrying: (.*)$/.exec(raw);
+    if (retrying) return `Will retry: ${plainCause(retrying[1]) || retrying[1]}.`;
+    const cause = plainCause(raw);
+    if (cause) return `${cause[0].toUpperCase()}${cause.slice(1)}${/may have been applied|broke|did not answer|interrupted/.test(cause + raw) ? ': it may or may not have been applied' : ''}.`;
+    return raw;
+  }
+  /** The sentence, with the raw text in a tooltip. */
+  const reasonCell = (raw) => {
+    if (!raw) return '';
+    const plain = plainReason(raw);
+    return plain === raw ? raw : h('span', { class: 'reason', title: raw }, plain);
+  };
 
   // ---- API -------------------------------------------------------------------------------
   class ApiError extends Error {
     constructor(status, code, message) { super(message); this.status = status; this.code = code; }
   }
-  async function api(method, path, body) {
+  async function api(method, path, body, headers = {}) {
     const token = sessionStorage.getItem(TOKEN_KEY);
     const res = await fetch(path, {
       method,
-      headers: { authorization: `Bearer ${token}`, accept: 'application/json', ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+      headers: { authorization: `Bearer ${token}`, accept: 'application/json', ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     const text = await res.text();
@@ -107,7 +191,7 @@
     }
     return json;
   }
-  /** Every page of a list route (bounded: a dashboard shows the recent past, not everything). */
+  /** Every page of a list route (bounded: for pickers and counts, never for tables). */
   async function listAll(path, max = 1000) {
     const out = [];
     let cursor = null;
@@ -126,6 +210,11 @@
     }
     return `Could not reach the server: ${err.message}`;
   }
+  const query = (params) => {
+    const q = new URLSearchParams();
+    for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null && v !== '') q.set(k, String(v));
+    return q.toString();
+  };
 
   /** Downloads need the Authorization header, so: fetch → Blob → object URL → a[download]. */
   async function download(path, fallbackName) {
@@ -142,6 +231,45 @@
     a.remove();
     setTimeout(() => URL.revokeObjectURL(url), 60_000);
     notify('ok', `Downloaded ${name}.`);
+  }
+
+  // ---- paging: the API's cursors, one pager per list ----------------------------------------
+  /**
+   * A pager keeps the cursors of the pages seen (a stack), so Previous goes back exactly;
+   * a filter change starts again at page 1. `load(cursor)` fetches one page: { data, nextCursor }.
+   */
+  function pager(key) {
+    const p = state.pagers[key] ??= { stack: [null], next: null, filter: '' };
+    return p;
+  }
+  function resetPager(key, filter) {
+    const p = pager(key);
+    if (p.filter !== filter) { p.stack = [null]; p.filter = filter; }
+    return p.stack[p.stack.length - 1];
+  }
+  function renderPager(key, nextCursor, reload, shown) {
+    const p = pager(key);
+    p.next = nextCursor;
+    const n = p.stack.length;
+    if (n === 1 && !nextCursor) return fill($(`${key}-pager`)); // one page: nothing to page
+    fill($(`${key}-pager`),
+      h('button', { type: 'button', class: 'prev', disabled: n === 1, onclick: () => { p.stack.pop(); reload().catch((e) => notify('err', explain(e))); } }, '← Previous'),
+      h('span', { class: 'page-no' }, `Page ${n}${shown !== undefined ? ` · ${shown} shown` : ''}`),
+      h('button', { type: 'button', class: 'next', disabled: !nextCursor, onclick: () => { p.stack.push(p.next); reload().catch((e) => notify('err', explain(e))); } }, 'Next →'));
+  }
+  /** Client-side pages over a list already in hand (the history route returns a bounded list). */
+  function localPage(key, rows, size) {
+    const p = pager(key);
+    const pages = Math.max(1, Math.ceil(rows.length / size));
+    p.index = Math.min(p.index ?? 0, pages - 1);
+    return { rows: rows.slice(p.index * size, (p.index + 1) * size), pages, index: p.index };
+  }
+  function renderLocalPager(key, pages, index, total, reload) {
+    const p = pager(key);
+    fill($(`${key}-pager`), pages <= 1 ? null : [
+      h('button', { type: 'button', class: 'prev', disabled: index === 0, onclick: () => { p.index = index - 1; reload(); } }, '← Previous'),
+      h('span', { class: 'page-no' }, `Page ${index + 1} of ${pages} · ${total} in all`),
+      h('button', { type: 'button', class: 'next', disabled: index >= pages - 1, onclick: () => { p.index = index + 1; reload(); } }, 'Next →')]);
   }
 
   // ---- roles -----------------------------------------------------------------------------
@@ -163,7 +291,7 @@
   }
   const roleNote = (role) => (can(role) ? null : h('p', { class: 'requires' }, `Actions need the ${role} role; your token has ${state.me.role}.`));
 
-  // ---- sign-in and routing ---------------------------------------------------------------
+  // ---- sign-in, routing, refresh and staleness -------------------------------------------
   async function signIn(token) {
     sessionStorage.setItem(TOKEN_KEY, token);
     try {
@@ -177,19 +305,25 @@
     $('who-role').textContent = state.me.role;
     $('who').hidden = false;
     $('nav').hidden = false;
+    $('freshness-bar').hidden = false;
     gateAll();
+    newIdempotencyKey();
     await loadShared();
     route();
   }
   function signOut(message) {
     sessionStorage.removeItem(TOKEN_KEY);
     state.me = null;
+    state.pagers = {};
     // Nothing the previous token could read stays on the page for the next one.
-    for (const id of ['summary-cards', 'subaccounts', 'accounts', 'observations', 'open-drifts', 'runs', 'run-detail', 'resolved-drifts', 'in-doubt', 'transfers', 'topups', 'status']) fill($(id));
+    for (const id of ['summary-cards', 'subaccounts', 'subaccounts-pager', 'accounts', 'observations', 'observations-pager', 'open-drifts', 'open-drifts-total', 'open-drifts-pager', 'runs', 'runs-pager', 'run-detail',
+      'resolved-drifts', 'resolved-drifts-pager', 'in-doubt', 'transfers', 'transfers-pager', 'transfer-detail', 'topups', 'usage', 'journal', 'journal-pager', 'status', 'nt-result']) fill($(id));
     for (const c of Object.values(state.charts)) c.destroy();
     state.charts = {};
     $('who').hidden = true;
     $('nav').hidden = true;
+    $('freshness-bar').hidden = true;
+    markFresh(null);
     showPage('login');
     $('login-error').textContent = message || '';
     $('token').value = '';
@@ -198,26 +332,68 @@
   function showPage(name) {
     for (const p of ['login', ...PAGES]) $(`page-${p}`).hidden = p !== name;
     for (const a of document.querySelectorAll('nav a')) {
-      if (a.dataset.page === name) a.setAttribute('aria-current', 'page');
+      if (a.dataset.page === name || (name === 'transfer' && a.dataset.page === 'transfers')) a.setAttribute('aria-current', 'page');
       else a.removeAttribute('aria-current');
     }
   }
-  async function route() {
+  function currentRoute() {
+    const [page, arg] = location.hash.slice(1).split('/');
+    return PAGES.includes(page) && (page !== 'transfer' || arg) ? { page, arg: arg ? decodeURIComponent(arg) : undefined } : { page: 'overview' };
+  }
+  /** Loads the current page. A failed refresh keeps the figures but marks them stale. */
+  async function route({ background = false } = {}) {
     if (!state.me) return signOut();
-    const page = PAGES.includes(location.hash.slice(1)) ? location.hash.slice(1) : 'overview';
-    showPage(page);
-    document.title = `${document.querySelector(`nav a[data-page="${page}"]`).textContent} — Credit Ledger`;
+    const { page, arg } = currentRoute();
+    if (!background) showPage(page);
+    const title = page === 'transfer' ? 'Transfer' : document.querySelector(`nav a[data-page="${page}"]`).textContent;
+    document.title = `${title} — Credit Ledger`;
+    // Only the latest load of the page says whether the figures are fresh or stale.
+    const current = latest('route');
+    state.loading = true;
     try {
-      await LOADERS[page]();
+      await LOADERS[page](arg);
+      if (current()) markFresh(new Date());
     } catch (err) {
-      notify('err', explain(err));
+      if (!state.me || !current()) return;
+      markStale(err);
+      if (!background) notify('err', explain(err));
+    } finally {
+      if (current()) state.loading = false;
     }
   }
+  function markFresh(at) {
+    state.lastOk = at;
+    $('main').classList.remove('stale');
+    $('stale').hidden = true;
+    fill($('freshness'), at ? `Figures as of ${instant(at.toISOString())}${$('auto-refresh').checked ? ' · refreshing every 10 s' : ''}` : '');
+  }
+  function markStale(err) {
+    $('main').classList.add('stale');
+    $('stale').hidden = false;
+    fill($('stale'), h('strong', {}, 'Stale: '),
+      `the last refresh failed (${explain(err)}). `,
+      state.lastOk ? `The figures below are from ${instant(state.lastOk.toISOString())} and may be out of date.` : 'Nothing could be loaded yet.');
+  }
+  /** Auto-refresh skips a beat while the user types or picks in a form: it would redraw under them. */
+  function busyEditing() {
+    const a = document.activeElement;
+    if (a && a.closest('main') && /^(INPUT|SELECT|TEXTAREA|BUTTON)$/.test(a.tagName) && a.closest('form')) return true;
+    // A reason typed into a resolve form (redrawn by a refresh) must not be lost either.
+    return [...document.querySelectorAll('main form.action-row input[name=reason]')].some((i) => i.value.trim() !== '');
+  }
+  function autoRefreshTick() {
+    if (!state.me || !$('auto-refresh').checked || state.loading || document.hidden || busyEditing()) return;
+    route({ background: true });
+  }
+
   /** Sub-accounts and ledger accounts: several pages need them (pickers, tables). */
   async function loadShared() {
     const [subs, accounts] = await Promise.all([listAll('/v1/subaccounts'), api('GET', '/v1/accounts')]);
     state.subaccounts = subs;
     state.accounts = accounts.data;
+    subaccountOptions($('nt-subaccount'), null, false);
+    subaccountOptions($('transfers-subaccount'), 'All', true);
+    accountSelect($('drifts-account'), 'All');
   }
   const accountLabel = (code) => {
     if (!code.startsWith('sub:')) return code === 'main' ? 'main (provider account)' : code;
@@ -228,35 +404,45 @@
     const codes = state.accounts.map((a) => a.code);
     fill(select, codes.map((c) => h('option', { value: c, selected: c === selected }, accountLabel(c))));
   }
+  function subaccountOptions(select, allLabel, keep) {
+    const current = keep ? select.value : '';
+    fill(select, allLabel ? h('option', { value: '' }, allLabel) : null,
+      state.subaccounts.map((s) => h('option', { value: s.token, selected: s.token === current }, `${s.title || s.email} (${s.token})`)));
+  }
+  function accountSelect(select, allLabel) {
+    const current = select.value;
+    fill(select, h('option', { value: '' }, allLabel), state.accounts.map((a) => h('option', { value: a.code, selected: a.code === current }, accountLabel(a.code))));
+  }
 
   // ---- Overview --------------------------------------------------------------------------
-  function driftBadge(drift) {
-    if (drift === null || drift === undefined) return h('span', { class: 'badge' }, 'not observed');
-    const v = milli(drift);
-    if (v === 0n) return h('span', { class: 'badge good' }, 'matched');
-    return h('span', { class: 'badge bad', title: v < 0n ? 'The provider shows less than the ledger: usage likely' : 'The provider shows more: purchase or refund likely' }, money(drift, { signed: true }));
-  }
   function metric(label, value, sub, alert) {
     return h('div', { class: `card metric${alert ? ' alert' : ''}` }, h('div', { class: 'label' }, label), h('div', { class: 'value' }, value), sub ? h('div', { class: 'sub' }, sub) : null);
   }
   async function loadOverview() {
+    const current = latest('overview');
     await loadShared();
-    const [drifts, inDoubt, runs, mainHistory] = await Promise.all([
+    const cursor = resetPager('subaccounts', '');
+    const [drifts, inDoubt, runs, mainHistory, subPage] = await Promise.all([
       listAll('/v1/drifts?status=open'),
       listAll('/v1/transfers?status=in_doubt'),
       api('GET', '/v1/reconciliations?limit=1'),
       api('GET', '/v1/accounts/main/history'),
+      api('GET', `/v1/subaccounts?${query({ limit: 50, cursor })}`),
     ]);
+    if (!current()) return;
     const main = state.accounts.find((a) => a.code === 'main');
     const mainObs = mainHistory.observations[mainHistory.observations.length - 1];
     const lastRun = runs.data[0];
+    const totals = driftTotals(drifts.map((d) => d.drift));
     fill($('summary-cards'),
       metric('Main account (ledger)', money(main?.balance.posted), `available ${money(main?.balance.available)}`),
-      metric('Main account (provider)', mainObs ? money(mainObs.observed) : '—', mainObs ? `observed ${age(mainObs.at)}` : 'no reading in 30 days'),
+      metric('Main account (provider)', mainObs ? money(mainObs.observed) : '—', mainObs ? `observed ${instant(mainObs.at)} (${age(mainObs.at)})` : 'no reading in 30 days'),
       metric('Sub-accounts (ledger)', money(sum(state.subaccounts.map((s) => s.balance.posted))), `${state.subaccounts.length} sub-accounts`),
-      metric('Open drift findings', String(drifts.length), drifts.length ? `total ${money(sum(drifts.map((d) => d.drift)), { signed: true })}` : 'ledger matches the provider', drifts.length > 0),
+      metric('Open drift findings', String(drifts.length), drifts.length
+        ? h('span', {}, `gross ${money(totals.gross)} · `, driftAmount(totals.less), ' / ', driftAmount(totals.more))
+        : 'ledger matches the provider', drifts.length > 0),
       metric('In-doubt transfers', String(inDoubt.length), inDoubt.length ? 'need a decision' : 'none', inDoubt.length > 0),
-      metric('Last reconciliation', lastRun ? lastRun.status : 'never', lastRun ? `${age(lastRun.startedAt)} · ${lastRun.summary.drifted} drifted` : 'run one from Reconciliation', lastRun?.status === 'failed'),
+      metric('Last reconciliation', lastRun ? lastRun.status : 'never', lastRun ? `${instant(lastRun.startedAt)} · ${lastRun.summary.drifted} drifted` : 'run one from Reconciliation', lastRun?.status === 'failed'),
     );
     fill($('subaccounts'), table([
       { label: 'Sub-account', cell: (s) => h('div', {}, h('div', {}, s.title || s.email), h('div', { class: 'ident' }, s.token)) },
@@ -264,10 +450,13 @@
       { label: 'Pending', num: true, cell: (s) => money(s.balance.pending) },
       { label: 'Available', num: true, cell: (s) => money(s.balance.available) },
       { label: 'Provider balance', num: true, cell: (s) => (s.observed ? money(s.observed.balance) : '—') },
-      { label: 'Observed', cell: (s) => (s.observed ? h('span', { title: `${s.observed.at} (${s.observed.source})` }, age(s.observed.at)) : 'never') },
+      { label: 'Observed', cell: (s) => (s.observed ? h('div', {}, when(s.observed.at), h('div', { class: 'ident' }, `${age(s.observed.at)} · ${s.observed.source}`)) : 'never') },
       { label: 'Drift', num: true, cell: (s) => driftBadge(s.observed ? s.observed.drift : null) },
-      { label: 'History', cell: (s) => h('a', { href: '#history', onclick: () => { state.historyAccount = `sub:${s.token}`; } }, 'Chart', h('span', { class: 'sr-only' }, ` for ${s.token}`)) },
-    ], state.subaccounts, { empty: 'No sub-accounts yet: import them (POST /v1/subaccounts/import or credit-ledger import).', caption: 'Amounts in EUR credit. Drift = provider balance − ledger posted balance at that reading.' }));
+      { label: 'Links', cell: (s) => h('span', {},
+        h('a', { href: '#history', onclick: () => { state.historyAccount = `sub:${s.token}`; } }, 'Chart', h('span', { class: 'sr-only' }, ` for ${s.token}`)), ' · ',
+        h('a', { href: '#transfers', onclick: () => { $('transfers-subaccount').value = s.token; } }, 'Transfers', h('span', { class: 'sr-only' }, ` of ${s.token}`))) },
+    ], subPage.data, { empty: 'No sub-accounts yet: import them (POST /v1/subaccounts/import or credit-ledger import).', caption: 'Amounts in EUR credit. Drift = provider balance − ledger posted balance at that reading.' }));
+    renderPager('subaccounts', subPage.nextCursor, loadOverview, subPage.data.length);
     fill($('accounts'), table([
       { label: 'Account', cell: (a) => h('span', { class: a.code.startsWith('sub:') ? 'ident' : null }, a.code) },
       { label: 'Type', cell: (a) => a.type },
@@ -284,20 +473,21 @@
     state.charts[id] = new window.Chart($(id), config);
   }
   function tickFormat(span) {
-    if (span <= 3600e3) return new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit' });
-    if (span <= 2 * 86400e3) return new Intl.DateTimeFormat(undefined, { day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' });
-    return new Intl.DateTimeFormat(undefined, { day: 'numeric', month: 'short' });
+    if (span <= 3600e3) return new Intl.DateTimeFormat('en-GB', { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+    if (span <= 2 * 86400e3) return new Intl.DateTimeFormat('en-GB', { day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' });
+    return new Intl.DateTimeFormat('en-GB', { day: 'numeric', month: 'short' });
   }
   // Bar charts offset their axis by half a bar by default: off, so both charts share one time scale.
   const timeAxis = (from, to) => {
     const fmt = tickFormat(to - from);
-    return { type: 'linear', min: from, max: to, offset: false, ticks: { maxTicksLimit: 8, callback: (v) => fmt.format(new Date(v)) }, grid: { color: '#eef0f3' } };
+    return { type: 'linear', min: from, max: to, offset: false, title: { display: true, text: `time (${BROWSER_ZONE})` }, ticks: { maxTicksLimit: 6, callback: (v) => fmt.format(new Date(v)) }, grid: { color: '#eef0f3' } };
   };
   // The same width for both charts' y axes keeps their time axes aligned.
-  const valueAxis = (title) => ({ title: { display: true, text: title }, grid: { color: '#eef0f3' }, afterFit: (scale) => { scale.width = 80; } });
-  const tooltipTitle = (items) => (items.length ? dateFmt.format(new Date(items[0].parsed.x)) : '');
+  const valueAxis = (title) => ({ title: { display: true, text: title }, grid: { color: '#eef0f3' }, afterFit: (scale) => { scale.width = 64; } });
+  const tooltipTitle = (items) => (items.length ? instant(new Date(items[0].parsed.x).toISOString()) : '');
 
   async function loadHistory() {
+    const current = latest('history');
     if (!state.accounts.length) await loadShared();
     const select = $('history-account');
     const wanted = state.historyAccount || select.value || state.accounts.find((a) => a.code.startsWith('sub:'))?.code || 'main';
@@ -307,16 +497,18 @@
     const to = new Date();
     const from = new Date(to.getTime() - days * 86400e3);
     const hist = await api('GET', `/v1/accounts/${encodeURIComponent(select.value)}/history?from=${from.toISOString()}&to=${to.toISOString()}`);
+    if (!current()) return;
     // Zoom on the activity: a month-wide axis with every point in its last hour shows nothing.
     const times = [...hist.ledger.slice(1, -1), ...hist.observations].map((p) => Date.parse(p.at));
     const first = times.length ? Math.min(...times) : from.getTime();
     const x = { from: Math.max(from.getTime(), first - Math.max((to.getTime() - first) * 0.05, 60_000)), to: to.getTime() };
+    const colours = { 'drift-neg': cssVar('--drift-neg'), 'drift-pos': cssVar('--drift-pos'), 'drift-zero': cssVar('--drift-zero') };
     chart('balance-chart', {
       type: 'line',
       data: {
         datasets: [
           { label: 'Ledger posted balance', data: hist.ledger.map((p) => ({ x: Date.parse(p.at), y: num(p.posted) })), stepped: 'before', borderColor: '#2354c6', backgroundColor: '#2354c6', pointRadius: 0, borderWidth: 2 },
-          { label: 'Provider balance (observed)', data: hist.observations.map((o) => ({ x: Date.parse(o.at), y: num(o.observed) })), showLine: false, borderColor: '#d97706', backgroundColor: '#f59e0b', pointRadius: 5, pointHoverRadius: 7, pointStyle: 'rectRot' },
+          { label: 'Provider balance (observed)', data: hist.observations.map((o) => ({ x: Date.parse(o.at), y: num(o.observed) })), showLine: false, borderColor: '#6b4fbb', backgroundColor: '#8b6fdb', pointRadius: 5, pointHoverRadius: 7, pointStyle: 'rectRot' },
         ],
       },
       options: {
@@ -330,7 +522,7 @@
       data: {
         datasets: [{
           label: 'Drift (provider − ledger)', data: hist.observations.map((o) => ({ x: Date.parse(o.at), y: num(o.drift) })),
-          backgroundColor: hist.observations.map((o) => (milli(o.drift) < 0n ? '#dc2626' : milli(o.drift) > 0n ? '#16a34a' : '#94a3b8')),
+          backgroundColor: hist.observations.map((o) => colours[driftKind(o.drift)]),
           barThickness: 6, minBarLength: 2,
         }],
       },
@@ -340,15 +532,21 @@
         plugins: { legend: { display: false }, tooltip: { callbacks: { title: tooltipTitle, label: (c) => `drift ${money(hist.observations[c.dataIndex].drift, { signed: true })}` } } },
       },
     });
-    const rows = [...hist.observations].reverse();
-    fill($('observations'), table([
-      { label: 'When', cell: (o) => when(o.at) },
-      { label: 'Source', cell: (o) => ({ me: 'reconciliation (account)', list: 'reconciliation (list)', transfer: 'transfer answer' })[o.source] || o.source },
-      { label: 'Provider', num: true, cell: (o) => money(o.observed) },
-      { label: 'Ledger at that point', num: true, cell: (o) => money(o.expected) },
-      { label: 'Drift', num: true, cell: (o) => driftBadge(o.drift) },
-      { label: 'Settled', cell: (o) => (o.settled ? 'yes' : h('span', { title: 'A transfer was in flight: a gap may be timing' }, 'in flight')) },
-    ], rows, { empty: 'No provider reading in this period.', caption: hist.truncated ? 'Only the most recent points of the period are shown.' : `${rows.length} readings, newest first.` }));
+    const all = [...hist.observations].reverse();
+    const render = () => {
+      const { rows, pages, index } = localPage('observations', all, 25);
+      fill($('observations'), table([
+        { label: 'When', cell: (o) => when(o.at) },
+        { label: 'Source', cell: (o) => ({ me: 'reconciliation (account)', list: 'reconciliation (list)', transfer: 'transfer answer' })[o.source] || o.source },
+        { label: 'Provider', num: true, cell: (o) => money(o.observed) },
+        { label: 'Ledger at that point', num: true, cell: (o) => money(o.expected) },
+        { label: 'Drift', num: true, cell: (o) => driftBadge(o.drift) },
+        { label: 'Settled', cell: (o) => (o.settled ? 'yes' : h('span', { title: 'A transfer was in flight: a gap may be timing' }, 'in flight')) },
+        { label: 'Transfer', cell: (o) => (o.transferId ? h('a', { href: `#transfer/${o.transferId}` }, `${o.transferId.slice(0, 8)}…`) : '') },
+      ], rows, { empty: 'No provider reading in this period.', caption: hist.truncated ? 'Only the most recent points of the period are shown.' : `${all.length} readings, newest first.` }));
+      renderLocalPager('observations', pages, index, all.length, render);
+    };
+    render();
   }
 
   // ---- Reconciliation --------------------------------------------------------------------
@@ -382,8 +580,8 @@
     });
     return h('article', { class: 'card finding', 'data-finding': f.id },
       h('div', { class: 'head' },
-        h('div', {}, h('strong', {}, accountLabel(f.account)), ' ', h('span', { class: 'badge warn' }, f.suggestion === 'usage_likely' ? 'usage likely' : 'purchase or refund likely')),
-        h('div', { class: 'amount' }, moneyCell(f.drift, { signed: true, colour: true }))),
+        h('div', {}, h('strong', {}, accountLabel(f.account)), ' ', h('span', { class: `badge ${driftKind(f.drift)}` }, f.suggestion === 'usage_likely' ? 'usage likely' : 'purchase or refund likely')),
+        h('div', { class: 'amount' }, driftAmount(f.drift))),
       h('dl', { class: 'facts' },
         h('div', {}, h('dt', {}, 'Provider showed'), h('dd', {}, money(f.observed))),
         h('div', {}, h('dt', {}, 'Ledger expected'), h('dd', {}, money(f.expected))),
@@ -395,49 +593,64 @@
   async function showRun(id) {
     const run = await api('GET', `/v1/reconciliations/${id}`);
     fill($('run-detail'), h('div', { class: 'chart-box' },
-      h('h2', {}, `Run of ${dateFmt.format(new Date(run.startedAt))}`, ' ', h('span', { class: `badge ${RUN_BADGE[run.status] || ''}` }, run.status)),
+      h('h2', {}, `Run of ${instant(run.startedAt)}`, ' ', h('span', { class: `badge ${RUN_BADGE[run.status] || ''}` }, run.status)),
       run.error ? h('p', { class: 'error' }, run.error) : null,
       h('div', { class: 'table-wrap' }, table([
         { label: 'Account', cell: (i) => accountLabel(i.account) },
         { label: 'Ledger expected', num: true, cell: (i) => money(i.expected) },
         { label: 'Provider', num: true, cell: (i) => money(i.observed) },
-        { label: 'Drift', num: true, cell: (i) => moneyCell(i.drift, { signed: true, colour: true }) },
+        { label: 'Drift', num: true, cell: (i) => driftAmount(i.drift) },
         { label: 'Status', cell: (i) => h('span', { class: `badge ${ITEM_BADGE[i.status] || ''}` }, i.status.replace(/_/g, ' ')) },
         { label: 'Explanation', wrap: true, cell: (i) => i.explanation || '' },
       ], run.items, { empty: 'No items (the run failed before reading the provider).' }))));
   }
 
   async function loadReconciliation() {
+    const current = latest('reconciliation');
     if (!state.accounts.length) await loadShared();
-    const [open, runs, resolved] = await Promise.all([
-      listAll('/v1/drifts?status=open'),
-      api('GET', '/v1/reconciliations?limit=15'),
-      api('GET', '/v1/drifts?status=resolved&limit=10'),
+    const account = $('drifts-account').value;
+    const runStatus = $('runs-status').value;
+    const driftCursor = resetPager('open-drifts', account);
+    const runCursor = resetPager('runs', runStatus);
+    const resolvedCursor = resetPager('resolved-drifts', '');
+    const [allOpen, open, runs, resolved] = await Promise.all([
+      listAll(`/v1/drifts?${query({ status: 'open', account })}`),
+      api('GET', `/v1/drifts?${query({ status: 'open', account, limit: 20, cursor: driftCursor })}`),
+      api('GET', `/v1/reconciliations?${query({ status: runStatus, limit: 15, cursor: runCursor })}`),
+      api('GET', `/v1/drifts?${query({ status: 'resolved', limit: 10, cursor: resolvedCursor })}`),
     ]);
+    if (!current()) return;
+    const totals = driftTotals(allOpen.map((f) => f.drift));
+    fill($('open-drifts-total'), allOpen.length
+      ? h('p', {}, `${allOpen.length} open · gross ${money(totals.gross)} (sum of |drift|) · provider shows less: `, driftAmount(totals.less), ' · provider shows more: ', driftAmount(totals.more))
+      : null);
     fill($('open-drifts'),
       roleNote('operator'),
-      open.length ? open.map(findingCard) : h('div', { class: 'card' }, h('span', { class: 'badge good' }, 'All clear'), ' No open drift: the ledger matched the provider at the last run.'));
+      open.data.length ? open.data.map(findingCard) : h('div', { class: 'card' }, h('span', { class: 'badge good' }, 'All clear'), ' No open drift: the ledger matched the provider at the last run.'));
+    renderPager('open-drifts', open.nextCursor, loadReconciliation, open.data.length);
     fill($('runs'), table([
       { label: 'Started', cell: (r) => when(r.startedAt) },
       { label: 'Trigger', cell: (r) => h('span', { title: r.actor }, r.trigger === 'manual' ? `manual (${r.actor.replace(/^token:/, '').replace(/\/\w+$/, '')})` : r.trigger) },
       { label: 'Status', cell: (r) => h('span', { class: `badge ${RUN_BADGE[r.status] || ''}`, title: r.error || null }, r.status) },
       { label: 'Accounts', num: true, cell: (r) => String(r.summary.accounts) },
       { label: 'Matched', num: true, cell: (r) => String(r.summary.matched) },
-      { label: 'Drifted', num: true, cell: (r) => (r.summary.drifted ? h('strong', { class: 'neg' }, String(r.summary.drifted)) : '0') },
+      { label: 'Drifted', num: true, cell: (r) => (r.summary.drifted ? h('strong', { class: 'drift-neg-text' }, String(r.summary.drifted)) : '0') },
       { label: 'Unsettled', num: true, cell: (r) => String(r.summary.unsettled) },
       { label: 'In doubt resolved', num: true, cell: (r) => String(r.summary.resolvedInDoubt) },
       { label: '', cell: (r) => h('span', {},
         h('button', { type: 'button', class: 'link', onclick: () => showRun(r.id).catch((e) => notify('err', explain(e))) }, 'Details'),
         r.status === 'running' ? null : h('button', { type: 'button', class: 'link', onclick: () => download(`/v1/reconciliations/${r.id}/report?format=csv`, `reconciliation-${r.id}.csv`).catch((e) => notify('err', explain(e))) }, 'CSV')) },
     ], runs.data, { empty: 'No reconciliation yet.' }));
+    renderPager('runs', runs.nextCursor, loadReconciliation, runs.data.length);
     fill($('resolved-drifts'), table([
       { label: 'Account', cell: (f) => accountLabel(f.account) },
-      { label: 'Drift', num: true, cell: (f) => moneyCell(f.drift, { signed: true, colour: true }) },
+      { label: 'Drift', num: true, cell: (f) => driftAmount(f.drift) },
       { label: 'Booked as', cell: (f) => f.resolution?.as.replace('_', ' ') ?? '' },
       { label: 'By', cell: (f) => f.resolution?.by ?? '' },
       { label: 'Reason', wrap: true, cell: (f) => f.resolution?.reason ?? '' },
       { label: 'When', cell: (f) => when(f.resolution?.at) },
     ], resolved.data, { empty: 'None yet.' }));
+    renderPager('resolved-drifts', resolved.nextCursor, loadReconciliation, resolved.data.length);
   }
 
   async function runReconciliation() {
@@ -467,6 +680,8 @@
   // ---- Transfers -------------------------------------------------------------------------
   const STATUS_BADGE = { posted: 'good', failed: 'bad', voided: 'bad', in_doubt: 'warn', pending: 'info', executing: 'info' };
   const effect = (t) => (t.direction === 'add' ? t.amount : `-${t.amount}`);
+  const statusBadge = (status) => h('span', { class: `badge ${STATUS_BADGE[status] || ''}` }, status.replace('_', ' '));
+  const transferLink = (id, text) => h('a', { href: `#transfer/${id}`, class: 'ident', title: id }, text ?? `${id.slice(0, 8)}…`);
 
   /** What the provider's readings since the transfer say about it. */
   function evidenceHint(t, readings) {
@@ -477,10 +692,10 @@
     const verdict = drift === applied ? 'matches this transfer: it looks applied'
       : drift === 0n ? 'is zero: it looks not applied'
       : 'matches neither outcome on its own (other movements or usage may be mixed in)';
-    return h('p', { class: 'hint' }, `Latest reading (${age(latest.at)}): provider ${money(latest.observed)}, ledger posted ${money(latest.expected)}. The gap of ${money(latest.drift, { signed: true })} ${verdict}. If applied, the gap would be ${money(effect(t), { signed: true })}.`);
+    return h('p', { class: 'hint' }, `Latest reading (${instant(latest.at)}): provider ${money(latest.observed)}, ledger posted ${money(latest.expected)}. The gap of ${money(latest.drift, { signed: true })} ${verdict}. If applied, the gap would be ${money(effect(t), { signed: true })}.`);
   }
 
-  function inDoubtCard(t, readings) {
+  function resolveForm(t, after) {
     const reason = h('input', { type: 'text', name: 'reason', required: true, maxlength: 500, placeholder: 'e.g. provider support confirmed the credit (ticket 4411)' });
     const post = gate(h('button', { type: 'submit', class: 'primary', value: 'applied' }, 'Post (applied)'), 'operator');
     const voidIt = gate(h('button', { type: 'submit', class: 'danger', value: 'not_applied' }, 'Void (not applied)'), 'operator');
@@ -493,28 +708,30 @@
       try {
         const r = await api('POST', `/v1/transfers/${t.id}/resolve`, { outcome, reason: reason.value });
         notify('ok', `Transfer ${r.id} is now ${r.status}.`);
-        await loadTransfers();
+        await after();
       } catch (err) {
         notify('err', explain(err));
         gateAll();
         post.disabled = voidIt.disabled = !can('operator');
       }
     });
+    return form;
+  }
+
+  function inDoubtCard(t, readings) {
     const p = t.provider;
     return h('article', { class: 'card doubt', 'data-transfer': t.id },
       h('div', { class: 'head' },
-        h('div', {}, h('strong', {}, t.direction === 'add' ? 'Credit to ' : 'Debit from ', accountLabel(`sub:${t.subaccount}`)), h('div', { class: 'ident' }, t.id)),
+        h('div', {}, h('strong', {}, t.direction === 'add' ? 'Credit to ' : 'Debit from ', accountLabel(`sub:${t.subaccount}`)), h('div', {}, transferLink(t.id, t.id))),
         h('div', { class: 'amount' }, money(t.amount))),
       h('dl', { class: 'facts' },
         h('div', {}, h('dt', {}, 'Created'), h('dd', {}, when(t.createdAt))),
         h('div', {}, h('dt', {}, 'Attempts'), h('dd', {}, String(t.attempts))),
         h('div', {}, h('dt', {}, 'Reference'), h('dd', {}, t.reference || '—')),
-        h('div', {}, h('dt', {}, 'Why in doubt'), h('dd', {}, t.failureReason || '—')),
+        h('div', {}, h('dt', {}, 'Why in doubt'), h('dd', {}, reasonCell(t.failureReason) || '—')),
         h('div', {}, h('dt', {}, 'Provider HTTP code'), h('dd', {}, p?.code == null ? 'no answer' : String(p.code))),
-        h('div', {}, h('dt', {}, 'Provider message'), h('dd', {}, p?.message || '—')),
-        h('div', {}, h('dt', {}, 'Provider main credit'), h('dd', {}, p?.credit ? money(p.credit) : '—')),
-        h('div', {}, h('dt', {}, 'Provider sub-account credit'), h('dd', {}, p?.subaccountCredit ? money(p.subaccountCredit) : '—'))),
-      evidenceHint(t, readings),
+        h('div', {}, h('dt', {}, 'Provider message'), h('dd', {}, p?.message ? reasonCell(p.message) : '—'))),
+      t.evidence ? h('p', { class: 'hint' }, h('strong', {}, 'Evidence: '), t.evidence.summary) : evidenceHint(t, readings),
       readings.length ? h('details', {}, h('summary', {}, `Provider readings of this sub-account since the transfer (${readings.length})`),
         table([
           { label: 'When', cell: (o) => when(o.at) },
@@ -523,35 +740,165 @@
           { label: 'Ledger posted', num: true, cell: (o) => money(o.expected) },
           { label: 'Gap', num: true, cell: (o) => money(o.drift, { signed: true }) },
         ], [...readings].reverse())) : null,
-      form);
+      resolveForm(t, loadTransfers));
+  }
+
+  const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+  function transferFilters() {
+    const from = $('transfers-from').value;
+    const to = $('transfers-to').value;
+    return {
+      status: $('transfers-status').value, subaccount: $('transfers-subaccount').value,
+      from: from ? dayStart(from) : '', to: to ? dayEnd(to) : '', limit: $('transfers-limit').value,
+      reference: UUID.test($('transfer-search').value.trim()) ? '' : $('transfer-search').value.trim(),
+    };
   }
 
   async function loadTransfers() {
+    const current = latest('transfers');
     if (!state.accounts.length) await loadShared();
-    const status = $('transfers-status').value;
-    const [inDoubt, recent] = await Promise.all([
+    const filters = transferFilters();
+    const cursor = resetPager('transfers', JSON.stringify(filters));
+    const [inDoubt, page] = await Promise.all([
       listAll('/v1/transfers?status=in_doubt'),
-      api('GET', `/v1/transfers?limit=50${status ? `&status=${status}` : ''}`),
+      api('GET', `/v1/transfers?${query({ ...filters, cursor })}`),
     ]);
-    const cards = await Promise.all(inDoubt.map(async (t) => {
+    if (!current()) return;
+    const cards = await Promise.all(inDoubt.slice(0, 20).map(async (t) => {
       const from = new Date(Date.parse(t.createdAt) - 1000).toISOString();
       const hist = await api('GET', `/v1/accounts/${encodeURIComponent(`sub:${t.subaccount}`)}/history?from=${from}`);
       return inDoubtCard(t, hist.observations);
     }));
-    fill($('in-doubt'), roleNote('operator'), cards.length ? cards : h('div', { class: 'card' }, h('span', { class: 'badge good' }, 'None'), ' No transfer is waiting for a decision.'));
+    fill($('in-doubt'), roleNote('operator'), cards.length ? cards : h('div', { class: 'card' }, h('span', { class: 'badge good' }, 'None'), ' No transfer is waiting for a decision.'),
+      inDoubt.length > cards.length ? h('p', { class: 'muted' }, `${inDoubt.length - cards.length} more in doubt: filter the list below by status "In doubt".`) : null);
     fill($('transfers'), table([
+      { label: 'Transfer', cell: (t) => transferLink(t.id) },
       { label: 'Created', cell: (t) => when(t.createdAt) },
       { label: 'Sub-account', cell: (t) => h('span', { class: 'ident' }, t.subaccount) },
       { label: 'Direction', cell: (t) => (t.direction === 'add' ? 'credit' : 'debit') },
       { label: 'Amount', num: true, cell: (t) => money(t.amount) },
-      { label: 'Status', cell: (t) => h('span', { class: `badge ${STATUS_BADGE[t.status] || ''}` }, t.status.replace('_', ' ')) },
+      { label: 'Status', cell: (t) => statusBadge(t.status) },
       { label: 'Reference', wrap: true, cell: (t) => t.reference || '' },
+      { label: 'Failure reason', wrap: true, cell: (t) => reasonCell(t.failureReason) },
       { label: 'Resolution', wrap: true, cell: (t) => (t.resolution ? `${t.resolution.outcome.replace('_', ' ')} by ${t.resolution.by}: ${t.resolution.reason}` : '') },
-      { label: 'Id', cell: (t) => h('span', { class: 'ident', title: t.id }, `${t.id.slice(0, 8)}…`) },
-    ], recent.data, { empty: 'No transfer.', rowAttrs: (t) => ({ 'data-transfer-row': t.id }) }));
+    ], page.data, { empty: 'No transfer matches these filters.', rowAttrs: (t) => ({ 'data-transfer-row': t.id }) }));
+    renderPager('transfers', page.nextCursor, loadTransfers, page.data.length);
+  }
+
+  // The idempotency key of the next "new transfer": made in the browser, kept until a success,
+  // so a retry after an error or a second click replays the same transfer instead of a second one.
+  function newIdempotencyKey() {
+    $('nt-key').textContent = `dashboard-${crypto.randomUUID()}`;
+  }
+  async function submitNewTransfer() {
+    const key = $('nt-key').textContent;
+    const body = { subaccount: $('nt-subaccount').value, direction: $('nt-direction').value, amount: $('nt-amount').value.trim() };
+    const reference = $('nt-reference').value.trim();
+    if (reference) body.reference = reference;
+    const fields = $('new-transfer-fields');
+    fields.disabled = true;
+    try {
+      const t = await api('POST', '/v1/transfers', body, { 'idempotency-key': key });
+      fill($('nt-result'), h('span', { class: 'badge good' }, 'Recorded'), ` ${t.direction === 'add' ? 'Credit' : 'Debit'} of ${money(t.amount)} for ${t.subaccount}: `, transferLink(t.id, t.id), ` (${t.status}).`);
+      notify('ok', `Transfer ${t.id} recorded (${t.status}).`);
+      $('new-transfer').reset();
+      newIdempotencyKey();
+      await loadTransfers();
+    } catch (err) {
+      fill($('nt-result'), h('span', { class: 'badge bad' }, 'Not recorded'), ` ${explain(err)}`, err instanceof ApiError ? '' : ' Sending again uses the same idempotency key: it cannot record it twice.');
+    } finally {
+      fields.disabled = false;
+      gateAll();
+    }
+  }
+
+  // ---- One transfer: postings, provider answer, journal, evidence -------------------------
+  function facts(pairs) {
+    return h('dl', { class: 'facts' }, pairs.filter(Boolean).map(([k, v]) => h('div', {}, h('dt', {}, k), h('dd', {}, v ?? '—'))));
+  }
+  function evidenceView(ev) {
+    if (!ev) return h('p', { class: 'empty', id: 'evidence-none' }, 'No evidence yet: evidence is gathered for transfers in doubt (provider readings that decide whether it was applied).');
+    const outcome = ev.outcome === 'applied' ? 'applied' : ev.outcome === 'not_applied' ? 'not applied' : 'undecided';
+    return h('div', { id: 'evidence' },
+      h('p', {}, h('span', { class: `badge ${ev.status === 'decided' ? 'good' : 'warn'}` }, ev.status), ' ', h('strong', {}, `Outcome: ${outcome}`), ' · evaluated ', when(ev.evaluatedAt)),
+      h('p', { class: 'hint' }, ev.summary),
+      ev.suggestion ? h('p', {}, h('strong', {}, 'Suggestion: '), ev.suggestion) : null,
+      h('h3', {}, 'Hypotheses'),
+      h('ul', { class: 'hypotheses' }, (ev.hypotheses || []).map((hy) => h('li', { class: hy.refuted ? 'refuted' : 'open' },
+        h('strong', {}, hy.outcome === 'applied' ? 'Applied' : 'Not applied'), hy.refuted ? ' — refuted: ' : ' — still possible: ', hy.why,
+        hy.needs ? h('span', { class: 'muted' }, ` (would need: ${Array.isArray(hy.needs) ? hy.needs.join(', ') : hy.needs})`) : null))),
+      h('h3', {}, 'Provider readings'),
+      h('div', { class: 'table-wrap' }, table([
+        { label: 'When', cell: (r) => when(r.at) },
+        { label: 'Source', cell: (r) => r.source },
+        { label: 'Sub-account balance', num: true, cell: (r) => money(r.subaccountBalance) },
+        { label: 'Main balance', num: true, cell: (r) => money(r.mainBalance) },
+      ], ev.readings || [], { empty: 'No reading.' })),
+      ev.assumptions?.length ? [h('h3', {}, 'Assumptions'), h('ul', {}, ev.assumptions.map((a) => h('li', {}, a)))] : null);
+  }
+  async function loadTransfer(id) {
+    if (!state.accounts.length) await loadShared();
+    const t = await api('GET', `/v1/transfers/${encodeURIComponent(id)}`);
+    const [journal, ledger] = await Promise.all([
+      listAll(`/v1/journal?${query({ entityType: 'transfer', entity: t.id })}`),
+      listAll(`/v1/journal?${query({ entityType: 'ledger_transaction', entity: t.ledgerTransactionId })}`),
+    ]);
+    $('transfer-title').textContent = `${t.direction === 'add' ? 'Credit' : 'Debit'} of ${money(t.amount)} ${t.direction === 'add' ? 'to' : 'from'} ${accountLabel(`sub:${t.subaccount}`)}`;
+    const p = t.provider;
+    const postings = ledger.flatMap((e) => (e.data?.postings || []).map((line) => ({ e, line })));
+    fill($('transfer-detail'),
+      h('div', { class: 'card', id: 'transfer-facts' },
+        h('p', {}, statusBadge(t.status), ' ', h('span', { class: 'ident' }, t.id)),
+        facts([
+          ['Sub-account', h('span', { class: 'ident' }, t.subaccount)],
+          ['Direction', t.direction === 'add' ? 'credit (main → sub-account)' : 'debit (sub-account → main)'],
+          ['Amount', money(t.amount)],
+          ['Reference', t.reference || '—'],
+          ['Created', when(t.createdAt)],
+          ['Last change', when(t.updatedAt)],
+          ['Expires if not executed', when(t.expiresAt)],
+          ['Attempts', String(t.attempts)],
+          ['Ledger transaction', h('span', { class: 'ident' }, t.ledgerTransactionId)],
+          t.metadata ? ['Metadata', h('code', {}, JSON.stringify(t.metadata))] : null,
+        ]),
+        t.failureReason ? h('div', { class: 'reason-box' }, h('strong', {}, 'Failure reason: '), plainReason(t.failureReason),
+          h('details', {}, h('summary', {}, 'Raw text'), h('code', { class: 'raw' }, t.failureReason))) : null,
+        t.resolution ? h('p', {}, h('strong', {}, 'Resolution: '), `${t.resolution.outcome.replace('_', ' ')} by ${t.resolution.by} at `, when(t.resolution.at), `: ${t.resolution.reason ?? ''}`) : null,
+        t.status === 'in_doubt' ? [roleNote('operator'), resolveForm(t, () => loadTransfer(t.id))] : null),
+      h('h2', {}, "Provider's answer"),
+      h('div', { class: 'card', id: 'transfer-provider' }, p ? facts([
+        ['HTTP code', p.code == null ? 'no answer' : String(p.code)],
+        ['Message', p.message ? reasonCell(p.message) : '—'],
+        ['Main account credit after', p.credit ? money(p.credit) : '—'],
+        ['Sub-account credit after', p.subaccountCredit ? money(p.subaccountCredit) : '—'],
+        ['Answered', when(p.at)],
+      ]) : h('p', { class: 'empty' }, 'No answer from the provider yet.')),
+      h('h2', {}, 'Evidence'),
+      h('div', { class: 'card', id: 'transfer-evidence' }, evidenceView(t.evidence)),
+      h('h2', {}, 'Ledger postings'),
+      h('div', { class: 'table-wrap', id: 'transfer-postings' }, table([
+        { label: 'When', cell: (r) => when(r.e.recordedAt) },
+        { label: 'Step', cell: (r) => r.e.action.replace('ledger_transaction.', '') },
+        { label: 'Account', cell: (r) => accountLabel(r.line.account) },
+        { label: 'Debit', num: true, cell: (r) => (milli(r.line.amount) > 0n ? money(r.line.amount) : '') },
+        { label: 'Credit', num: true, cell: (r) => (milli(r.line.amount) < 0n ? money(r.line.amount.slice(1)) : '') },
+      ], postings, { empty: 'No posting recorded.', caption: ledger.filter((e) => !e.data?.postings).map((e) => `${e.action.replace('ledger_transaction.', '')} at ${instant(e.recordedAt)}`).join(' · ') || null })),
+      h('h2', {}, 'Journal'),
+      h('div', { class: 'table-wrap', id: 'transfer-journal' }, table([
+        { label: '#', num: true, cell: (e) => String(e.sequence) },
+        { label: 'When', cell: (e) => when(e.recordedAt) },
+        { label: 'Action', cell: (e) => e.action },
+        { label: 'Actor', cell: (e) => e.actor },
+        { label: 'Reason', wrap: true, cell: (e) => (e.reason ? reasonCell(e.reason) : '') },
+      ], [...journal, ...ledger].sort((a, b) => a.sequence - b.sequence), { empty: 'No journal entry.' })));
   }
 
   // ---- Top-ups (the routes may not exist on this server yet) -------------------------------
+  /** "2027-01-01 05:00:00 UTC" plus the policy's own wall clock: "06:00:00 CET (Europe/Paris)". */
+  function nextRun(iso, timeZone) {
+    if (!iso) return 'not scheduled';
+    return h('span', {}, when(iso), h('span', { class: 'muted' }, ` · ${instant(iso, timeZone).slice(11)} (${timeZone})`));
+  }
   async function loadTopups() {
     let policies;
     try {
@@ -571,9 +918,9 @@
       const [preview, runs] = await Promise.all([
         // Target mode reads the provider: a provider outage must not hide the policy.
         api('GET', `/v1/topup-policies/${p.id}/preview`).catch(() => null),
-        api('GET', `/v1/topup-runs?policy=${encodeURIComponent(p.id)}&limit=5`).then((r) => r.data),
+        api('GET', `/v1/topup-runs?${query({ policy: p.id, limit: 5, cursor: resetPager(`topup-runs-${p.id}`, '') })}`),
       ]);
-      return { p, preview, runs };
+      return { p, preview, runs: runs.data, nextCursor: runs.nextCursor };
     }));
     fill($('topups'), details.map(({ p, preview, runs }) => h('article', { class: 'card finding' },
       h('div', { class: 'head' },
@@ -582,7 +929,7 @@
       h('dl', { class: 'facts' },
         h('div', {}, h('dt', {}, 'Mode'), h('dd', {}, p.mode === 'target' ? `top up to ${money(p.target)}` : `add ${money(p.amount)}`)),
         h('div', {}, h('dt', {}, 'Cap'), h('dd', {}, p.cap ? money(p.cap) : '—')),
-        h('div', {}, h('dt', {}, 'Next run'), h('dd', {}, p.nextRunAt ? when(p.nextRunAt) : 'not scheduled')),
+        h('div', { class: 'wide' }, h('dt', {}, 'Next run'), h('dd', {}, nextRun(p.nextRunAt, p.timezone))),
         h('div', {}, h('dt', {}, 'A run now would transfer'), h('dd', {}, preview ? (preview.amount ? money(preview.amount) : 'nothing') : 'preview unavailable'))),
       preview?.explanation ? h('p', { class: 'hint' }, preview.explanation) : null,
       h('h3', { class: 'small-text muted' }, 'Last runs'),
@@ -591,17 +938,74 @@
         { label: 'Scheduled for', cell: (r) => when(r.scheduledFor) },
         { label: 'Decision', cell: (r) => h('span', { class: `badge ${({ decided: 'good', failed: 'bad', missed: 'warn' })[r.status] || ''}` }, r.status) },
         { label: 'Amount', num: true, cell: (r) => money(r.amount) },
-        { label: 'Transfer', cell: (r) => (r.transfer ? h('span', {}, h('span', { class: `badge ${STATUS_BADGE[r.transfer.status] || ''}` }, r.transfer.status.replace('_', ' ')), ' ', h('span', { class: 'ident', title: r.transfer.id }, `${r.transfer.id.slice(0, 8)}…`)) : '—') },
+        { label: 'Transfer', cell: (r) => (r.transfer ? h('span', {}, statusBadge(r.transfer.status), ' ', transferLink(r.transfer.id)) : '—') },
         { label: 'Why', wrap: true, cell: (r) => r.explanation },
-      ], runs, { empty: 'No run yet.' })))));
+      ], runs, { empty: 'No run yet.' })),
+      h('div', { class: 'pager', id: `topup-runs-${p.id}-pager` }))));
+    for (const { p, runs, nextCursor } of details) renderPager(`topup-runs-${p.id}`, nextCursor, loadTopups, runs.length);
   }
 
-  // ---- Reports ---------------------------------------------------------------------------
+  // ---- Usage report ----------------------------------------------------------------------
+  const USAGE_COLUMNS = [
+    ['opening', 'Opening'], ['topUps', 'Top-ups'], ['removals', 'Removals'], ['usage', 'Usage'], ['adjustments', 'Adjustments'],
+    ['closing', 'Closing (ledger)'], ['providerClosing', 'Closing (provider)'],
+  ];
+  function usageMonth() {
+    if (!$('usage-month').value) $('usage-month').value = new Date().toISOString().slice(0, 7);
+    return $('usage-month').value;
+  }
+  async function loadUsage() {
+    const month = usageMonth();
+    let report;
+    try {
+      report = await api('GET', `/v1/reports/usage?${query({ month, format: 'json' })}`);
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 404 && err.code !== 'account_not_found') {
+        fill($('usage'), h('div', { class: 'card', id: 'usage-unavailable' }, h('span', { class: 'badge' }, 'Not available'), ' The usage report is not available on this server (GET /v1/reports/usage answered 404).'));
+        $('usage-csv').disabled = true;
+        return;
+      }
+      throw err;
+    }
+    $('usage-csv').disabled = false;
+    const cols = [
+      { label: 'Sub-account', cell: (r) => (r.subaccount ? accountLabel(`sub:${r.subaccount}`) : r.account) },
+      ...USAGE_COLUMNS.map(([k, label]) => ({ label, num: true, cell: (r) => money(r[k]) })),
+      { label: 'Difference', num: true, cell: (r) => (r.difference == null ? '—' : driftAmount(r.difference)) },
+    ];
+    const totalsRow = report.totals ? { account: 'Total', subaccount: null, ...report.totals } : null;
+    fill($('usage'),
+      h('p', { class: 'muted' }, `${report.month} in ${report.timeZone}: from ${instant(report.from, report.timeZone)} to ${instant(report.to, report.timeZone)}. Difference = provider closing − ledger closing.`),
+      h('div', { class: 'table-wrap' }, table(cols, totalsRow ? [...report.rows, totalsRow] : report.rows, { empty: 'No sub-account activity this month.', rowAttrs: (r) => (r === totalsRow ? { class: 'total' } : {}) })));
+  }
+
+  // ---- Journal ---------------------------------------------------------------------------
+  async function loadJournal() {
+    const current = latest('journal');
+    const from = $('jl-from').value;
+    const to = $('jl-to').value;
+    const filters = { from: from ? dayStart(from) : '', to: to ? dayEnd(to) : '' };
+    const cursor = resetPager('journal', JSON.stringify(filters));
+    const page = await api('GET', `/v1/journal?${query({ ...filters, limit: 50, cursor })}`);
+    if (!current()) return;
+    fill($('journal'), table([
+      { label: '#', num: true, cell: (e) => String(e.sequence) },
+      { label: 'When', cell: (e) => when(e.recordedAt) },
+      { label: 'Action', cell: (e) => e.action },
+      { label: 'Entity', cell: (e) => (e.entityType === 'transfer' ? transferLink(e.entityId) : h('span', { class: 'ident', title: e.entityId }, `${e.entityType} ${e.entityId.slice(0, 8)}…`)) },
+      { label: 'Actor', cell: (e) => e.actor },
+      { label: 'Reason', wrap: true, cell: (e) => (e.reason ? reasonCell(e.reason) : '') },
+    ], page.data, { empty: 'No journal entry in this period.' }));
+    renderPager('journal', page.nextCursor, loadJournal, page.data.length);
+  }
+
+  // ---- Exports ---------------------------------------------------------------------------
   async function loadReports() {
     if (!state.accounts.length) await loadShared();
     const runs = await api('GET', '/v1/reconciliations?limit=50');
+    const selected = $('report-run').value;
     fill($('report-run'), runs.data.length
-      ? runs.data.map((r) => h('option', { value: r.id }, `${dateFmt.format(new Date(r.startedAt))} — ${r.status}, ${r.summary.drifted} drifted`))
+      ? runs.data.map((r) => h('option', { value: r.id, selected: r.id === selected }, `${instant(r.startedAt)} — ${r.status}, ${r.summary.drifted} drifted`))
       : h('option', { value: '' }, 'No reconciliation yet'));
     accountOptions($('statement-account'), $('statement-account').value || 'main');
     const today = isoDay(new Date());
@@ -611,11 +1015,15 @@
   }
 
   // ---- wiring ----------------------------------------------------------------------------
-  const LOADERS = { overview: loadOverview, history: loadHistory, reconciliation: loadReconciliation, transfers: loadTransfers, topups: loadTopups, reports: loadReports };
+  const LOADERS = {
+    overview: loadOverview, transfers: loadTransfers, transfer: loadTransfer, history: loadHistory, reconciliation: loadReconciliation,
+    topups: loadTopups, usage: loadUsage, journal: loadJournal, reports: loadReports,
+  };
   const onSubmit = (id, fn) => $(id).addEventListener('submit', async (e) => {
     e.preventDefault();
     try { await fn(); } catch (err) { notify('err', explain(err)); }
   });
+  const reloadOnChange = (id, fn) => $(id).addEventListener('change', () => fn().catch((err) => notify('err', explain(err))));
 
   document.addEventListener('DOMContentLoaded', () => {
     $('login-form').addEventListener('submit', async (e) => {
@@ -629,12 +1037,35 @@
     });
     $('sign-out').addEventListener('click', () => signOut());
     $('refresh').addEventListener('click', () => { fill($('status')); route(); });
+    $('auto-refresh').checked = sessionStorage.getItem(AUTO_KEY) !== 'off';
+    $('auto-refresh').addEventListener('change', () => {
+      sessionStorage.setItem(AUTO_KEY, $('auto-refresh').checked ? 'on' : 'off');
+      if (state.lastOk) markFresh(state.lastOk);
+    });
+    setInterval(autoRefreshTick, REFRESH_MS);
     $('run-reconciliation').addEventListener('click', runReconciliation);
-    $('history-account').addEventListener('change', () => loadHistory().catch((err) => notify('err', explain(err))));
-    $('history-days').addEventListener('change', () => loadHistory().catch((err) => notify('err', explain(err))));
+    reloadOnChange('history-account', loadHistory);
+    reloadOnChange('history-days', loadHistory);
     $('history-form').addEventListener('submit', (e) => e.preventDefault());
-    $('transfers-status').addEventListener('change', () => loadTransfers().catch((err) => notify('err', explain(err))));
-    $('transfers-form').addEventListener('submit', (e) => e.preventDefault());
+    for (const id of ['transfers-status', 'transfers-subaccount', 'transfers-from', 'transfers-to', 'transfers-limit']) reloadOnChange(id, loadTransfers);
+    onSubmit('transfers-form', async () => {
+      // A transfer id opens that transfer; any other text searches the references.
+      const id = $('transfer-search').value.trim();
+      if (UUID.test(id)) {
+        $('transfer-search').value = '';
+        location.hash = `#transfer/${id.toLowerCase()}`;
+        return;
+      }
+      await loadTransfers();
+    });
+    onSubmit('new-transfer', submitNewTransfer);
+    reloadOnChange('drifts-account', loadReconciliation);
+    reloadOnChange('runs-status', loadReconciliation);
+    $('drifts-form').addEventListener('submit', (e) => e.preventDefault());
+    $('runs-form').addEventListener('submit', (e) => e.preventDefault());
+    onSubmit('usage-form', loadUsage);
+    onSubmit('journal-filter', loadJournal);
+    $('usage-csv').addEventListener('click', () => download(`/v1/reports/usage?${query({ month: usageMonth(), format: 'csv' })}`, `usage-${usageMonth()}.csv`).catch((e) => notify('err', explain(e))));
     onSubmit('report-form', () => download(`/v1/reconciliations/${$('report-run').value}/report?format=csv`, 'reconciliation.csv'));
     onSubmit('statement-form', () => {
       const code = $('statement-account').value;

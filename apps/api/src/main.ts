@@ -11,7 +11,8 @@ import { createServices } from '@app/services';
 import { AppModule } from './app.module';
 import { authenticateBeforeParsing, TokenAuthenticator } from './core/auth.guard';
 import { HANDLED_ROUTES } from './core/endpoint.decorator';
-import { docsHtml, openApiDocument } from './modules/operations/docs';
+import { registerHttpMetrics } from './core/http-metrics';
+import { registerDocs } from './modules/operations/docs';
 import { registerBullBoard } from './modules/admin/bull-board';
 import { registerDashboard } from './modules/dashboard/dashboard.static';
 
@@ -71,6 +72,7 @@ async function bootstrap(): Promise<void> {
       return reply.code(401).header('www-authenticate', 'Bearer').send({ error: { code: 'unauthorized', message: '/metrics requires Authorization: Bearer <METRICS_TOKEN>' } });
     });
   }
+  registerHttpMetrics(fastify, services.metrics);
   fastify.addHook('onRequest', authenticateBeforeParsing(new TokenAuthenticator(config.API_TOKENS ?? []), ALL_ROUTES));
   // Our own log lines (use cases) written while serving a request carry its reqId, like
   // Fastify's request lines. Entered after the body is read: the stream's events would
@@ -80,9 +82,7 @@ async function bootstrap(): Promise<void> {
   const missing = ALL_ROUTES.filter((r) => !HANDLED_ROUTES.has(r)).map((r) => `${r.method} ${r.path}`);
   if (missing.length) throw new Error(`routes in the contract without a handler: ${missing.join(', ')}`);
 
-  const doc = openApiDocument(process.env.npm_package_version ?? '0.1.0');
-  fastify.get('/docs-json', async () => doc);
-  fastify.get('/docs', async (_req, reply) => reply.type('text/html; charset=utf-8').send(docsHtml()));
+  registerDocs(fastify, process.env.npm_package_version ?? '0.1.0');
   registerDashboard(fastify);
   registerBullBoard(fastify, services);
 

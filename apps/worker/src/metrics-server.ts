@@ -3,30 +3,46 @@ import { bearerMatches } from '@app/common';
 import { Services } from '@app/services';
 
 /**
- * The worker's own /metrics (provider call latency and outcomes happen here) and /health/live,
- * on WORKER_METRICS_HOST (loopback by default). With METRICS_TOKEN set, /metrics requires
- * `Authorization: Bearer <METRICS_TOKEN>`.
+ * The worker's own HTTP server on WORKER_METRICS_PORT: /metrics (this process's registry:
+ * Node defaults and the provider calls it makes), /health/live, and /health/ready (Postgres
+ * and Redis reachable: 200, else 503 with the failing check), on WORKER_METRICS_HOST (loopback
+ * by default). With METRICS_TOKEN set, /metrics requires `Authorization: Bearer <METRICS_TOKEN>`.
  */
 export function startMetricsServer(s: Services): Server | undefined {
   if (!s.config.WORKER_METRICS_PORT) return undefined;
+  const json = (res: import('node:http').ServerResponse, status: number, body: unknown) => {
+    res.statusCode = status;
+    res.setHeader('content-type', 'application/json');
+    res.end(JSON.stringify(body));
+  };
   const token = s.config.METRICS_TOKEN;
   const server = createServer(async (req, res) => {
-    if (req.url === '/metrics') {
+    const path = (req.url ?? '').split('?')[0];
+    if (path === '/metrics') {
       if (token && !bearerMatches(req.headers.authorization, token)) {
-        res.statusCode = 401;
-        res.setHeader('content-type', 'application/json');
         res.setHeader('www-authenticate', 'Bearer');
-        res.end(JSON.stringify({ error: { code: 'unauthorized', message: '/metrics requires Authorization: Bearer <METRICS_TOKEN>' } }));
+        json(res, 401, { error: { code: 'unauthorized', message: '/metrics requires Authorization: Bearer <METRICS_TOKEN>' } });
         return;
       }
-      res.setHeader('content-type', s.providerMetrics.registry.contentType);
-      res.end(await s.providerMetrics.registry.metrics());
-    } else if (req.url === '/health/live') {
-      res.setHeader('content-type', 'application/json');
-      res.end('{"status":"ok"}');
+      try {
+        const text = await s.metrics.metrics();
+        res.setHeader('content-type', s.metrics.contentType);
+        res.end(text);
+      } catch (err) {
+        json(res, 503, { error: { code: 'service_unavailable', message: `metrics unavailable: ${(err as Error).message}` } });
+      }
+    } else if (path === '/health/live') {
+      json(res, 200, { status: 'ok' });
+    } else if (path === '/health/ready') {
+      const checks: Record<string, string> = {};
+      await Promise.all([
+        s.db.ping().then(() => (checks.postgres = 'ok'), (e: Error) => (checks.postgres = `down: ${e.message}`)),
+        s.producerRedis.ping().then(() => (checks.redis = 'ok'), (e: Error) => (checks.redis = `down: ${e.message}`)),
+      ]);
+      const ok = Object.values(checks).every((v) => v === 'ok');
+      json(res, ok ? 200 : 503, { status: ok ? 'ready' : 'not_ready', checks });
     } else {
-      res.statusCode = 404;
-      res.end();
+      json(res, 404, { error: { code: 'not_found', message: `no route ${path}` } });
     }
   });
   server.on('error', (err) => s.logger.warn({ err: err.message }, 'worker metrics server unavailable'));

@@ -1,3 +1,4 @@
 export * from './schemas';
 export * from './routes';
 export * from './openapi';
+export * as responses from './responses';

@@ -103,6 +103,7 @@ export const transferListQuery = pageOn('sequence').extend({
   direction: z.enum(['add', 'remove']).optional(),
   from: isoDate.optional(),
   to: isoDate.optional(),
+  reference: text(200).optional().meta({ description: 'only transfers whose reference contains this text (case-insensitive)' }),
 });
 
 export const accountCode = z.string().max(140).regex(/^(main|funding|usage|adjustment|sub:[A-Za-z0-9_-]{1,128})$/, 'must be main, funding, usage, adjustment or sub:<token>');
@@ -120,14 +121,18 @@ export const journalQuery = z.strictObject({
   format: z.enum(['json', 'csv', 'jsonl']).default('json'),
   limit: limitSchema(),
   cursor: cursorSchema('sequence'),
-});
+  entityType: z.string().regex(/^[a-z_]{1,40}$/).optional().meta({ description: 'only entries about this kind of entity (transfer, ledger_transaction, drift_finding, reconciliation_run, topup_policy, topup_run); with entity' }),
+  entity: z.uuid().optional().meta({ description: 'only entries about this entity (e.g. a transfer id, or its ledgerTransactionId for its postings)' }),
+}).refine((q) => q.entityType === undefined || q.entity !== undefined, { message: 'entityType needs entity', path: ['entityType'] });
 export const journalLinesQuery = z.strictObject({
   from: isoDate.optional(),
   to: isoDate.optional(),
   format: z.enum(['json', 'csv', 'jsonl']).default('json'),
   limit: z.coerce.number().int().min(1).max(500).default(50),
   cursor: z.string().regex(/^\d{1,19}$/).optional(),
-});
+  entityType: z.string().regex(/^[a-z_]{1,40}$/).optional().meta({ description: 'only entries about this kind of entity (transfer, ledger_transaction, drift_finding, reconciliation_run, topup_policy, topup_run); with entity' }),
+  entity: z.uuid().optional().meta({ description: 'only entries about this entity (e.g. a transfer id, or its ledgerTransactionId for its postings)' }),
+}).refine((q) => q.entityType === undefined || q.entity !== undefined, { message: 'entityType needs entity', path: ['entityType'] });
 export const uuidParam = z.uuid();
 export const emptyQuery = z.strictObject({});
 

@@ -88,7 +88,7 @@ export class LedgerQueries {
    * Streams journal entries in sequence order, a page at a time (keyset paging), so a year of
    * journal never sits in memory.
    */
-  async *journal(opts: { from?: Date; to?: Date; pageSize?: number; afterSequence?: string } = {}): AsyncGenerator<JournalRow> {
+  async *journal(opts: { from?: Date; to?: Date; pageSize?: number; afterSequence?: string; entityType?: string; entityId?: string } = {}): AsyncGenerator<JournalRow> {
     const pageSize = opts.pageSize ?? 1000;
     let after = opts.afterSequence ?? '0';
     for (;;) {
@@ -98,8 +98,9 @@ export class LedgerQueries {
         `SELECT j.sequence::text, j.provider_account_id, j.recorded_at, j.actor, j.action, j.entity_type, j.entity_id, j.reason, j.correlation_id, j.data, j.prev_hash, j.hash
            FROM journal_entries j
           WHERE j.sequence > $1 AND ($2::timestamptz IS NULL OR j.recorded_at >= $2) AND ($3::timestamptz IS NULL OR j.recorded_at < $3)
+            AND ($5::text IS NULL OR j.entity_type = $5) AND ($6::text IS NULL OR j.entity_id = $6)
           ORDER BY j.sequence LIMIT $4`,
-        [after, opts.from ?? null, opts.to ?? null, pageSize],
+        [after, opts.from ?? null, opts.to ?? null, pageSize, opts.entityType ?? null, opts.entityId ?? null],
       );
       for (const r of rows) yield r;
       if (rows.length < pageSize) return;
@@ -214,7 +215,7 @@ export function journalJson(r: JournalRow) {
 }
 
 /** A readable stream of the journal as CSV or JSON lines. */
-export function journalStream(queries: LedgerQueries, format: 'csv' | 'jsonl', opts: { from?: Date; to?: Date }): Readable {
+export function journalStream(queries: LedgerQueries, format: 'csv' | 'jsonl', opts: { from?: Date; to?: Date; entityType?: string; entityId?: string }): Readable {
   async function* lines() {
     if (format === 'csv') yield csvRows([CSV_COLUMNS]);
     for await (const r of queries.journal(opts)) yield format === 'csv' ? journalCsvLine(r) : JSON.stringify(journalJson(r)) + '\n';

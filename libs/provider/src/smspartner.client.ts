@@ -32,6 +32,8 @@ export interface SmsPartnerClientOptions {
   readRetry?: { attempts?: number; baseDelayMs?: number; maxWaitMs?: number };
   /** Injectable for tests. */
   sleep?: (ms: number) => Promise<void>;
+  /** Told of every call's outcome (metrics). */
+  onCall?: (call: ProviderCallName, outcome: ProviderOutcome<unknown>) => void;
 }
 
 /**
@@ -245,6 +247,7 @@ export class SmsPartnerClient {
   }
 
   private done<T>(call: ProviderCallName, outcome: ProviderOutcome<T>): ProviderOutcome<T> {
+    this.opts.onCall?.(call, outcome);
     const log = this.opts.logger;
     if (log) {
       const fields = {

@@ -14,7 +14,8 @@ import {
   CreateTopupPolicyUseCase, DeleteTopupPolicyUseCase, PreviewTopupPolicyUseCase, RunDueTopupsUseCase, TopupsQueries, UpdateTopupPolicyUseCase,
 } from '@app/topups';
 import { BullWebhookQueue, DeliverWebhookUseCase, OutboxEventsQueries, RelayWebhooksUseCase } from '@app/webhooks';
-import { ProviderMetrics } from './provider-metrics';
+import { processRegistry, ProviderMetrics } from './provider-metrics';
+import { MetricsQueries } from './metrics.queries';
 import { AlertWebhook } from './alert-webhook';
 
 /**
@@ -33,8 +34,13 @@ export function createServices(config: Config, role: 'api' | 'worker') {
   const producerRedis = redisConnection(config.REDIS_URL, false);
   producerRedis.on('error', () => undefined);
   const queue = new BullTransferQueue(producerRedis, config.QUEUE_PREFIX);
-  const provider = new SmsPartnerClient({ baseUrl: config.SMSPARTNER_BASE_URL, apiKey: config.SMSPARTNER_API_KEY, timeoutMs: config.PROVIDER_TIMEOUT_MS, logger });
-  const providerMetrics = new ProviderMetrics();
+  // This process's Prometheus registry: default Node metrics, provider calls, and what the app adds.
+  const metrics = processRegistry();
+  const providerMetrics = new ProviderMetrics(metrics);
+  const provider = new SmsPartnerClient({
+    baseUrl: config.SMSPARTNER_BASE_URL, apiKey: config.SMSPARTNER_API_KEY, timeoutMs: config.PROVIDER_TIMEOUT_MS, logger,
+    onCall: (call, outcome) => providerMetrics.observe(call, outcome),
+  });
   // IN_DOUBT_BARRIER: later transfers of a sub-account wait (at most IN_DOUBT_BARRIER_MAX_MS) while one is in doubt
   // and the worker is settling it (IN_DOUBT_AUTO_SETTLE); without settlement there is nothing to wait for.
   const inDoubtBarrierMs = config.IN_DOUBT_BARRIER && config.IN_DOUBT_AUTO_SETTLE ? config.IN_DOUBT_BARRIER_MAX_MS : 0;
@@ -49,7 +55,6 @@ export function createServices(config: Config, role: 'api' | 'worker') {
     baseDelayMs: config.PROVIDER_RETRY_BASE_MS,
     logger,
     inDoubtBarrierMs,
-    onProviderCall: (direction, outcome) => providerMetrics.observe(direction, outcome),
   });
   const recordTransfer = new RecordTransferUseCase(db, ledger, transfers, queue, { expirySeconds: config.TRANSFER_EXPIRY_SECONDS, logger });
 
@@ -76,8 +81,9 @@ export function createServices(config: Config, role: 'api' | 'worker') {
     queue,
     producerRedis,
     provider,
-    providerMetrics,
     providerCheck: new ProviderCheckUseCase(provider, { baseUrl: config.SMSPARTNER_BASE_URL, timeoutMs: config.PROVIDER_TIMEOUT_MS }),
+    metrics,
+    metricsQueries: new MetricsQueries(db),
     subaccounts: new SubaccountsQueries(db),
     importSubaccounts: new ImportSubaccountsUseCase(db, ledger, provider),
     createSubaccount: new CreateSubaccountUseCase(db, ledger, provider, logger),

@@ -57,6 +57,8 @@ export interface TransferFilter {
   direction?: TransferDirection;
   from?: Date;
   to?: Date;
+  /** Text the reference contains (case-insensitive). */
+  reference?: string;
   /** Keyset cursor: the seq of the last item of the previous page. */
   afterSeq?: string;
   limit: number;
@@ -88,8 +90,11 @@ export class TransfersRepository {
           AND ($2::text IS NULL OR status = $2) AND ($3::text IS NULL OR subaccount_token = $3)
           AND ($4::text IS NULL OR direction = $4) AND ($5::timestamptz IS NULL OR created_at >= $5)
           AND ($6::timestamptz IS NULL OR created_at < $6) AND ($7::bigint IS NULL OR seq < $7)
+          AND ($9::text IS NULL OR reference ILIKE '%' || $9 || '%' ESCAPE '\\')
         ORDER BY seq DESC LIMIT $8`,
-      [f.providerAccount, f.status ?? null, f.subaccount ?? null, f.direction ?? null, f.from ?? null, f.to ?? null, f.afterSeq ?? null, f.limit],
+      [f.providerAccount, f.status ?? null, f.subaccount ?? null, f.direction ?? null, f.from ?? null, f.to ?? null, f.afterSeq ?? null, f.limit,
+        // LIKE's own characters in the search text match themselves.
+        f.reference === undefined ? null : f.reference.replace(/[\\%_]/g, '\\$&')],
     );
     return rows.map(toTransfer);
   }

@@ -50,11 +50,11 @@ export class LedgerController {
     if (q.format === 'csv' || q.format === 'jsonl') {
       reply.header('content-type', q.format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson')
         .header('content-disposition', `attachment; filename="journal.${q.format}"`);
-      return journalStream(this.s.ledgerQueries, q.format, { from: q.from, to: q.to });
+      return journalStream(this.s.ledgerQueries, q.format, { from: q.from, to: q.to, entityType: q.entityType, entityId: q.entity });
     }
     const rows = [];
     const after = q.cursor === undefined ? '0' : Cursors.sequence.decode(q.cursor);
-    for await (const r of this.s.ledgerQueries.journal({ from: q.from, to: q.to, pageSize: fetchSize(q.limit), afterSequence: after })) {
+    for await (const r of this.s.ledgerQueries.journal({ from: q.from, to: q.to, pageSize: fetchSize(q.limit), afterSequence: after, entityType: q.entityType, entityId: q.entity })) {
       rows.push(journalJson(r));
       if (rows.length >= fetchSize(q.limit)) break;
     }

@@ -1,37 +1,43 @@
 import { Controller, Inject, OnModuleDestroy, Res } from '@nestjs/common';
 import { Queue } from 'bullmq';
-import { Gauge, Registry } from 'prom-client';
+import { Gauge } from 'prom-client';
 import { ROUTES } from '@app/api-contract';
 import { DomainError, QUEUES } from '@app/common';
 import { pendingMigrations } from '@app/persistence';
 import { Services, SERVICES } from '@app/services';
+import { TRANSFER_STATUSES } from '@app/transfers';
 import { Endpoint } from '../../core/endpoint.decorator';
 
 type Reply = { header(k: string, v: string): Reply; status(n: number): Reply };
 
 @Controller()
 export class OperationsController implements OnModuleDestroy {
-  private readonly registry = new Registry();
   /** Every queue of libs/common/src/queues.ts, read-only here (depth and age of the oldest job). */
   private readonly queues: Queue[];
 
+  /**
+   * The gauges of /metrics, read at each scrape, on this process's registry (which also has
+   * Node's defaults, the provider calls this process makes and the HTTP request histogram).
+   * One unit per metric; every status is exported, 0 when it has nothing.
+   */
   constructor(@Inject(SERVICES) private readonly s: Services) {
-    const transfers = this.s.transfers;
+    const registers = [s.metrics];
+    const { transfers, providerAccount, metricsQueries: q } = s;
     new Gauge({
-      name: 'credit_ledger_transfers', help: 'Transfers by status', labelNames: ['provider_account', 'status'], registers: [this.registry],
+      name: 'credit_ledger_transfers', help: 'Transfers by status (every status, 0 when none)', labelNames: ['provider_account', 'status'], registers,
       async collect() {
         this.reset();
+        for (const status of TRANSFER_STATUSES) this.set({ provider_account: providerAccount, status }, 0);
         for (const r of await transfers.countsByStatus()) this.set({ provider_account: r.provider_account_id, status: r.status }, r.n);
       },
     });
-    const providerAccount = this.s.providerAccount;
     const queues = (this.queues = Object.values(QUEUES).map((name) => {
-      const q = new Queue(name, { connection: this.s.producerRedis, prefix: this.s.config.QUEUE_PREFIX });
+      const q = new Queue(name, { connection: s.producerRedis, prefix: s.config.QUEUE_PREFIX });
       q.on('error', () => undefined);
       return q;
     }));
     new Gauge({
-      name: 'credit_ledger_queue_jobs', help: 'Queue jobs by queue and state', labelNames: ['queue', 'state'], registers: [this.registry],
+      name: 'credit_ledger_queue_jobs', help: 'Queue jobs by queue and state', labelNames: ['queue', 'state'], registers,
       async collect() {
         this.reset();
         for (const q of queues) {
@@ -42,7 +48,7 @@ export class OperationsController implements OnModuleDestroy {
     });
     new Gauge({
       name: 'credit_ledger_queue_oldest_waiting_job_age_seconds', help: 'How long the oldest job ready to run has been waiting for a worker (0: none waiting)',
-      labelNames: ['queue'], registers: [this.registry],
+      labelNames: ['queue'], registers,
       async collect() {
         this.reset();
         for (const q of queues) {
@@ -53,23 +59,21 @@ export class OperationsController implements OnModuleDestroy {
         }
       },
     });
-    const db = this.s.db;
     new Gauge({
-      name: 'credit_ledger_in_doubt_transfers', help: 'Transfers in doubt (a provider call with an unknown outcome): count and age of the oldest',
-      labelNames: ['provider_account', 'field'], registers: [this.registry],
-      async collect() {
-        this.reset();
-        const [r] = await db.query<{ n: number; oldest: number | null }>(
-          `SELECT count(*)::int AS n, extract(epoch FROM now() - min(updated_at))::float8 AS oldest FROM transfers WHERE provider_account_id = $1 AND status = 'in_doubt'`,
-          [providerAccount],
-        );
-        this.set({ provider_account: providerAccount, field: 'count' }, r?.n ?? 0);
-        this.set({ provider_account: providerAccount, field: 'oldest_age_seconds' }, r?.oldest ?? 0);
-      },
+      name: 'credit_ledger_in_doubt_transfers', help: 'Transfers in doubt (a provider call with an unknown outcome): a person must decide', labelNames: ['provider_account'], registers,
+      async collect() { this.set({ provider_account: providerAccount }, (await q.inDoubt(providerAccount)).count); },
     });
-    const webhooks = this.s.webhookDeliveries;
     new Gauge({
-      name: 'credit_ledger_webhook_events', help: 'Webhook events by delivery status (pending, delivered, failed)', labelNames: ['status'], registers: [this.registry],
+      name: 'credit_ledger_in_doubt_oldest_age_seconds', help: 'How long the oldest in-doubt transfer has waited for a decision (0: none)', labelNames: ['provider_account'], registers,
+      async collect() { this.set({ provider_account: providerAccount }, (await q.inDoubt(providerAccount)).oldestAgeSeconds); },
+    });
+    new Gauge({
+      name: 'credit_ledger_oldest_pending_transfer_age_seconds', help: 'Age of the oldest transfer not yet executed (0: none)', labelNames: ['provider_account'], registers,
+      async collect() { this.set({ provider_account: providerAccount }, await q.oldestPendingAgeSeconds(providerAccount)); },
+    });
+    const webhooks = s.webhookDeliveries;
+    new Gauge({
+      name: 'credit_ledger_webhook_events', help: 'Webhook events by delivery status (pending, delivered, failed)', labelNames: ['status'], registers,
       async collect() {
         this.reset();
         const stats = await webhooks.stats(providerAccount);
@@ -77,53 +81,39 @@ export class OperationsController implements OnModuleDestroy {
       },
     });
     new Gauge({
-      name: 'credit_ledger_webhook_oldest_pending_age_seconds', help: 'Age of the oldest webhook event not yet delivered (0: none)', registers: [this.registry],
-      async collect() {
-        this.set((await webhooks.stats(providerAccount)).oldestPendingSeconds);
-      },
+      name: 'credit_ledger_webhook_oldest_pending_age_seconds', help: 'Age of the oldest webhook event not yet delivered (0: none)', registers,
+      async collect() { this.set((await webhooks.stats(providerAccount)).oldestPendingSeconds); },
     });
-    new Gauge({
-      name: 'credit_ledger_oldest_pending_transfer_age_seconds', help: 'Age of the oldest pending transfer', registers: [this.registry],
-      async collect() {
-        const [r] = await db.query<{ age: number | null }>(`SELECT extract(epoch FROM now() - min(created_at))::float8 AS age FROM transfers WHERE status = 'pending'`);
-        this.set(r?.age ?? 0);
-      },
-    });
-    new Gauge({
-      name: 'credit_ledger_last_reconciliation', help: 'Last finished reconciliation run: finish time (unix seconds), success (1/0) and drifted accounts',
-      labelNames: ['provider_account', 'field'], registers: [this.registry],
+    const lastRun = (name: string, help: string, value: (r: Awaited<ReturnType<typeof q.lastReconciliations>>[number]) => number) => new Gauge({
+      name, help, labelNames: ['provider_account'], registers,
       async collect() {
         this.reset();
-        const rows = await db.query<{ provider_account_id: string; finished: number; ok: number; drifted: number }>(
-          `SELECT DISTINCT ON (provider_account_id) provider_account_id, extract(epoch FROM finished_at)::float8 AS finished,
-                  (status = 'completed')::int AS ok, drifted
-             FROM reconciliation_runs WHERE finished_at IS NOT NULL ORDER BY provider_account_id, finished_at DESC`,
-        );
-        for (const r of rows) {
-          this.set({ provider_account: r.provider_account_id, field: 'finished_at_seconds' }, r.finished);
-          this.set({ provider_account: r.provider_account_id, field: 'success' }, r.ok);
-          this.set({ provider_account: r.provider_account_id, field: 'drifted_accounts' }, r.drifted);
-        }
+        for (const r of await q.lastReconciliations()) this.set({ provider_account: r.providerAccount }, value(r));
+      },
+    });
+    lastRun('credit_ledger_last_reconciliation_timestamp_seconds', 'When the last finished reconciliation run finished (unix time)', (r) => r.finishedAt);
+    lastRun('credit_ledger_last_reconciliation_success', 'Whether the last finished reconciliation run completed (1) or failed (0)', (r) => (r.ok ? 1 : 0));
+    lastRun('credit_ledger_last_reconciliation_drifted_accounts', 'Accounts the last finished reconciliation run found drifted', (r) => r.drifted);
+    new Gauge({
+      name: 'credit_ledger_open_drifts', help: 'Open drift findings (count)', labelNames: ['provider_account'], registers,
+      async collect() {
+        this.reset();
+        this.set({ provider_account: providerAccount }, 0);
+        for (const r of await q.openDrifts()) this.set({ provider_account: r.providerAccount }, r.count);
       },
     });
     new Gauge({
-      name: 'credit_ledger_open_drift_total', help: 'Sum of open drift findings (EUR) and their count per provider account', labelNames: ['provider_account', 'field'], registers: [this.registry],
+      name: 'credit_ledger_open_drift_euros', help: 'Gross amount of the open drift findings: the sum of |drift| in EUR (not netted)', labelNames: ['provider_account'], registers,
       async collect() {
         this.reset();
+        this.set({ provider_account: providerAccount }, 0);
         // Rendered as a float for Prometheus only; money stays decimal everywhere else.
-        const rows = await db.query<{ provider_account_id: string; total: string; n: number }>(
-          `SELECT provider_account_id, sum(drift)::text AS total, count(*)::int AS n FROM drift_findings WHERE status = 'open' GROUP BY 1`,
-        );
-        for (const r of rows) {
-          this.set({ provider_account: r.provider_account_id, field: 'eur' }, Number(r.total));
-          this.set({ provider_account: r.provider_account_id, field: 'count' }, r.n);
-        }
+        for (const r of await q.openDrifts()) this.set({ provider_account: r.providerAccount }, Number(r.grossEuros));
       },
     });
   }
 
   async onModuleDestroy() {
-    this.registry.clear();
     await Promise.all(this.queues.map((q) => q.close().catch(() => undefined)));
   }
 
@@ -152,8 +142,8 @@ export class OperationsController implements OnModuleDestroy {
   @Endpoint(ROUTES.metrics)
   async metrics(@Res({ passthrough: true }) reply: Reply) {
     try {
-      const text = await this.registry.metrics();
-      reply.header('content-type', this.registry.contentType);
+      const text = await this.s.metrics.metrics();
+      reply.header('content-type', this.s.metrics.contentType);
       return text;
     } catch (err) {
       throw new DomainError('service_unavailable', `metrics unavailable: ${(err as Error).message}`);

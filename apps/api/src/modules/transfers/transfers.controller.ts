@@ -55,7 +55,7 @@ export class TransfersController {
   async list(@ValidQuery() q: z.output<typeof transferListQuery>) {
     const rows = await this.s.transfers.list({
       providerAccount: this.s.providerAccount, status: q.status, subaccount: q.subaccount, direction: q.direction,
-      from: q.from, to: q.to, afterSeq: q.cursor === undefined ? undefined : Cursors.sequence.decode(q.cursor), limit: fetchSize(q.limit),
+      from: q.from, to: q.to, reference: q.reference, afterSeq: q.cursor === undefined ? undefined : Cursors.sequence.decode(q.cursor), limit: fetchSize(q.limit),
     });
     const page = rows.slice(0, q.limit);
     const evidence = await this.s.evidence.evidenceOfMany(page.filter((t) => t.status === 'in_doubt' || t.resolution).map((t) => t.id));

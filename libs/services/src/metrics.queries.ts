@@ -1,0 +1,43 @@
+import { Database } from '@app/persistence';
+
+/** The SQL behind the API's /metrics gauges (read at each scrape). */
+export class MetricsQueries {
+  constructor(private readonly db: Database) {}
+
+  async inDoubt(providerAccount: string): Promise<{ count: number; oldestAgeSeconds: number }> {
+    const [r] = await this.db.query<{ n: number; oldest: number | null }>(
+      `SELECT count(*)::int AS n, extract(epoch FROM now() - min(updated_at))::float8 AS oldest FROM transfers WHERE provider_account_id = $1 AND status = 'in_doubt'`,
+      [providerAccount],
+    );
+    return { count: r?.n ?? 0, oldestAgeSeconds: r?.oldest ?? 0 };
+  }
+
+  async oldestPendingAgeSeconds(providerAccount: string): Promise<number> {
+    const [r] = await this.db.query<{ age: number | null }>(
+      `SELECT extract(epoch FROM now() - min(created_at))::float8 AS age FROM transfers WHERE provider_account_id = $1 AND status = 'pending'`,
+      [providerAccount],
+    );
+    return r?.age ?? 0;
+  }
+
+  /** The last finished run of each provider account. */
+  async lastReconciliations(): Promise<Array<{ providerAccount: string; finishedAt: number; ok: boolean; drifted: number }>> {
+    const rows = await this.db.query<{ provider_account_id: string; finished: number; ok: boolean; drifted: number }>(
+      `SELECT DISTINCT ON (provider_account_id) provider_account_id, extract(epoch FROM finished_at)::float8 AS finished,
+              status = 'completed' AS ok, drifted
+         FROM reconciliation_runs WHERE finished_at IS NOT NULL ORDER BY provider_account_id, finished_at DESC`,
+    );
+    return rows.map((r) => ({ providerAccount: r.provider_account_id, finishedAt: r.finished, ok: r.ok, drifted: r.drifted }));
+  }
+
+  /**
+   * Open drift findings per provider account: how many, and the gross amount (the sum of
+   * |drift|, so +200 and -4.3 make 204.3, not 195.7). Amounts stay decimal text here.
+   */
+  async openDrifts(): Promise<Array<{ providerAccount: string; count: number; grossEuros: string }>> {
+    const rows = await this.db.query<{ provider_account_id: string; n: number; gross: string }>(
+      `SELECT provider_account_id, count(*)::int AS n, sum(abs(drift))::text AS gross FROM drift_findings WHERE status = 'open' GROUP BY 1`,
+    );
+    return rows.map((r) => ({ providerAccount: r.provider_account_id, count: r.n, grossEuros: r.gross }));
+  }
+}
