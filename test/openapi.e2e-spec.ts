@@ -192,6 +192,14 @@ describe('OpenAPI document (/docs-json) and the API reference (/docs)', () => {
     expect(ofLedger.json.data[0].data.postings).toEqual([{ account: 'main', amount: '-20.000' }, { account: `sub:${a}`, amount: '20.000' }]);
     expect((await checked('GET', `/v1/journal?entityType=transfer`)).status).toBe(400);
     await checked('GET', '/v1/audit/verify');
+    await checked('POST', '/v1/audit/verify', undefined, TOKENS.viewer);
+    await checked('GET', '/v1/audit/digests');
+    expect((await checked('GET', '/v1/journal/lines?limit=3')).json.data).toHaveLength(3);
+    const month = new Date().toISOString().slice(0, 7);
+    const usage = await checked('GET', `/v1/reports/usage?month=${month}`);
+    expect(usage.json.rows.map((r: any) => r.subaccount)).toEqual(expect.arrayContaining([a]));
+    expect((await checked('GET', '/v1/reports/usage?month=2026-13')).status).toBe(400);
+    expect((await checked('GET', '/v1/provider/check')).json.verdict).toMatch(/^(ready|attention)$/);
 
     const policy = await checked('POST', '/v1/topup-policies', { subaccount: b, mode: 'fixed', amount: '5', cap: '10' });
     await checked('GET', '/v1/topup-policies');
@@ -213,6 +221,7 @@ describe('OpenAPI document (/docs-json) and the API reference (/docs)', () => {
       'POST /v1/transfers/{id}/resolve 200', 'GET /v1/subaccounts 200', 'GET /v1/subaccounts/{token} 200', 'GET /v1/accounts 200',
       'GET /v1/reconciliations/{id} 200', 'GET /v1/reconciliations 200', 'GET /v1/drifts 200', 'POST /v1/drifts/{id}/resolve 200',
       'GET /v1/topup-policies 200', 'POST /v1/topup-policies 201', 'GET /v1/topup-runs 200', 'GET /v1/journal 200', 'GET /v1/webhook-deliveries 200',
+      'POST /v1/audit/verify 200', 'GET /v1/audit/digests 200', 'GET /v1/journal/lines 200', 'GET /v1/reports/usage 200', 'GET /v1/provider/check 200',
       'GET /v1/transfers/{id} 404', 'POST /v1/transfers 400', 'POST /v1/transfers 403', 'GET /v1/transfers 401',
     ];
     expect([...validated]).toEqual(expect.arrayContaining(expected));

@@ -92,11 +92,12 @@ async function endToEnd(opts, results) {
     await env.seedLedger(db, PA, { mainBalance: main, subs: subs.map((s, i) => ({ token: s.token, balance: drifted(i) ? (Number(s.balance) - 1).toFixed(3) : s.balance })) });
     apps = await env.startApps({ databaseUrl: url, sandbox, apiKey, providerAccount: PA, worker: false, env: { RECONCILE_IN_DOUBT_GRACE_MS: '0', PROVIDER_TIMEOUT_MS: '10000', EXECUTION_LEASE_MS: '20000' } });
     // Baseline: paging through the list alone (what the provider read costs).
-    const { SmsPartnerClient } = env.lib('provider');
+    const { SmsPartnerClient, listAllSubaccounts } = env.lib('provider');
     const client = new SmsPartnerClient({ baseUrl: sandbox.providerBaseUrl, apiKey, timeoutMs: 10_000 });
     let t = Date.now();
-    const { fetchAllSubaccounts } = env.lib('subaccounts');
-    const listed = await fetchAllSubaccounts(client);
+    const listing = await listAllSubaccounts(client);
+    if (listing.kind !== 'ok') throw new Error(`listing sub-accounts: ${listing.problem}`);
+    const listed = listing.items;
     const listMs = Date.now() - t;
     if (listed.length !== n) throw new Error(`listed ${listed.length} of ${n}`);
     t = Date.now();

@@ -40,7 +40,7 @@ export const Subaccount = named('Subaccount', z.object({
   observed: nullable(z.object({
     balance: Money.meta({ description: 'what the provider showed' }),
     at: Instant,
-    source: z.enum(['me', 'list', 'transfer']),
+    source: z.enum(['me', 'list', 'transfer', 'probe']),
     expected: Money.meta({ description: "the ledger's posted balance at that reading" }),
     drift: Money.meta({ description: 'balance minus expected' }),
   })).meta({ description: 'the latest provider reading, null before the first' }),
@@ -56,6 +56,8 @@ export const Subaccount = named('Subaccount', z.object({
 export const SubaccountPage = page('SubaccountPage', Subaccount);
 export const SubaccountImport = named('SubaccountImport', z.object({
   total: z.int(), imported: z.int(), refreshed: z.int(), openingBalances: z.int(), mainOpeningBalance: Money.nullable(),
+  skipped: z.array(z.object({ page: z.int(), index: z.union([z.int(), z.string()]), token: z.string().optional(), reason: z.string() }))
+    .meta({ description: 'list entries the provider sent that could not be read (not imported)' }),
 }));
 
 export const TRANSFER_STATUS = z.enum(['pending', 'executing', 'posted', 'failed', 'in_doubt', 'voided']);
@@ -71,7 +73,7 @@ export const Evidence = named('Evidence', z.looseObject({
   readings: z.array(z.looseObject({ source: z.string(), at: Instant, subaccountBalance: Money.nullable(), mainBalance: Money.nullable() })),
   hypotheses: z.array(z.looseObject({
     outcome: z.enum(['applied', 'not_applied']), refuted: z.boolean(),
-    needs: z.union([z.string(), z.array(z.string())]).nullable().optional(), why: z.string(),
+    needs: z.union([z.string(), z.array(z.string())]).nullable().optional(), why: z.string().nullable(),
   })),
   assumptions: z.array(z.string()),
   suggestion: z.string().nullable(),
@@ -138,7 +140,7 @@ export const AccountHistory = named('AccountHistory', z.object({
   account: z.string(), from: Instant, to: Instant,
   ledger: z.array(z.object({ at: Instant, posted: Money })),
   observations: z.array(z.object({
-    at: Instant, source: z.enum(['me', 'list', 'transfer']), observed: Money, expected: Money, drift: Money, settled: z.boolean(),
+    at: Instant, source: z.enum(['me', 'list', 'transfer', 'probe']), observed: Money, expected: Money, drift: Money, settled: z.boolean(),
     runId: uuid.nullable(), transferId: uuid.nullable(),
   })),
   truncated: z.boolean(),
@@ -165,7 +167,7 @@ export const ReconciliationRunPage = page('ReconciliationRunPage', Reconciliatio
 export const ReconciliationStarted = named('ReconciliationStarted', z.object({ id: uuid, status: z.literal('running'), startedAt: Instant }));
 const ITEM_STATUS = z.enum(['matched', 'drift', 'unsettled', 'resolved_in_doubt']);
 export const RunItem = named('RunItem', z.object({
-  account: z.string(), source: z.enum(['me', 'list', 'transfer']), expected: Money, observed: Money, drift: Money, explained: Money,
+  account: z.string(), source: z.enum(['me', 'list', 'transfer', 'probe']), expected: Money, observed: Money, drift: Money, explained: Money,
   status: ITEM_STATUS, explanation: z.string().nullable(), observedAt: Instant.nullable(), observationId: z.string().nullable(),
   findingId: uuid.nullable(), ledgerTransactionId: uuid.nullable(),
 }));
@@ -174,7 +176,7 @@ export const ReconciliationReport = named('ReconciliationReport', z.object({
   run: ReconciliationRun,
   sources: z.array(z.enum(['me', 'list', 'transfer'])),
   rows: z.array(z.object({
-    account: z.string(), source: z.enum(['me', 'list', 'transfer']), observedAt: Instant.nullable(), expected: Money, observed: Money, drift: Money,
+    account: z.string(), source: z.enum(['me', 'list', 'transfer', 'probe']), observedAt: Instant.nullable(), expected: Money, observed: Money, drift: Money,
     status: ITEM_STATUS, explanation: z.string().nullable(),
   })),
   totals: z.object({
@@ -239,3 +241,48 @@ export const Readiness = named('Readiness', z.object({
 
 /** The CSV and text media types (a string body), for `produces` beside application/json. */
 export const CsvText = z.string().meta({ description: 'CSV, UTF-8, header row first' });
+
+// ------------------------------------------------------------------ usage, journal lines, digests, provider check
+
+const UsageFigures = {
+  opening: Money, topUps: Money, removals: Money, usage: Money, adjustments: Money, closing: Money,
+  providerClosing: Money.nullable().meta({ description: "the provider's last reading of the month, null if none" }),
+  difference: Money.nullable().meta({ description: 'closing minus providerClosing' }),
+};
+export const UsageReport = named('UsageReport', z.object({
+  month: z.string().meta({ examples: ['2026-11'] }),
+  timeZone: z.literal('UTC'),
+  from: Instant,
+  to: Instant,
+  rows: z.array(z.object({ account: z.string().meta({ examples: ['sub:acme'] }), subaccount: z.string(), ...UsageFigures })),
+  totals: z.object(UsageFigures),
+}).meta({ description: 'Usage per sub-account and month (UTC): closing = opening + topUps - removals - usage + adjustments' }));
+
+export const JournalLine = named('JournalLine', z.object({
+  id: z.string(), date: z.string().meta({ description: 'posting date (UTC), YYYY-MM-DD' }), postedAt: Instant, transactionId: uuid, kind: z.string(),
+  account: z.string(), debit: Money.nullable(), credit: Money.nullable(), memo: z.string().nullable(), reference: z.string().nullable(), actor: z.string(),
+}));
+export const JournalLinePage = page('JournalLinePage', JournalLine);
+
+export const JournalDigest = named('JournalDigest', z.looseObject({
+  version: z.int(), sequence: z.string(), hash: z.string(), at: Instant, keyId: z.string(), publicKey: z.string(), signature: z.string(),
+}).meta({ description: 'A signed (Ed25519) digest of the journal chain head: keep it; POST /v1/audit/verify { digest } detects any rewrite before its sequence' }));
+export const JournalDigestPage = named('JournalDigestPage', z.object({
+  publicKey: z.string().nullable(), keyId: z.string().nullable(), data: z.array(JournalDigest), nextCursor: z.string().nullable(),
+}));
+export const DigestVerification = named('DigestVerification', AuditVerification.extend({
+  anchor: z.looseObject({ sequence: z.string(), matches: z.boolean() }).nullable().optional(),
+  digest: z.looseObject({ sequence: z.string(), hash: z.string(), keyId: z.string().nullable(), signature: z.enum(['valid', 'invalid']), chainMatches: z.boolean().nullable() }).nullable().optional(),
+  problem: z.string().nullable().optional(),
+}).loose());
+
+const ProviderCheckCall = z.looseObject({
+  outcome: z.enum(['ok', 'rejected', 'not_sent', 'unknown']), httpStatus: z.int().nullable(), latencyMs: z.number(), attempts: z.int(),
+  tolerated: z.array(z.string()),
+});
+export const ProviderCheck = named('ProviderCheck', z.looseObject({
+  checkedAt: Instant, baseUrl: z.string(), verdict: z.enum(['ready', 'attention', 'blocked']),
+  me: ProviderCheckCall, list: ProviderCheckCall,
+  subaccountFeature: z.enum(['on', 'off', 'unknown']), clockSkewMs: z.number().nullable(),
+  problems: z.array(z.string()), warnings: z.array(z.string()),
+}).meta({ description: 'Read-only check of the configured provider (nothing is written); provider trouble is a finding, not an error' }));

@@ -14,18 +14,26 @@ describe('provider error codes, per call', () => {
     expect(rejectionReason('add', 7)).toBe('subaccount_not_found');
   });
 
-  it('me and list know only the invalid-key codes', () => {
+  it('me and list know the key codes (1 missing, 9 and 10 invalid) and the general ones', () => {
     for (const call of ['me', 'list'] as const) {
       expect(rejectionReason(call, 9)).toBe('invalid_key');
       expect(rejectionReason(call, 10)).toBe('invalid_key');
+      expect(rejectionReason(call, 1)).toBe('missing_parameter');
       expect(rejectionReason(call, 7)).toBe('unknown_code');
-      expect(rejectionReason(call, 1)).toBe('unknown_code');
+    }
+  });
+
+  it("the general error page's codes hold for every call: 11, 96 (IP not allowed), 500 (queueing problem)", () => {
+    for (const call of ['me', 'list', 'create', 'add', 'remove'] as const) {
+      expect(rejectionReason(call, 96)).toBe('ip_not_allowed');
+      expect(rejectionReason(call, 500)).toBe('provider_error');
+      expect(rejectionReason(call, 11)).toBe('insufficient_credit');
     }
   });
 
   it('undocumented codes are still a rejection: unknown_code', () => {
     for (const call of ['me', 'list', 'create', 'add', 'remove'] as const) {
-      expect(rejectionReason(call, 96)).toBe('unknown_code');
+      expect(rejectionReason(call, 97)).toBe('unknown_code');
       expect(rejectionReason(call, 0)).toBe('unknown_code');
       expect(rejectionReason(call, -1)).toBe('unknown_code');
     }
@@ -41,7 +49,7 @@ describe('provider error codes, per call', () => {
 
   it('every call has its table', () => {
     expect(Object.keys(REJECTION_REASONS).sort()).toEqual(['add', 'create', 'list', 'me', 'remove']);
-    expect(REJECTION_REASONS.add).toBe(REJECTION_REASONS.remove);
-    expect(REJECTION_REASONS.me).toBe(REJECTION_REASONS.list);
+    expect(REJECTION_REASONS.add).toEqual(REJECTION_REASONS.remove);
+    expect(REJECTION_REASONS.me).toEqual(REJECTION_REASONS.list);
   });
 });
