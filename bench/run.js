@@ -1,13 +1,13 @@
 #!/usr/bin/env node
 'use strict';
 // npm run bench [-- [--smoke] [scenario ...]]
-// Scenarios: recording, executing, reconciliation, reads, memory (default: all, in order).
+// Scenarios: recording, executing, reconciliation, reads, memory, mixed, backlog (default: all, in order).
 // Each scenario makes its own database, queue prefix and sandbox, and prints FIGURE lines:
 // its figure next to a baseline measured in the same run. Needs dist/ (npm run build),
 // Postgres and Redis on 127.0.0.1 and pgbench; see docs/benchmarks.md.
 const env = require('./lib/env');
 
-const SCENARIOS = ['recording', 'executing', 'reconciliation', 'reads', 'memory'];
+const SCENARIOS = ['recording', 'executing', 'reconciliation', 'reads', 'memory', 'mixed', 'backlog'];
 
 async function main() {
   const args = process.argv.slice(2);
