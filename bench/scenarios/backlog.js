@@ -35,7 +35,7 @@ async function run(opts, results) {
     await env.waitFor(async () => {
       const [{ left }] = await db.query(`SELECT count(*)::int AS left FROM transfers WHERE status NOT IN ('posted', 'failed', 'in_doubt', 'voided')`);
       return left === 0;
-    }, Math.max(60_000, (n / R) * 6000), `${n} transfers to drain`, 250);
+    }, Math.max(120_000, n * 50), `${n} transfers to drain`, 250);
     const done = await db.query(`SELECT status, failure_reason, provider_message, extract(epoch FROM updated_at)::float8 AS at FROM transfers ORDER BY updated_at`);
     const posted = done.filter((r) => r.status === 'posted');
     if (posted.length !== n) throw new Error(`${n - posted.length} of ${n} transfers did not post: ${JSON.stringify(done.filter((r) => r.status !== 'posted').slice(0, 3))}`);

@@ -5,7 +5,7 @@ import { Database, LedgerQueries, LedgerRepository } from '@app/persistence';
 import { SmsPartnerClient } from '@app/provider';
 import { CreateSubaccountUseCase, ImportSubaccountsUseCase, SubaccountsQueries } from '@app/subaccounts';
 import {
-  BullTransferQueue, ExecuteTransferUseCase, ProcessTransferJobUseCase, RecordTransferBatchUseCase, RecordTransferUseCase, redisConnection,
+  BullTransferQueue, ExecuteTransferUseCase, PostedSettlements, ProcessTransferJobUseCase, RecordTransferBatchUseCase, RecordTransferUseCase, redisConnection,
   ResolveTransferUseCase, SweepTransfersUseCase, TransfersRepository,
 } from '@app/transfers';
 import { AccountHistoryQueries, ReconciliationQueries, ResolveDriftUseCase, RunReconciliationUseCase } from '@app/reconciliation';
@@ -35,6 +35,7 @@ export function createServices(config: Config, role: 'api' | 'worker') {
   const executeTransfer = new ExecuteTransferUseCase(db, ledger, provider, {
     providerAccount,
     callSlots: new Semaphore(config.WORKER_CONCURRENCY),
+    settlements: new PostedSettlements(db, ledger, logger),
     leaseMs: config.EXECUTION_LEASE_MS,
     workerId: `${hostname()}:${process.pid}`,
     maxAttempts: config.PROVIDER_MAX_ATTEMPTS,
