@@ -1,15 +1,15 @@
 #!/usr/bin/env node
 'use strict';
 // npm run bench [-- [--smoke] [--name=value ...] [scenario ...]]
-// Scenarios: recording, executing, reconciliation, reads, memory (default: these, in order),
-// and in-doubt (only when named: it runs for minutes; its --name=value flags are in
+// Scenarios: recording, executing, reconciliation, reads, memory, mixed, backlog (default: these,
+// in order), and in-doubt (only when named: it runs for minutes; its --name=value flags are in
 // bench/scenarios/in-doubt.js).
 // Each scenario makes its own database, queue prefix and sandbox, and prints FIGURE lines:
 // its figure next to a baseline measured in the same run. Needs dist/ (npm run build),
 // Postgres and Redis on 127.0.0.1 and pgbench; see docs/benchmarks.md.
 const env = require('./lib/env');
 
-const SCENARIOS = ['recording', 'executing', 'reconciliation', 'reads', 'memory'];
+const SCENARIOS = ['recording', 'executing', 'reconciliation', 'reads', 'memory', 'mixed', 'backlog'];
 const NAMED_ONLY = ['in-doubt'];
 
 async function main() {

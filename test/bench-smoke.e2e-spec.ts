@@ -9,10 +9,12 @@ import { join } from 'node:path';
 const ROOT = join(__dirname, '..');
 const EXPECTED = [
   'recording.c4.throughput', 'recording.c4.latency', 'recording.batch200',
-  'executing.latency0ms.throughput', 'executing.latency0ms.request_to_posted',
+  'executing.latency0ms.throughput', 'executing.latency0ms.request_to_posted', 'executing.c32.latency0ms.throughput',
   'reconciliation.ledger_side_500', 'reconciliation.end_to_end_100',
   'reads.1k.balance', 'reads.1k.statement', 'reads.5k.balance', 'reads.5k.statement',
   'memory.api.rss_after_', 'memory.worker.rss_after_', 'memory.journal_csv_export',
+  'mixed.c8.recording_throughput', 'mixed.c8.recording_latency', 'mixed.executing_throughput',
+  'backlog.first_window', 'backlog.drain',
 ];
 
 describe('benchmarks (smoke mode)', () => {

@@ -5,7 +5,7 @@ import {
   SYSTEM_ACCOUNTS, TransactionKind,
 } from '@app/ledger';
 import { Database, pgCode, pgConstraint, PgError, Tx } from './database';
-import { appendJournal, appendJournalMany } from './journal';
+import { appendJournalMany } from './journal';
 
 export interface RecordTransactionInput {
   providerAccount: string;
@@ -163,25 +163,49 @@ export class LedgerRepository {
 
   /** Posts (pending → posted) or voids (pending → voided) a reservation, once. */
   async settle(tx: Tx, id: string, to: 'posted' | 'voided', actor: string, reason?: string | null, data?: Record<string, unknown>): Promise<void> {
-    const [txRow] = await tx.query<{ provider_account_id: string; state: string; correlation_id: string | null }>(
-      'SELECT provider_account_id, state, correlation_id FROM ledger_transactions WHERE id = $1',
+    const [txRow] = await tx.query<{ provider_account_id: string; state: string }>(
+      'SELECT provider_account_id, state FROM ledger_transactions WHERE id = $1',
       [id],
     );
     if (!txRow) throw new DomainError('not_found', `ledger transaction ${id} does not exist`);
-    const accounts = await tx.query<{ account_id: string }>('SELECT account_id FROM postings WHERE transaction_id = $1 ORDER BY account_id', [id]);
+    if (txRow.state !== 'pending') throw new DomainError('invalid_state', `ledger transaction ${id} is ${txRow.state}, not pending`);
+    await this.settleMany(tx, txRow.provider_account_id, [{ id, data }], to, actor, reason);
+  }
+
+  /**
+   * Settles reservations of one provider account together: one lock of their balance rows
+   * (ascending id), one UPDATE (the settle trigger moves each balance and writes each account
+   * entry with its running balance), one journal statement. All or nothing: if any of them is
+   * no longer pending, nothing is settled (DomainError invalid_state).
+   */
+  async settleMany(tx: Tx, providerAccount: string, items: Array<{ id: string; data?: Record<string, unknown> }>, to: 'posted' | 'voided', actor: string, reason?: string | null): Promise<void> {
+    if (!items.length) return;
+    const ids = items.map((i) => i.id);
+    const accounts = await tx.query<{ account_id: string }>(
+      'SELECT DISTINCT account_id FROM postings WHERE transaction_id = ANY($1::uuid[]) ORDER BY account_id',
+      [ids],
+    );
     await this.lockBalances(tx, accounts.map((a) => a.account_id));
-    const updated = await tx.query('UPDATE ledger_transactions SET state = $2 WHERE id = $1 AND state = $3 RETURNING id', [id, to, 'pending']);
-    if (!updated.length) throw new DomainError('invalid_state', `ledger transaction ${id} is ${txRow.state}, not pending`);
-    await appendJournal(tx, {
-      providerAccount: txRow.provider_account_id,
+    const updated = await tx.query<{ id: string; correlation_id: string | null }>(
+      `UPDATE ledger_transactions SET state = $2 WHERE id = ANY($1::uuid[]) AND provider_account_id = $3 AND state = 'pending'
+       RETURNING id, correlation_id`,
+      [ids, to, providerAccount],
+    );
+    if (updated.length !== ids.length) {
+      const done = new Set(updated.map((u) => u.id));
+      throw new DomainError('invalid_state', `ledger transaction ${ids.find((i) => !done.has(i))} is not pending`);
+    }
+    const correlation = new Map(updated.map((u) => [u.id, u.correlation_id]));
+    await appendJournalMany(tx, items.map((i) => ({
+      providerAccount,
       actor,
       action: to === 'posted' ? 'ledger_transaction.posted' : 'ledger_transaction.voided',
       entityType: 'ledger_transaction',
-      entityId: id,
+      entityId: i.id,
       reason,
-      correlationId: txRow.correlation_id,
-      data,
-    });
+      correlationId: correlation.get(i.id) ?? null,
+      data: i.data,
+    })));
   }
 
   async counters(tx: Tx | Database, providerAccount: string, code: string): Promise<BalanceCounters & { accountId: string }> {

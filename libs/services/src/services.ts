@@ -5,7 +5,7 @@ import { Database, JournalDigests, LedgerQueries, LedgerRepository } from '@app/
 import { ProviderCheckUseCase, SmsPartnerClient, SubaccountKeyAwareCredits } from '@app/provider';
 import { CreateSubaccountUseCase, ImportSubaccountsUseCase, SubaccountsQueries } from '@app/subaccounts';
 import {
-  BullTransferQueue, EvidenceQueries, ExecuteTransferUseCase, ProcessTransferJobUseCase, RecordTransferBatchUseCase, RecordTransferUseCase, redisConnection,
+  BullTransferQueue, EvidenceQueries, ExecuteTransferUseCase, PostedSettlements, ProcessTransferJobUseCase, RecordTransferBatchUseCase, RecordTransferUseCase, redisConnection,
   ResolveTransferUseCase, SettleInDoubtUseCase, SweepTransfersUseCase, TransfersRepository,
 } from '@app/transfers';
 import { AccountHistoryQueries, BookUsageUseCase, ReconciliationQueries, ResolveDriftUseCase, RunReconciliationUseCase, UsageReportQueries } from '@app/reconciliation';
@@ -49,6 +49,7 @@ export function createServices(config: Config, role: 'api' | 'worker') {
   const executeTransfer = new ExecuteTransferUseCase(db, ledger, credits, {
     providerAccount,
     callSlots: new Semaphore(config.WORKER_CONCURRENCY),
+    settlements: new PostedSettlements(db, ledger, logger),
     leaseMs: config.EXECUTION_LEASE_MS,
     workerId: `${hostname()}:${process.pid}`,
     maxAttempts: config.PROVIDER_MAX_ATTEMPTS,

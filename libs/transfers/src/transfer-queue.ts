@@ -7,8 +7,11 @@ export interface TransferQueue {
   /**
    * `relay`: enqueued by the outbox relay, at most once per transfer attempt every 10 s, and
    * not at all while a job for that attempt is still queued (waiting or delayed).
+   * `ready`: the transfer is known to be free to run now (the next in its sub-account's line,
+   * enqueued when the one before it finished): it goes to the front of the queue, ahead of
+   * jobs that would only find their transfer blocked behind an earlier one.
    */
-  enqueue(jobs: ExecuteTransferJob[], delayMs?: number, opts?: { relay?: boolean }): Promise<void>;
+  enqueue(jobs: ExecuteTransferJob[], delayMs?: number, opts?: { relay?: boolean; ready?: boolean }): Promise<void>;
 }
 
 export function redisConnection(url: string, forWorker: boolean): IORedis {
@@ -30,7 +33,7 @@ export class BullTransferQueue implements TransferQueue {
     this.queue.on('error', () => undefined);
   }
 
-  async enqueue(jobs: ExecuteTransferJob[], delayMs = 0, opts: { relay?: boolean } = {}): Promise<void> {
+  async enqueue(jobs: ExecuteTransferJob[], delayMs = 0, opts: { relay?: boolean; ready?: boolean } = {}): Promise<void> {
     const bucket = opts.relay ? Math.floor(Date.now() / 10_000) : undefined;
     if (bucket !== undefined) jobs = await withTimeout(this.notQueued(jobs, bucket), 3_000);
     if (!jobs.length) return;
@@ -39,7 +42,7 @@ export class BullTransferQueue implements TransferQueue {
         jobs.map((data) => ({
           name: JOBS.executeTransfer,
           data,
-          opts: { jobId: executeTransferJobId(data.transferId, data.attempt, bucket), delay: delayMs, removeOnComplete: true, removeOnFail: 1000 },
+          opts: { jobId: executeTransferJobId(data.transferId, data.attempt, bucket), delay: delayMs, lifo: !!opts.ready && !delayMs, removeOnComplete: true, removeOnFail: 1000 },
         })),
       ),
       3_000,

@@ -5,6 +5,7 @@ import { CreditBody, ProviderOutcome } from '@app/provider';
 import { decide, RetryPolicy } from '../../domain/outcome';
 import { Transfer } from '../../domain/transfer';
 import { TransferRow, toTransfer } from '../../persistence/transfers.repository';
+import { PostedSettlements } from './posted-settlements';
 
 /** The provider calls this use case needs (SmsPartnerClient implements them). */
 export interface CreditCalls {
@@ -31,6 +32,8 @@ export interface ExecuteTransferOptions extends RetryPolicy {
    * in-doubt question stays about one call (docs/in-doubt.md). 0: off.
    */
   inDoubtBarrierMs?: number;
+  /** Settles confirmed calls in groups (one lock of `main` per group); without it, one by one. */
+  settlements?: PostedSettlements;
 }
 
 export type ExecuteResult =
@@ -125,6 +128,14 @@ export class ExecuteTransferUseCase {
    */
   private async apply(t: Transfer, outcome: ProviderOutcome<CreditBody>, startedAt: Date): Promise<{ kind: 'done'; transfer: Transfer } | { kind: 'retry'; transfer: Transfer; delayMs: number }> {
     const decision = decide(outcome, t.attempts, this.opts);
+    if (decision.next === 'posted' && outcome.kind === 'ok' && this.opts.settlements) {
+      const posted = await this.opts.settlements.submit({
+        transfer: t, mainBalance: outcome.body.mainBalance, subaccountBalance: outcome.body.subaccountBalance, provider: providerColumns(outcome), startedAt,
+      });
+      if (posted) return { kind: 'done', transfer: posted };
+      // Not the ordinary case (a late answer, an attempt no longer current) or the group
+      // failed: applied below, on its own.
+    }
     return this.db.transaction(async (tx) => {
       const [row] = await tx.query<TransferRow>(
         `SELECT * FROM transfers WHERE id = $1 AND attempts = $2 AND status IN ('executing', 'in_doubt') FOR UPDATE`,

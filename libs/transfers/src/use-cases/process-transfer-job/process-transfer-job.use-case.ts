@@ -14,7 +14,8 @@ export class ProcessTransferJobUseCase {
     const r = await this.execute.execute(job.transferId);
     if (r.kind === 'retry') await this.queue.enqueue([{ transferId: r.transfer.id, attempt: r.transfer.attempts }], r.delayMs);
     else if (r.kind === 'skipped' && r.why === 'not_due') await this.queue.enqueue([{ transferId: job.transferId, attempt: job.attempt }], r.delayMs);
-    else if (r.kind === 'done') await this.queue.enqueue(r.next);
+    // The next in line is free to run: to the front of the queue (see TransferQueue).
+    else if (r.kind === 'done') await this.queue.enqueue(r.next, 0, { ready: true });
     return r;
   }
 }

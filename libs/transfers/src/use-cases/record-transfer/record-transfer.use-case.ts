@@ -144,9 +144,24 @@ export class RecordTransferUseCase {
     return results.map(settled);
   }
 
+  /**
+   * Enqueues the recorded transfers that can run now: a transfer behind an earlier pending or
+   * executing one of the same sub-account is not enqueued (its job would only find it
+   * blocked, and still take a rate-limit slot); the one before it enqueues it when it
+   * finishes (`nextInLine`, after its own commit, so it sees this committed transfer), and the
+   * relay is the safety net.
+   */
   async enqueue(transfers: Transfer[]): Promise<void> {
     try {
-      await this.queue.enqueue(transfers.filter((t) => t.status === 'pending').map((t) => ({ transferId: t.id, attempt: t.attempts })));
+      const pending = transfers.filter((t) => t.status === 'pending');
+      if (!pending.length) return;
+      const heads = await this.db.query<{ id: string; attempts: number }>(
+        `SELECT t.id, t.attempts FROM transfers t WHERE t.id = ANY($1::uuid[]) AND t.status = 'pending'
+            AND NOT EXISTS (SELECT 1 FROM transfers o WHERE o.provider_account_id = t.provider_account_id
+                              AND o.subaccount_token = t.subaccount_token AND o.status IN ('pending', 'executing') AND o.seq < t.seq)`,
+        [pending.map((t) => t.id)],
+      );
+      await this.queue.enqueue(heads.map((t) => ({ transferId: t.id, attempt: t.attempts })));
     } catch (err) {
       this.opts.logger?.warn({ err: (err as Error).message, count: transfers.length }, 'enqueue failed; the outbox relay will enqueue these transfers');
     }
