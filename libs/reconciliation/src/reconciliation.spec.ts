@@ -320,6 +320,22 @@ describe('reconciliation: one run at a time, resolving findings, auto-booking, r
     expect((await f.openFindings()).some((x) => x.account === `sub:${s}`)).toBe(false);
   });
 
+  it('one unreadable list entry does not sink the run: that sub-account is left out and the others are compared', async () => {
+    const [odd, other] = f.tokens;
+    f.sandbox.state.setListQuirk(odd, 'null_balance');
+    try {
+      const run = await f.run();
+      expect(run.status).toBe('completed');
+      const items = byAccount(run.items);
+      expect(items.has(`sub:${odd}`)).toBe(false);
+      expect(items.get(`sub:${other}`)).toMatchObject({ status: 'matched' });
+    } finally {
+      f.sandbox.state.setListQuirk(odd, null);
+    }
+    // Readable again: compared again.
+    expect(byAccount((await f.run()).items).has(`sub:${odd}`)).toBe(true);
+  });
+
   it('a drift resolution is refused while a run is running', async () => {
     const [, , s] = f.tokens;
     await f.usage({ token: s }, '1.000');

@@ -3,6 +3,7 @@ import { DomainError, scrubText } from '@app/common';
 import { adjustmentPostings, Money } from '@app/ledger';
 import { appendJournal, appendJournalMany, Database, LedgerRepository, pgCode, pgConstraint, PgError, Tx } from '@app/persistence';
 import { providerFailure, SubaccountReads } from '@app/subaccounts';
+import { listAllSubaccounts } from '@app/provider';
 import { EvidenceQueries, ResolveTransferUseCase, SettleInDoubtUseCase } from '@app/transfers';
 import { BookUsageUseCase } from '../book-usage/book-usage.use-case';
 import {
@@ -13,7 +14,12 @@ import { FindingRow, RunDetail, ReconciliationQueries, runRow } from '../../reco
 import { DriftAlert, RunReconciliationCommand, RunReconciliationOptions } from './run-reconciliation.command';
 
 /** What the provider showed during the read window. */
-interface Reading { main: Money; subs: Map<string, Money> }
+/**
+ * What the provider showed during the read window. `unreadable`: sub-accounts whose list entry
+ * the client had to skip (a null balance, an unknown type…): not compared this run, reported;
+ * `unreadableWithoutToken`: skipped entries that did not even carry a token.
+ */
+interface Reading { main: Money; subs: Map<string, Money>; unreadable: Set<string>; unreadableWithoutToken: number }
 
 class ReadFailure extends Error {}
 
@@ -144,19 +150,22 @@ export class RunReconciliationUseCase {
   private async read(): Promise<Reading> {
     const me = await this.provider.me();
     if (me.kind !== 'ok') throw new ReadFailure(providerFailure('reading /me', me).message);
-    const subs = new Map<string, Money>();
-    let total = 0;
-    const maxPages = this.opts.maxListPages ?? 10_000;
-    for (let page = 1; ; page++) {
-      if (page > maxPages) throw new ReadFailure(`the sub-account list has more than ${maxPages} pages`);
-      const o = await this.provider.listSubaccounts(page);
-      if (o.kind !== 'ok') throw new ReadFailure(providerFailure(`listing sub-accounts (page ${page})`, o).message);
-      total = o.body.total;
-      for (const item of o.body.items) subs.set(item.token, item.balance);
-      if (o.body.items.length === 0 || subs.size >= total) break;
+    const listing = await listAllSubaccounts(this.provider, { maxPages: this.opts.maxListPages });
+    if (listing.kind === 'failed') {
+      throw new ReadFailure(listing.outcome ? providerFailure(`listing sub-accounts (page ${listing.page})`, listing.outcome).message : `listing sub-accounts: ${listing.problem}`);
     }
-    if (subs.size < total) throw new ReadFailure(`partial sub-account list: ${subs.size} of ${total} sub-accounts returned`);
-    return { main: me.body.balance, subs };
+    if (!listing.complete) {
+      throw new ReadFailure(`partial sub-account list: ${listing.items.length + listing.skipped.length} of ${listing.total} sub-accounts returned`);
+    }
+    const unreadable = new Set(listing.skipped.flatMap((e) => (e.token ? [e.token] : [])));
+    if (listing.skipped.length) {
+      this.opts.logger?.warn({ skipped: listing.skipped.map((e) => ({ page: e.page, index: e.index, token: e.token ?? null, reason: e.reason })) },
+        'sub-account list entries the provider sent could not be read: those sub-accounts are not compared this run');
+    }
+    return {
+      main: me.body.balance, subs: new Map(listing.items.map((i) => [i.token, i.balance])), unreadable,
+      unreadableWithoutToken: listing.skipped.filter((e) => !e.token).length,
+    };
   }
 
   /**
@@ -179,7 +188,10 @@ export class RunReconciliationUseCase {
       if (ledgerTokens.length > 0 && reading.subs.size === 0) {
         throw new ReadFailure(`empty sub-account list while the ledger has ${ledgerTokens.length} sub-accounts`);
       }
-      const missing = ledgerTokens.filter((t) => !reading.subs.has(t));
+      const absent = ledgerTokens.filter((t) => !reading.subs.has(t) && !reading.unreadable.has(t));
+      // Entries skipped without a token may be exactly those: unreadable, not missing.
+      const missing = absent.length <= reading.unreadableWithoutToken ? [] : absent;
+      const notCompared = new Set([...reading.unreadable, ...absent]);
       if (missing.length) {
         throw new ReadFailure(`partial sub-account list: ${missing.length} ledger sub-accounts missing (${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''})`);
       }
@@ -199,6 +211,7 @@ export class RunReconciliationUseCase {
       const states: AccountState[] = [];
       for (const a of accounts) {
         const token = a.kind === 'subaccount' ? a.code.slice(4) : null;
+        if (token !== null && notCompared.has(token)) continue;
         const observed = token === null ? reading.main : reading.subs.get(token)!;
         const expected = Money.parse(a.posted);
         // main moves with every transfer of the provider account.
