@@ -14,6 +14,8 @@
 //
 // npm run bench:in-doubt -- [--duration=75s] [--wait=60s] [--grace=30s] [--rate=4] [--faults=20]
 //   [--variants=spending,no_spending,undecidable] [--subaccounts=12] [--seed=in-doubt]
+//   [--barrier=on|off]          IN_DOUBT_BARRIER for the worker (default: the service's default)
+//   [--drain=180s]              how long the recorded transfers may take to leave pending/executing
 //   [--reconcile-after-grace]   also start one reconciliation run once the grace has passed
 //                               for every in-doubt transfer (today's settling path; not "automatic")
 const Decimal = require('decimal.js');
@@ -46,7 +48,10 @@ function options(opts) {
     seed: f.seed ?? 'in-doubt',
     variants: (f.variants ?? Object.keys(VARIANTS).join(',')).split(',').map((v) => v.trim()).filter(Boolean),
     reconcileAfterGrace: f['reconcile-after-grace'] === 'true',
+    barrier: f.barrier ?? null,
+    drainMs: duration(f.drain ?? '180s', 'drain'),
   };
+  if (o.barrier !== null && !['on', 'off'].includes(o.barrier)) throw new Error('--barrier: on or off (default: the service default)');
   if (!(o.rate > 0)) throw new Error('--rate: transfers per second, > 0');
   if (!(o.faultPct >= 0 && o.faultPct < 100)) throw new Error('--faults: a percentage in [0, 100)');
   if (!(Number.isInteger(o.subaccounts) && o.subaccounts > 0)) throw new Error('--subaccounts: a positive integer');
@@ -104,7 +109,8 @@ async function variant(name, o, results) {
   try {
     await env.seedLedger(db, PA, { mainBalance: '100000000.000', subs });
     apps = await env.startApps({ databaseUrl: url, sandbox, apiKey, providerAccount: PA,
-      env: { RECONCILE_IN_DOUBT_GRACE_MS: String(o.graceMs), PROVIDER_TIMEOUT_MS: '3000', EXECUTION_LEASE_MS: '10000', OUTBOX_POLL_MS: '200', PROVIDER_RETRY_BASE_MS: '50' } });
+      env: { RECONCILE_IN_DOUBT_GRACE_MS: String(o.graceMs), PROVIDER_TIMEOUT_MS: '3000', EXECUTION_LEASE_MS: '10000', OUTBOX_POLL_MS: '200', PROVIDER_RETRY_BASE_MS: '50',
+        ...(o.barrier ? { IN_DOUBT_BARRIER: o.barrier } : {}) } });
     const headers = { authorization: `Bearer ${env.TOKENS.operator}`, 'content-type': 'application/json' };
 
     // The world starts living: spending (from now on, after the ledger's opening balances), then faults.
@@ -130,7 +136,7 @@ async function variant(name, o, results) {
     await env.waitFor(async () => {
       const [{ left }] = await db.query(`SELECT count(*)::int AS left FROM transfers WHERE provider_account_id = $1 AND status IN ('pending', 'executing')`, [PA]);
       return left === 0;
-    }, 120_000, 'every transfer to leave pending/executing', 500);
+    }, o.drainMs, 'every transfer to leave pending/executing (--drain)', 500);
     const fired = sandbox.faults.decisions.reduce((a, d) => ({ ...a, [d.fault]: (a[d.fault] ?? 0) + 1 }), {});
     sandbox.faults.clear(false); // no fault on the calls that evidence gathering may make from now on
 

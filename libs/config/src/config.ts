@@ -67,7 +67,7 @@ export const configSchema = z.object({
   RECONCILE_IN_DOUBT_GRACE_MS: int(30_000, 0),
   IN_DOUBT_AUTO_SETTLE: onOff.default(true),
   IN_DOUBT_PROBE_DELAY_MS: int(1_000, 0),
-  IN_DOUBT_BARRIER: onOff.default(true),
+  IN_DOUBT_BARRIER: onOff.default(false),
   IN_DOUBT_BARRIER_MAX_MS: int(60_000, 0),
   IN_DOUBT_SPEND_FACTOR: z.string().regex(/^\d+(\.\d{1,3})?$/).refine((v) => Number(v) >= 1, 'must be at least 1').default('3'),
   IN_DOUBT_SPEND_FLOOR: z.string().regex(/^\d+(\.\d{1,3})?$/).default('2.000'),
