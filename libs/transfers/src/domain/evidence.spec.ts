@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { Money } from '@app/ledger';
-import { BalanceReading, evaluateInDoubt, learnSpendBound, maxSpend, Movement, SpendBound, usageBetween, Verdict } from './evidence';
+import { BalanceReading, evaluateInDoubt, learnSpendBound, maxSpend, measuredWindows, Movement, SpendBound, usageBetween, Verdict } from './evidence';
 
 /**
  * Property tests of the evidence rules: generate the TRUE history of one sub-account
@@ -353,6 +353,26 @@ describe('spending history and usage between readings', () => {
     expect(usageBetween(r(0, '20'), r(100, '21'), []).kind === 'measured' && usageBetween(r(0, '20'), r(100, '21'), []).kind).toBe('measured');
     const gain = usageBetween(r(0, '20'), r(100, '21'), []);
     expect(gain.kind === 'measured' && gain.usage.toFixed()).toBe('-1.000');
+  });
+
+  it('an account read every few seconds still measures a rate: consecutive exact windows merge until they span the minimum', () => {
+    // Readings every 2 s (ms timestamps), 0.08 spent in each 2 s step, one known add of 10 inside.
+    const r = (at: number, balance: string, afterMovement: string | null = null): BalanceReading => ({ id: String(at), source: 'transfer', from: at - 100, at, balance: Money.parse(balance), afterMovement });
+    const readings = [r(0, '20'), r(2_000, '19.92'), r(4_000, '29.84', 'a'), r(6_000, '29.76'), r(8_000, '29.68'), r(10_000, '29.6')];
+    const movements: Movement[] = [{ id: 'a', effect: Money.parse('10'), from: 2_500, to: 4_000, outcome: 'applied' }];
+    const windows = measuredWindows(readings, movements, 5);
+    const long = windows.filter((w) => w.seconds >= 5);
+    // One merged window of 6.1 s (three 2 s steps, 0.24 spent, the add's 10 accounted for); the
+    // last two steps span only 4.1 s: not yet a window.
+    expect(long.map((w) => [w.usage.toFixed(), w.seconds])).toEqual([['0.240', 6.1]]);
+    const b = learnSpendBound(windows, { ...POLICY, minWindows: 1 })!;
+    expect(b.windows).toBe(1);
+    expect(b.peakRatePerSecond).toBe('0.039345');
+    // Without merging, nothing is long enough to learn from.
+    expect(learnSpendBound(measuredWindows(readings, movements), { ...POLICY, minWindows: 1 })).toBeNull();
+    // An unknown call between readings breaks the run: nothing is merged across it.
+    const blocked = measuredWindows(readings, [...movements, { id: 'x', effect: Money.parse('5'), from: 6_500, to: 7_000, outcome: null }], 5);
+    expect(blocked.filter((w) => w.seconds >= 5).map((w) => w.usage.toFixed())).toEqual(['0.240']);
   });
 
   it('the bound never undercuts the floor', () => {

@@ -335,16 +335,31 @@ export function usageBetween(prev: BalanceReading, next: BalanceReading, movemen
 
 /**
  * The usage windows measured from an account's own readings: each pair of consecutive
- * readings with only known calls between them (the learner's input).
+ * readings with only known calls between them (the learner's input), and, where such pairs
+ * follow one another with nothing unknown between, their run merged into one window once it
+ * spans `mergeUntilSeconds` (an account called every few seconds then still measures a rate:
+ * a merged window is as exact as its parts, since every call inside it has a known outcome).
  */
-export function measuredWindows(readings: BalanceReading[], movements: Movement[]): UsageWindow[] {
+export function measuredWindows(readings: BalanceReading[], movements: Movement[], mergeUntilSeconds = 0): UsageWindow[] {
   const ordered = orderedReadings(readings);
   const out: UsageWindow[] = [];
   let prev: BalanceReading | undefined = ordered[0];
+  let run: { from: number; usage: Money } | null = null;
   for (const next of ordered.slice(1)) {
     const step = usageBetween(prev!, next, movements);
     if (step.kind === 'straddled') continue;
-    if (step.kind === 'measured' && !step.usage.isNegative()) out.push({ usage: step.usage, seconds: (next.at - prev!.from) / 1000, endsAt: next.at });
+    if (step.kind === 'measured' && !step.usage.isNegative()) {
+      const seconds = (next.at - prev!.from) / 1000;
+      out.push({ usage: step.usage, seconds, endsAt: next.at });
+      if (mergeUntilSeconds > 0 && seconds < mergeUntilSeconds) {
+        run = run ? { from: run.from, usage: run.usage.plus(step.usage) } : { from: prev!.from, usage: step.usage };
+        const span = (next.at - run.from) / 1000;
+        if (span >= mergeUntilSeconds) {
+          out.push({ usage: run.usage, seconds: span, endsAt: next.at });
+          run = null;
+        }
+      } else run = null;
+    } else run = null;
     prev = next;
   }
   return out;

@@ -126,7 +126,7 @@ export class EvidenceQueries {
    * The account's measured usage windows over the last `days` (at most its last 300
    * readings): the spending history the plausibility bound is learned from.
    */
-  async usageWindows(providerAccount: string, token: string, accountId: string, days = 30, tx: Tx | Database = this.db): Promise<UsageWindow[]> {
+  async usageWindows(providerAccount: string, token: string, accountId: string, days = 30, tx: Tx | Database = this.db, mergeUntilSeconds = 5): Promise<UsageWindow[]> {
     const rows = await tx.query<ObservationRow>(
       `SELECT * FROM (SELECT o.id, o.source, o.balance, o.observed_at, o.read_started_at, o.transfer_id, NULL AS main_balance
                         FROM observations o WHERE o.account_id = $1 AND o.observed_at > now() - make_interval(days => $2)
@@ -136,7 +136,7 @@ export class EvidenceQueries {
     if (rows.length < 2) return [];
     const readings = rows.map(toReading);
     const movements = await this.movements(providerAccount, token, new Date(readings[0].from), tx);
-    return measuredWindows(readings, movements);
+    return measuredWindows(readings, movements, mergeUntilSeconds);
   }
 
   async evidenceOfMany(transferIds: string[]): Promise<Map<string, EvidenceJson>> {

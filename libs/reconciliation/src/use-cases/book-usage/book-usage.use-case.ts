@@ -83,7 +83,7 @@ export class BookUsageUseCase {
       }
       if (!prev || !readings.length) return result;
       const movements = await this.queries.movements(this.opts.providerAccount, token, new Date(prev.from), tx);
-      const history = target.isBuyer ? [] : await this.queries.usageWindows(this.opts.providerAccount, token, sub.account_id, 30, tx);
+      const history = target.isBuyer ? [] : await this.queries.usageWindows(this.opts.providerAccount, token, sub.account_id, 30, tx, this.policy.minWindowSeconds);
       for (const next of readings) {
         // The bound for this pair is learned from the windows before it, never from itself.
         const bound = target.isBuyer ? null : learnSpendBound(history.filter((w) => (w.endsAt ?? 0) <= prev!.at), this.policy);

@@ -93,7 +93,7 @@ export class SettleInDoubtUseCase {
     const since = new Date(Math.min(...open.map((o) => (o.call_started_at ?? o.created_at).getTime())));
     const readings = await this.queries.readings(target.accountId, since);
     const movements = await this.queries.movements(this.opts.providerAccount, token, readings.length ? new Date(readings[0].from) : since);
-    const bound = target.isBuyer ? null : learnSpendBound(await this.queries.usageWindows(this.opts.providerAccount, token, target.accountId), this.policy);
+    const bound = target.isBuyer ? null : learnSpendBound(await this.queries.usageWindows(this.opts.providerAccount, token, target.accountId, 30, undefined, this.policy.minWindowSeconds), this.policy);
     const verdicts = evaluateInDoubt({ readings, movements, isBuyer: target.isBuyer, bound, graceMs: this.opts.graceMs });
     const openIds = new Set(open.map((o) => o.id));
     const lastObs = readings.length ? readings.map((r) => BigInt(r.id)).reduce((a, b) => (b > a ? b : a)).toString() : null;
