@@ -323,6 +323,31 @@ async function generateJournal(db, providerAccount, entries, chunk = 200) {
 
 // ------------------------------------------------------------------ figures
 
+/**
+ * The stack the execution scenarios (mixed, backlog) share: a bench database with a ledger
+ * seeded for `subaccounts` empty sub-accounts, the sandbox, and the api started with the worker
+ * stopped (the scenario starts it with startWorker(apps.env)) at C provider calls at once and R
+ * calls/s. Calls `body` with what it needs, then tears everything down, whatever happened.
+ */
+async function withWorkerStack({ scenario, providerAccount, subaccounts, C, R }, body) {
+  const { url, name } = await createBenchDatabase(scenario);
+  const db = new Database(url, { max: 4 });
+  const { sandbox, apiKey, subs } = await sandboxWith({ subaccounts, mainBalance: '1000000000.000', subBalance: () => '0' });
+  let apps;
+  try {
+    await seedLedger(db, providerAccount, { mainBalance: '1000000000.000', subs });
+    apps = await startApps({ databaseUrl: url, sandbox, apiKey, providerAccount, worker: false,
+      env: { WORKER_CONCURRENCY: String(C), PROVIDER_RATE_LIMIT_PER_SECOND: String(R), OUTBOX_POLL_MS: '500', PROVIDER_TIMEOUT_MS: '5000', EXECUTION_LEASE_MS: '30000' } });
+    const headers = { authorization: `Bearer ${TOKENS.operator}`, 'content-type': 'application/json' };
+    return await body({ db, apps, sandbox, tokens: subs.map((s) => s.token), headers });
+  } finally {
+    if (apps) await apps.stop();
+    await sandbox.close();
+    await db.close();
+    await dropDatabase(name);
+  }
+}
+
 function percentile(sorted, p) {
   if (!sorted.length) return NaN;
   const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
@@ -363,6 +388,7 @@ function pgbenchPath() {
 }
 
 module.exports = {
+  withWorkerStack,
   ROOT, DIST, lib, Database, REDIS_URL, TOKENS, sleep, waitFor, freePort, createBenchDatabase, dropDatabase, dropAllCreated,
   AppProcess, startApps, startWorker, stopAll, sandboxWith, seedLedger, generateHistory, generateJournal, percentile, summarize, fmt, figure, log,
   pgbenchPath,

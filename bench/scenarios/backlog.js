@@ -15,16 +15,7 @@ async function run(opts, results) {
   const windowS = smoke ? 1 : 10;
   const C = 16;
   const R = 400;
-  const { url, name } = await env.createBenchDatabase(S);
-  const db = new env.Database(url, { max: 4 });
-  const { sandbox, apiKey, subs } = await env.sandboxWith({ subaccounts: nsubs, mainBalance: '1000000000.000', subBalance: () => '0' });
-  let apps;
-  try {
-    await env.seedLedger(db, PA, { mainBalance: '1000000000.000', subs });
-    const tokens = subs.map((s) => s.token);
-    apps = await env.startApps({ databaseUrl: url, sandbox, apiKey, providerAccount: PA, worker: false,
-      env: { WORKER_CONCURRENCY: String(C), PROVIDER_RATE_LIMIT_PER_SECOND: String(R), OUTBOX_POLL_MS: '500', PROVIDER_TIMEOUT_MS: '5000', EXECUTION_LEASE_MS: '30000' } });
-    const headers = { authorization: `Bearer ${env.TOKENS.operator}`, 'content-type': 'application/json' };
+  await env.withWorkerStack({ scenario: S, providerAccount: PA, subaccounts: nsubs, C, R }, async ({ db, apps, tokens, headers }) => {
     const items = Array.from({ length: n }, (_, i) => ({ subaccount: tokens[i % tokens.length], direction: 'add', amount: '0.010' }));
     for (let i = 0; i < items.length; i += 2000) {
       const res = await fetch(`${apps.baseUrl}/v1/transfers/batch`, { method: 'POST', headers, body: JSON.stringify({ transfers: items.slice(i, i + 2000) }), signal: AbortSignal.timeout(300_000) });
@@ -56,12 +47,7 @@ async function run(opts, results) {
       baseline: { name: `bound min(C/latency, R) with C=${C}, R=${R}/s`, value: R, unit: '/s' },
       target: `>= 90% of bound (${0.9 * R}/s) from the start`, met: total >= 0.9 * R,
       note: `${n} transfers in ${(last - started).toFixed(1)} s from the worker's start; slowest full window ${Math.min(...full).toFixed(0)}/s` });
-  } finally {
-    if (apps) await apps.stop();
-    await sandbox.close();
-    await db.close();
-    await env.dropDatabase(name);
-  }
+  });
 }
 
 module.exports = { name: S, run };

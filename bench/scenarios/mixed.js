@@ -16,16 +16,7 @@ async function run(opts, results) {
   const nsubs = smoke ? 50 : 1000;
   const C = 16;
   const R = 400;
-  const { url, name } = await env.createBenchDatabase(S);
-  const db = new env.Database(url, { max: 4 });
-  const { sandbox, apiKey, subs } = await env.sandboxWith({ subaccounts: nsubs, mainBalance: '1000000000.000', subBalance: () => '0' });
-  let apps;
-  try {
-    await env.seedLedger(db, PA, { mainBalance: '1000000000.000', subs });
-    const tokens = subs.map((s) => s.token);
-    apps = await env.startApps({ databaseUrl: url, sandbox, apiKey, providerAccount: PA, worker: false,
-      env: { WORKER_CONCURRENCY: String(C), PROVIDER_RATE_LIMIT_PER_SECOND: String(R), OUTBOX_POLL_MS: '500', PROVIDER_TIMEOUT_MS: '5000', EXECUTION_LEASE_MS: '30000' } });
-    const headers = { authorization: `Bearer ${env.TOKENS.operator}`, 'content-type': 'application/json' };
+  await env.withWorkerStack({ scenario: S, providerAccount: PA, subaccounts: nsubs, C, R }, async ({ db, apps, tokens, headers }) => {
     const runId = Date.now().toString(36);
     let seq = 0;
     const load = () => closedLoop({
@@ -59,12 +50,7 @@ async function run(opts, results) {
     env.figure(results, { scenario: S, name: 'executing_throughput', value: execRate, unit: 'posted/s',
       baseline: { name: `bound R with C=${C}`, value: R, unit: '/s' },
       note: 'executed while recording at full load (not a target of its own)' });
-  } finally {
-    if (apps) await apps.stop();
-    await sandbox.close();
-    await db.close();
-    await env.dropDatabase(name);
-  }
+  });
 }
 
 module.exports = { name: S, run };
