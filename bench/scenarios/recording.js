@@ -62,10 +62,12 @@ function pgbench(dbUrl, { clients, seconds, journal, nsubs }) {
 
 async function run(opts, results) {
   const smoke = opts.smoke;
-  const levels = smoke ? [4] : [16, 64, 256];
+  // --levels=16,64 (or --levels=none: the batch only); --batch=N items (default 10,000).
+  const flagLevels = opts.flags?.levels;
+  const levels = flagLevels ? flagLevels.split(',').filter((l) => l !== 'none').map(Number) : smoke ? [4] : [16, 64, 256];
   const seconds = smoke ? 1 : 8;
   const nsubs = smoke ? 50 : 1000;
-  const batchSize = smoke ? 200 : 10_000;
+  const batchSize = opts.flags?.batch ? Number(opts.flags.batch) : smoke ? 200 : 10_000;
   const { url, name } = await env.createBenchDatabase(S);
   const db = new env.Database(url, { max: 4 });
   const { sandbox, apiKey } = await env.sandboxWith({ subaccounts: [] });
