@@ -76,7 +76,9 @@ async function run(opts, results) {
     const subs = Array.from({ length: nsubs }, (_, i) => ({ token: `b${i}`, balance: '0' }));
     await env.seedLedger(db, PA, { mainBalance: '1000000000.000', subs });
     // Recording only: the worker is not started, so its provider calls do not compete.
-    apps = await env.startApps({ databaseUrl: url, sandbox, apiKey, providerAccount: PA, worker: false });
+    // BENCH_NODE_OPTIONS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") is passed to the api.
+    apps = await env.startApps({ databaseUrl: url, sandbox, apiKey, providerAccount: PA, worker: false,
+      env: process.env.BENCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS } : {} });
     const headers = { authorization: `Bearer ${env.TOKENS.operator}`, 'content-type': 'application/json' };
     let keySeq = 0;
     const runId = Date.now().toString(36);
@@ -118,8 +120,8 @@ async function run(opts, results) {
     const baseMs = await setBasedBatch(db, batchSize, nsubs);
     env.figure(results, { scenario: S, name: `batch${batchSize}`, value: batchMs, unit: 'ms',
       baseline: { name: 'same items as one set-based SQL transaction', value: baseMs, unit: 'ms' },
-      target: batchSize === 10_000 ? '< 1000 ms' : undefined, met: batchSize === 10_000 ? batchMs < 1000 : undefined,
-      note: `${(batchSize / (batchMs / 1000)).toFixed(0)} items/s` });
+      target: '<= 1.5x baseline', met: batchMs <= 1.5 * baseMs,
+      note: `${(batchMs / baseMs).toFixed(2)}x the baseline; ${(batchSize / (batchMs / 1000)).toFixed(0)} items/s` });
   } finally {
     if (apps) await apps.stop();
     await sandbox.close();

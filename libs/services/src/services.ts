@@ -5,7 +5,7 @@ import { Database, JournalDigests, LedgerQueries, LedgerRepository } from '@app/
 import { ProviderCheckUseCase, SmsPartnerClient, SubaccountKeyAwareCredits } from '@app/provider';
 import { CreateSubaccountUseCase, ImportSubaccountsUseCase, SubaccountsQueries } from '@app/subaccounts';
 import {
-  BullTransferQueue, EvidenceQueries, ExecuteTransferUseCase, PostedSettlements, ProcessTransferJobUseCase, RecordTransferBatchUseCase, RecordTransferUseCase, TransferBatchRepository, redisConnection,
+  BullTransferQueue, EvidenceQueries, ExecuteTransferUseCase, PostedSettlements, ProcessTransferJobUseCase, RecordTransferBatchUseCase, RecordTransferUseCase, redisConnection,
   ResolveTransferUseCase, SettleInDoubtUseCase, SweepTransfersUseCase, TransfersRepository,
 } from '@app/transfers';
 import { AccountHistoryQueries, BookUsageUseCase, ReconciliationQueries, ResolveDriftUseCase, RunReconciliationUseCase, UsageReportQueries } from '@app/reconciliation';
@@ -100,7 +100,7 @@ export function createServices(config: Config, role: 'api' | 'worker') {
       return secrets.size;
     },
     recordTransfer,
-    recordTransferBatch: new RecordTransferBatchUseCase(db, transfers, new TransferBatchRepository(config.TRANSFER_EXPIRY_SECONDS), recordTransfer),
+    recordTransferBatch: new RecordTransferBatchUseCase(recordTransfer),
     resolveTransfer,
     evidence,
     settleInDoubt,

@@ -1,7 +1,6 @@
 export * from './domain/transfer';
 export * from './domain/outcome';
 export * from './persistence/transfers.repository';
-export * from './persistence/transfer-batch.repository';
 export * from './transfer-queue';
 export * from './use-cases/record-transfer/record-transfer.command';
 export * from './use-cases/record-transfer/record-transfer.use-case';
