@@ -15,6 +15,16 @@ describe('RecordTransferBatchUseCase (Postgres)', () => {
   });
   afterAll(async () => { await p.close(); });
 
+  it('enqueues each chunk\'s runnable transfers (the first of each sub-account) before it answers', async () => {
+    const batch3 = new RecordTransferBatchUseCase(p.record, 3);
+    const tokens = [0, 1, 2, 3, 0, 1, 2].map((i) => p.tokens[i]);
+    const r = await batch3.execute(tokens.map((subaccount, index) => ({ index, command: { providerAccount: p.providerAccount, subaccount, direction: 'add' as const, amount: m('0.1'), actor } })));
+    expect(r.map((x) => x.status)).toEqual([202, 202, 202, 202, 202, 202, 202]);
+    const queued = (await p.queue.queue.getJobs(['waiting', 'prioritized'])).map((j) => j.data.transferId).sort();
+    // the 4th item is in the second chunk; items 5-7 wait behind the first of their sub-account
+    expect(queued).toEqual(r.slice(0, 4).map((x) => x.transfer!.id).sort());
+  });
+
   it('replays a whole batch (200, same transfers, nothing more reserved) and refuses a changed body per item', async () => {
     const cmds = [0, 1, 2].map((i) => ({ providerAccount: p.providerAccount, subaccount: p.tokens[i], direction: 'add' as const, amount: m('0.5'), idempotencyKey: `replay-${i}`, actor }));
     const first = await batch.execute(cmds.map((command, index) => ({ index, command })));
