@@ -76,9 +76,9 @@ async function run(opts, results) {
     const subs = Array.from({ length: nsubs }, (_, i) => ({ token: `b${i}`, balance: '0' }));
     await env.seedLedger(db, PA, { mainBalance: '1000000000.000', subs });
     // Recording only: the worker is not started, so its provider calls do not compete.
-    // BENCH_NODE_OPTIONS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") is passed to the api.
+    // BENCH_NODE_OPTIONS is passed to the api (a CPU profile: see bench/lib/cpu-profile.js).
     apps = await env.startApps({ databaseUrl: url, sandbox, apiKey, providerAccount: PA, worker: false,
-      env: process.env.BENCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS } : {} });
+      env: process.env.BENCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS, ...(process.env.CPU_PROFILE_DIR ? { CPU_PROFILE_DIR: process.env.CPU_PROFILE_DIR } : {}) } : {} });
     const headers = { authorization: `Bearer ${env.TOKENS.operator}`, 'content-type': 'application/json' };
     let keySeq = 0;
     const runId = Date.now().toString(36);
