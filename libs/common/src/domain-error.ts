@@ -43,3 +43,11 @@ export class DomainError extends Error {
     return ErrorCodes[this.code];
   }
 }
+
+/**
+ * The one error body every HTTP answer uses (the API's filter, its Fastify hooks and plugins,
+ * the worker's metrics server) and the CLI prints: `{ error: { code, message, details? } }`.
+ */
+export function errorBody(code: ErrorCode, message: string, details?: unknown): { error: { code: ErrorCode; message: string; details?: unknown } } {
+  return { error: { code, message, ...(details !== undefined ? { details } : {}) } };
+}

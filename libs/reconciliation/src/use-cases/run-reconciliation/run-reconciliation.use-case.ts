@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { DomainError, scrubText } from '@app/common';
 import { adjustmentPostings, Money } from '@app/ledger';
 import { appendJournal, appendJournalMany, Database, LedgerRepository, pgCode, pgConstraint, PgError, Tx } from '@app/persistence';
-import { providerFailure, SubaccountReads } from '@app/subaccounts';
-import { listAllSubaccounts } from '@app/provider';
+import { SubaccountReads } from '@app/subaccounts';
+import { listAllSubaccounts, providerFailure } from '@app/provider';
 import { EvidenceQueries, ResolveTransferUseCase, SettleInDoubtUseCase } from '@app/transfers';
 import { BookUsageUseCase } from '../book-usage/book-usage.use-case';
 import {
