@@ -1,6 +1,9 @@
 import { DynamicModule, Global, Inject, Module, OnApplicationShutdown } from '@nestjs/common';
-import { Config, CONFIG, PROCESS_ROLE, ProcessRole, WORKER_JOBS_PER_CALL_SLOT } from '@app/config';
+import { Config, CONFIG, journalSigningKey, PROCESS_ROLE, ProcessRole, WORKER_JOBS_PER_CALL_SLOT } from '@app/config';
 import { Database } from './database';
+import { JournalDigests } from './journal-digests.repository';
+import { LedgerQueries } from './ledger.queries';
+import { LedgerRepository } from './ledger.repository';
 
 /**
  * The pool of this process: the API's 20 connections, or as many as the worker keeps jobs in
@@ -36,3 +39,24 @@ export class PersistenceModule implements OnApplicationShutdown {
     await this.db.close();
   }
 }
+
+/**
+ * The ledger's storage: postings and balances (LedgerRepository, the writes every feature
+ * records through), its reads (LedgerQueries: balances, statements, journal) and the signed
+ * journal digests. Here, beside the database code: libs/ledger stays plain domain (Money, the
+ * chart of accounts, postings) with no framework.
+ */
+@Module({
+  providers: [
+    { provide: LedgerRepository, inject: [Database], useFactory: (db: Database) => new LedgerRepository(db) },
+    { provide: LedgerQueries, inject: [Database], useFactory: (db: Database) => new LedgerQueries(db) },
+    {
+      provide: JournalDigests,
+      inject: [Database, LedgerQueries, CONFIG],
+      useFactory: (db: Database, queries: LedgerQueries, config: Config) =>
+        new JournalDigests(db, queries, config.JOURNAL_SIGNING_KEY ? journalSigningKey(config.JOURNAL_SIGNING_KEY) : undefined),
+    },
+  ],
+  exports: [LedgerRepository, LedgerQueries, JournalDigests],
+})
+export class LedgerModule {}

@@ -2,7 +2,7 @@ import { Module } from '@nestjs/common';
 import { Logger } from '@app/common';
 import { Config, CONFIG, LOGGER } from '@app/config';
 import { Database, LedgerRepository } from '@app/persistence';
-import { LedgerModule } from '@app/ledger/module';
+import { LedgerModule } from '@app/persistence/module';
 import { SmsPartnerClient } from '@app/provider';
 import { ProviderModule } from '@app/provider/module';
 import { EvidenceQueries, ResolveTransferUseCase, SettleInDoubtUseCase } from '@app/transfers';

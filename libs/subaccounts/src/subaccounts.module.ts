@@ -2,7 +2,7 @@ import { Module } from '@nestjs/common';
 import { Logger } from '@app/common';
 import { LOGGER } from '@app/config';
 import { Database, LedgerRepository } from '@app/persistence';
-import { LedgerModule } from '@app/ledger/module';
+import { LedgerModule } from '@app/persistence/module';
 import { SmsPartnerClient } from '@app/provider';
 import { ProviderModule } from '@app/provider/module';
 import { SubaccountsQueries } from './subaccounts.queries';

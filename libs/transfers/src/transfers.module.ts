@@ -5,7 +5,7 @@ import { Queues } from '@app/common/module';
 import { Config, CONFIG, LOGGER } from '@app/config';
 import { Money } from '@app/ledger';
 import { Database, LedgerRepository } from '@app/persistence';
-import { LedgerModule } from '@app/ledger/module';
+import { LedgerModule } from '@app/persistence/module';
 import { SmsPartnerClient, SubaccountKeyAwareCredits } from '@app/provider';
 import { ProviderModule } from '@app/provider/module';
 import { EvidenceQueries } from './persistence/evidence.queries';
