@@ -3,7 +3,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { fastifyPath, RouteDef } from '@app/api-contract';
 import { DomainError, errorBody } from '@app/common';
 import { ApiToken, Config, CONFIG, Role, ROLES } from '@app/config';
-import { ROUTE_DEF } from './endpoint.decorator';
+import { routeDefOf } from './route-def';
 
 export interface Principal { name: string; role: Role; actor: string }
 
@@ -67,7 +67,7 @@ export class AuthGuard implements CanActivate {
   }
 
   canActivate(ctx: ExecutionContext): boolean {
-    const def = Reflect.getMetadata(ROUTE_DEF, ctx.getHandler()) as RouteDef | undefined;
+    const def = routeDefOf(ctx.getHandler());
     if (!def) throw new DomainError('not_found', 'no such route');
     if (def.role === 'public') return true;
     const req = ctx.switchToHttp().getRequest<{ headers: Record<string, string | undefined>; principal?: Principal }>();
