@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { Module } from '@nestjs/common';
+import { Module, OnApplicationShutdown } from '@nestjs/common';
 import { Logger, Semaphore } from '@app/common';
 import { Queues } from '@app/common/module';
 import { Config, CONFIG, LOGGER } from '@app/config';
@@ -39,7 +39,7 @@ export function spendBounds(config: Config) {
  * Transfers: recorded (RecordTransferUseCase, the batch), executed against the provider by the
  * worker (ProcessTransferJobUseCase → ExecuteTransferUseCase), swept, resolved by a person or
  * settled from evidence (SettleInDoubtUseCase). The factories below are the one place these
- * constructors are called in the apps.
+ * constructors are called in the apps. The producer queue is closed with the application.
  */
 @Module({
   imports: [LedgerModule, ProviderModule],
@@ -97,4 +97,11 @@ export function spendBounds(config: Config) {
     ProcessTransferJobUseCase, ResolveTransferUseCase, SettleInDoubtUseCase, SweepTransfersUseCase,
   ],
 })
-export class TransfersModule {}
+export class TransfersModule implements OnApplicationShutdown {
+  constructor(private readonly queue: BullTransferQueue) {}
+
+  /** Before the shared connection closes (QueueModule, global, closes last). */
+  async onApplicationShutdown(): Promise<void> {
+    await this.queue.close().catch(() => undefined);
+  }
+}

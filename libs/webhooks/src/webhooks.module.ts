@@ -1,4 +1,4 @@
-import { Module } from '@nestjs/common';
+import { Module, OnApplicationShutdown } from '@nestjs/common';
 import { Logger } from '@app/common';
 import { Queues } from '@app/common/module';
 import { Config, CONFIG, LOGGER } from '@app/config';
@@ -37,4 +37,11 @@ import { BullWebhookQueue } from './webhook-queue';
   ],
   exports: [BullWebhookQueue, OutboxEventsQueries, RelayWebhooksUseCase, DeliverWebhookUseCase],
 })
-export class WebhooksModule {}
+export class WebhooksModule implements OnApplicationShutdown {
+  constructor(private readonly queue: BullWebhookQueue) {}
+
+  /** Before the shared connection closes (QueueModule, global, closes last). */
+  async onApplicationShutdown(): Promise<void> {
+    await this.queue.close().catch(() => undefined);
+  }
+}
