@@ -14,3 +14,4 @@ export * from './use-cases/process-transfer-job/process-transfer-job.use-case';
 export * from './domain/evidence';
 export * from './persistence/evidence.queries';
 export * from './use-cases/settle-in-doubt/settle-in-doubt.use-case';
+export * from './persistence/transfer-metrics.queries';
