@@ -1,23 +1,19 @@
 import { Database } from '@app/persistence';
+import { TransfersRepository } from '@app/transfers';
 
-/** The SQL behind the API's /metrics gauges (read at each scrape). */
+/**
+ * What the API's /metrics gauges read at each scrape. Transfers are read through their
+ * repository; the reconciliation figures are read here (libs/reconciliation owns those tables).
+ */
 export class MetricsQueries {
-  constructor(private readonly db: Database) {}
+  constructor(private readonly db: Database, private readonly transfers: TransfersRepository) {}
 
-  async inDoubt(providerAccount: string): Promise<{ count: number; oldestAgeSeconds: number }> {
-    const [r] = await this.db.query<{ n: number; oldest: number | null }>(
-      `SELECT count(*)::int AS n, extract(epoch FROM now() - min(updated_at))::float8 AS oldest FROM transfers WHERE provider_account_id = $1 AND status = 'in_doubt'`,
-      [providerAccount],
-    );
-    return { count: r?.n ?? 0, oldestAgeSeconds: r?.oldest ?? 0 };
+  inDoubt(providerAccount: string): Promise<{ count: number; oldestAgeSeconds: number }> {
+    return this.transfers.inDoubtStats(providerAccount);
   }
 
-  async oldestPendingAgeSeconds(providerAccount: string): Promise<number> {
-    const [r] = await this.db.query<{ age: number | null }>(
-      `SELECT extract(epoch FROM now() - min(created_at))::float8 AS age FROM transfers WHERE provider_account_id = $1 AND status = 'pending'`,
-      [providerAccount],
-    );
-    return r?.age ?? 0;
+  oldestPendingAgeSeconds(providerAccount: string): Promise<number> {
+    return this.transfers.oldestPendingAgeSeconds(providerAccount);
   }
 
   /** The last finished run of each provider account. */

@@ -1,9 +1,9 @@
 import { hostname } from 'node:os';
 import { Config, journalSigningKey } from '@app/config';
 import { createLogger, Logger, secrets, Semaphore } from '@app/common';
-import { Database, JournalDigests, LedgerQueries, LedgerRepository } from '@app/persistence';
+import { Database, JournalDigests, LedgerQueries, LedgerRepository, ObservationsRepository } from '@app/persistence';
 import { ProviderCheckUseCase, SmsPartnerClient, SubaccountKeyAwareCredits } from '@app/provider';
-import { CreateSubaccountUseCase, ImportSubaccountsUseCase, SubaccountsQueries } from '@app/subaccounts';
+import { CreateSubaccountUseCase, ImportSubaccountsUseCase, SubaccountCreationsRepository, SubaccountsQueries, SubaccountsRepository } from '@app/subaccounts';
 import {
   BullTransferQueue, EvidenceQueries, ExecuteTransferUseCase, PostedSettlements, ProcessTransferJobUseCase, RecordTransferBatchUseCase, RecordTransferUseCase, redisConnection,
   ResolveTransferUseCase, SettleInDoubtUseCase, SweepTransfersUseCase, TransfersRepository,
@@ -11,9 +11,9 @@ import {
 import { AccountHistoryQueries, BookUsageUseCase, ReconciliationQueries, ResolveDriftUseCase, RunReconciliationUseCase, UsageReportQueries } from '@app/reconciliation';
 import { Money } from '@app/ledger';
 import {
-  CreateTopupPolicyUseCase, DeleteTopupPolicyUseCase, PreviewTopupPolicyUseCase, RunDueTopupsUseCase, TopupsQueries, UpdateTopupPolicyUseCase,
+  CreateTopupPolicyUseCase, DeleteTopupPolicyUseCase, PreviewTopupPolicyUseCase, RunDueTopupsUseCase, TopupsRepository, UpdateTopupPolicyUseCase,
 } from '@app/topups';
-import { BullWebhookQueue, DeliverWebhookUseCase, OutboxEventsQueries, RelayWebhooksUseCase } from '@app/webhooks';
+import { BullWebhookQueue, DeliverWebhookUseCase, OutboxEventsRepository, RelayWebhooksUseCase } from '@app/webhooks';
 import { processRegistry, ProviderMetrics } from './provider-metrics';
 import { MetricsQueries } from './metrics.queries';
 import { AlertWebhook } from './alert-webhook';
@@ -31,6 +31,10 @@ export function createServices(config: Config, role: 'api' | 'worker') {
   const ledger = new LedgerRepository(db);
   const ledgerQueries = new LedgerQueries(db);
   const transfers = new TransfersRepository(db);
+  const observations = new ObservationsRepository();
+  const subaccountsRepo = new SubaccountsRepository(db);
+  const topups = new TopupsRepository(db, transfers);
+  const outboxEvents = new OutboxEventsRepository(db);
   const producerRedis = redisConnection(config.REDIS_URL, false);
   producerRedis.on('error', () => undefined);
   const queue = new BullTransferQueue(producerRedis, config.QUEUE_PREFIX);
@@ -46,10 +50,10 @@ export function createServices(config: Config, role: 'api' | 'worker') {
   const inDoubtBarrierMs = config.IN_DOUBT_BARRIER && config.IN_DOUBT_AUTO_SETTLE ? config.IN_DOUBT_BARRIER_MAX_MS : 0;
   // Credit calls that never store a sub-account key this process has not read yet.
   const credits = new SubaccountKeyAwareCredits(provider);
-  const executeTransfer = new ExecuteTransferUseCase(db, ledger, credits, {
+  const executeTransfer = new ExecuteTransferUseCase(db, ledger, transfers, observations, credits, {
     providerAccount,
     callSlots: new Semaphore(config.WORKER_CONCURRENCY),
-    settlements: new PostedSettlements(db, ledger, logger),
+    settlements: new PostedSettlements(db, ledger, transfers, observations, logger),
     leaseMs: config.EXECUTION_LEASE_MS,
     workerId: `${hostname()}:${process.pid}`,
     maxAttempts: config.PROVIDER_MAX_ATTEMPTS,
@@ -57,9 +61,9 @@ export function createServices(config: Config, role: 'api' | 'worker') {
     logger,
     inDoubtBarrierMs,
   });
-  const recordTransfer = new RecordTransferUseCase(db, ledger, transfers, queue, { expirySeconds: config.TRANSFER_EXPIRY_SECONDS, logger });
+  const recordTransfer = new RecordTransferUseCase(db, ledger, transfers, subaccountsRepo, queue, { expirySeconds: config.TRANSFER_EXPIRY_SECONDS, logger });
 
-  const resolveTransfer = new ResolveTransferUseCase(db, ledger);
+  const resolveTransfer = new ResolveTransferUseCase(db, ledger, transfers);
   // The evidence rules for in-doubt transfers and usage accounting (docs/in-doubt.md).
   const evidence = new EvidenceQueries(db, config.RECONCILE_IN_DOUBT_GRACE_MS);
   const spend = { floor: Money.parse(config.IN_DOUBT_SPEND_FLOOR), factor: config.IN_DOUBT_SPEND_FACTOR, minWindows: config.IN_DOUBT_MIN_HISTORY_WINDOWS };
@@ -84,10 +88,10 @@ export function createServices(config: Config, role: 'api' | 'worker') {
     provider,
     providerCheck: new ProviderCheckUseCase(provider, { baseUrl: config.SMSPARTNER_BASE_URL, timeoutMs: config.PROVIDER_TIMEOUT_MS }),
     metrics,
-    metricsQueries: new MetricsQueries(db),
+    metricsQueries: new MetricsQueries(db, transfers),
     subaccounts: new SubaccountsQueries(db),
-    importSubaccounts: new ImportSubaccountsUseCase(db, ledger, provider),
-    createSubaccount: new CreateSubaccountUseCase(db, ledger, provider, logger),
+    importSubaccounts: new ImportSubaccountsUseCase(db, ledger, subaccountsRepo, transfers, observations, provider),
+    createSubaccount: new CreateSubaccountUseCase(db, ledger, subaccountsRepo, new SubaccountCreationsRepository(db), provider, logger),
     journalDigests: new JournalDigests(db, ledgerQueries, config.JOURNAL_SIGNING_KEY ? journalSigningKey(config.JOURNAL_SIGNING_KEY) : undefined),
     /**
      * Reads the provider's sub-account list once, so that this process knows every
@@ -123,20 +127,20 @@ export function createServices(config: Config, role: 'api' | 'worker') {
     }),
     executeTransfer,
     processTransferJob: new ProcessTransferJobUseCase(executeTransfer, queue),
-    sweepTransfers: new SweepTransfersUseCase(providerAccount, db, ledger, queue, logger, inDoubtBarrierMs),
+    sweepTransfers: new SweepTransfersUseCase(providerAccount, db, ledger, transfers, queue, logger, inDoubtBarrierMs),
     // Top-ups read the wall clock here; tests inject a fake one into the same use cases.
-    topups: new TopupsQueries(db),
-    createTopupPolicy: new CreateTopupPolicyUseCase(db, { now: clock, defaultTimezone: config.TOPUP_TIMEZONE }),
-    updateTopupPolicy: new UpdateTopupPolicyUseCase(db, { now: clock }),
-    deleteTopupPolicy: new DeleteTopupPolicyUseCase(db, { now: clock }),
-    previewTopupPolicy: new PreviewTopupPolicyUseCase(db, provider, { now: clock }),
-    runDueTopups: new RunDueTopupsUseCase(db, recordTransfer, provider, { now: clock, logger }),
+    topups,
+    createTopupPolicy: new CreateTopupPolicyUseCase(db, topups, subaccountsRepo, { now: clock, defaultTimezone: config.TOPUP_TIMEZONE }),
+    updateTopupPolicy: new UpdateTopupPolicyUseCase(db, topups, { now: clock }),
+    deleteTopupPolicy: new DeleteTopupPolicyUseCase(db, topups, { now: clock }),
+    previewTopupPolicy: new PreviewTopupPolicyUseCase(db, topups, transfers, provider, { now: clock }),
+    runDueTopups: new RunDueTopupsUseCase(db, topups, transfers, recordTransfer, provider, { now: clock, logger }),
     webhookQueue,
-    webhookDeliveries: new OutboxEventsQueries(db),
-    relayWebhooks: new RelayWebhooksUseCase(db, webhookQueue, providerAccount),
+    webhookDeliveries: outboxEvents,
+    relayWebhooks: new RelayWebhooksUseCase(outboxEvents, webhookQueue, providerAccount),
     // Present only when WEBHOOK_URL is set (the configuration then requires the secret).
     deliverWebhook: config.WEBHOOK_URL && config.WEBHOOK_SECRET
-      ? new DeliverWebhookUseCase(db, { url: config.WEBHOOK_URL, secret: config.WEBHOOK_SECRET, providerAccount, logger })
+      ? new DeliverWebhookUseCase(outboxEvents, { url: config.WEBHOOK_URL, secret: config.WEBHOOK_SECRET, providerAccount, logger })
       : undefined,
     async close() {
       await queue.close().catch(() => undefined);
