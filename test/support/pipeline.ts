@@ -7,7 +7,7 @@ import { SmsPartnerClient } from '@app/provider';
 import { createSandboxServer, SandboxServer } from '@app/sandbox';
 import { ImportSubaccountsUseCase, SubaccountsRepository } from '@app/subaccounts';
 import {
-  BullTransferQueue, ExecuteTransferUseCase, ProcessTransferJobUseCase, RecordTransferUseCase, redisConnection, ResolveTransferUseCase,
+  BullTransferQueue, ExecuteTransferJobUseCase, ExecuteTransferUseCase, RecordTransferUseCase, redisConnection, ResolveTransferUseCase,
   SweepTransfersUseCase, TransfersRepository,
 } from '@app/transfers';
 import { testDatabase, uniqueProviderAccount } from './db';
@@ -47,7 +47,7 @@ export async function pipelineFixture(opts: PipelineOptions = {}) {
   const imported = await new ImportSubaccountsUseCase(db, ledger, subaccounts, transfers, observations, client).execute(providerAccount, 'system:test');
   const tokens = sandbox.state.subaccountsOf(apiKey).map((s) => s.token);
   let worker: Worker<ExecuteTransferJob> | undefined;
-  const processJob = new ProcessTransferJobUseCase(execute, queue);
+  const executeJob = new ExecuteTransferJobUseCase(execute, queue);
   const workerConnection = redisConnection(process.env.REDIS_URL!, true);
 
   return {
@@ -56,7 +56,7 @@ export async function pipelineFixture(opts: PipelineOptions = {}) {
     startWorker(concurrency = 8) {
       worker = new Worker<ExecuteTransferJob>(
         QUEUES.transfers,
-        async (job) => { await processJob.process(job.data); },
+        async (job) => { await executeJob.execute(job.data); },
         { connection: workerConnection, prefix, concurrency },
       );
       return worker;

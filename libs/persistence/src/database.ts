@@ -90,6 +90,13 @@ export async function withSavepoint<T>(tx: Tx, fn: () => Promise<T>): Promise<T>
 
 const RETRYABLE = new Set<string>([PgError.serializationFailure, PgError.deadlockDetected]);
 
+/** `tx.prisma` of a transaction opened `sqlOnly`. */
+const SQL_ONLY = new Proxy({} as PrismaTx, {
+  get() {
+    throw new Error('this transaction was opened sqlOnly: use tx.query, or open it without sqlOnly');
+  },
+});
+
 /** The connection Prisma takes for the transaction being opened in this async context. */
 const opening = new AsyncLocalStorage<{ client?: PoolClient }>();
 
@@ -147,23 +154,23 @@ export class Database implements Queryable {
   }
 
   /**
-   * Runs `fn` in one database transaction (Prisma's interactive transaction, whose connection
-   * also serves `tx.query`). Errors thrown inside come out unchanged (a pg error keeps its
-   * SQLSTATE and constraint); serialization failures and deadlocks are tried again. A
-   * connection lost mid-transaction fails the next query, never the process (Prisma's adapter
-   * listens for the connection's errors; test/reliability/infrastructure.e2e-spec.ts).
+   * Runs `fn` in one database transaction. By default it is Prisma's interactive transaction,
+   * whose connection also serves `tx.query`. `sqlOnly`: for the set-based ledger paths that
+   * only use `tx.query` (recording groups, settlement groups, claims), the transaction is
+   * opened on a pool connection directly: Prisma's transaction bookkeeping costs about
+   * 0.9 ms per transaction, on the path behind the `main` balance lock (docs/benchmarks.md,
+   * "Prisma Client in the repositories"); `tx.prisma` then refuses to be used.
+   *
+   * Either way: errors thrown inside come out unchanged (a pg error keeps its SQLSTATE and
+   * constraint); serialization failures and deadlocks are tried again; a connection lost
+   * mid-transaction fails the next query, never the process
+   * (test/reliability/infrastructure.e2e-spec.ts).
    */
-  async transaction<T>(fn: (tx: Tx) => Promise<T>, opts: { retries?: number } = {}): Promise<T> {
+  async transaction<T>(fn: (tx: Tx) => Promise<T>, opts: { retries?: number; sqlOnly?: boolean } = {}): Promise<T> {
     const retries = opts.retries ?? 5;
     for (let attempt = 0; ; attempt++) {
-      const slot: { client?: PoolClient } = {};
       try {
-        return await opening.run(slot, () => this.prisma.$transaction(async (prisma) => {
-          const client = slot.client;
-          if (!client) throw new Error('Database.transaction: the connection of the transaction is unknown');
-          const tx: Tx = { prisma, query: async (sql, params) => (await client.query(sql, params as unknown[])).rows };
-          return fn(tx);
-        }, { maxWait: 60_000, timeout: 24 * 3600_000 }));
+        return await (opts.sqlOnly ? this.sqlTransaction(fn) : this.prismaTransaction(fn));
       } catch (err) {
         const code = pgCode(err);
         if (code && RETRYABLE.has(code) && attempt < retries) {
@@ -172,6 +179,37 @@ export class Database implements Queryable {
         }
         throw err;
       }
+    }
+  }
+
+  private prismaTransaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+    const slot: { client?: PoolClient } = {};
+    return opening.run(slot, () => this.prisma.$transaction(async (prisma) => {
+      const client = slot.client;
+      if (!client) throw new Error('Database.transaction: the connection of the transaction is unknown');
+      return fn({ prisma, query: async (sql, params) => (await client.query(sql, params as unknown[])).rows });
+    }, { maxWait: 60_000, timeout: 24 * 3600_000 }));
+  }
+
+  private async sqlTransaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+    const client: PoolClient = await this.pool.connect();
+    // A checked-out client has no error listener of the pool's: a connection lost between
+    // two queries would be an unhandled 'error' event and crash the process. The next query
+    // fails instead, and the client is discarded on release.
+    let lost: Error | undefined;
+    const onError = (err: Error) => { lost = err; };
+    client.on('error', onError);
+    try {
+      await client.query('BEGIN');
+      const result = await fn({ prisma: SQL_ONLY, query: async (sql, params) => (await client.query(sql, params as unknown[])).rows });
+      await client.query('COMMIT');
+      return result;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      client.removeListener('error', onError);
+      client.release(lost);
     }
   }
 

@@ -5,7 +5,7 @@ import { Database, JournalDigests, LedgerQueries, LedgerRepository, Observations
 import { ProviderCheckUseCase, SmsPartnerClient, SubaccountKeyAwareCredits } from '@app/provider';
 import { CreateSubaccountUseCase, ImportSubaccountsUseCase, SubaccountCreationsRepository, SubaccountsQueries, SubaccountsRepository } from '@app/subaccounts';
 import {
-  BullTransferQueue, EvidenceQueries, ExecuteTransferUseCase, PostedSettlements, ProcessTransferJobUseCase, RecordTransferBatchUseCase, RecordTransferUseCase, redisConnection,
+  BullTransferQueue, EvidenceQueries, ExecuteTransferJobUseCase, ExecuteTransferUseCase, PostedSettlements, RecordTransferBatchUseCase, RecordTransferUseCase, redisConnection,
   ResolveTransferUseCase, SettleInDoubtUseCase, SweepTransfersUseCase, TransfersRepository,
 } from '@app/transfers';
 import { AccountHistoryQueries, BookUsageUseCase, ReconciliationQueries, ResolveDriftUseCase, RunReconciliationUseCase, UsageReportQueries } from '@app/reconciliation';
@@ -126,7 +126,7 @@ export function createServices(config: Config, role: 'api' | 'worker') {
       },
     }),
     executeTransfer,
-    processTransferJob: new ProcessTransferJobUseCase(executeTransfer, queue),
+    executeTransferJob: new ExecuteTransferJobUseCase(executeTransfer, queue),
     sweepTransfers: new SweepTransfersUseCase(providerAccount, db, ledger, transfers, queue, logger, inDoubtBarrierMs),
     // Top-ups read the wall clock here; tests inject a fake one into the same use cases.
     topups,

@@ -16,7 +16,8 @@ export class SubaccountsRepository implements SubaccountDirectory {
   /** Of these tokens, those of sub-accounts the ledger knows. */
   async existing(tx: Tx | Database, providerAccount: string, tokens: string[]): Promise<Set<string>> {
     if (!tokens.length) return new Set();
-    const rows = await tx.prisma.subaccount.findMany({ where: { providerAccountId: providerAccount, token: { in: tokens } }, select: { token: true } });
+    // SQL: recording asks this inside its set-based, sqlOnly transaction.
+    const rows = await tx.query<{ token: string }>('SELECT token FROM subaccounts WHERE provider_account_id = $1 AND token = ANY($2::text[])', [providerAccount, tokens]);
     return new Set(rows.map((r) => r.token));
   }
 

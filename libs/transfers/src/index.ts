@@ -10,7 +10,7 @@ export * from './use-cases/resolve-transfer/resolve-transfer.use-case';
 export * from './use-cases/sweep-transfers/sweep-transfers.use-case';
 export * from './use-cases/record-transfer-batch/record-transfer-batch.use-case';
 export * from './transfer.presenter';
-export * from './use-cases/process-transfer-job/process-transfer-job.use-case';
+export * from './use-cases/execute-transfer/execute-transfer-job.use-case';
 export * from './domain/evidence';
 export * from './persistence/evidence.queries';
 export * from './use-cases/settle-in-doubt/settle-in-doubt.use-case';

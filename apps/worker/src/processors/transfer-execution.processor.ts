@@ -8,7 +8,7 @@ import { Services, SERVICES, WORKER_JOBS_PER_CALL_SLOT } from '@app/services';
 // main.ts validated the configuration before this module was loaded.
 const config = loadConfig();
 
-/** Thin host: one queue job → the process-transfer-job use case. */
+/** Thin host: one `execute-transfer` job → ExecuteTransferJobUseCase. */
 @Processor(QUEUES.transfers, {
   // Provider calls are limited to WORKER_CONCURRENCY by the use case's call slots.
   concurrency: config.WORKER_CONCURRENCY * WORKER_JOBS_PER_CALL_SLOT,
@@ -26,7 +26,7 @@ export class TransferExecutionProcessor extends WorkerHost implements OnApplicat
   constructor(@Inject(SERVICES) private readonly s: Services) {
     super();
     this.handlers = {
-      [JOBS.executeTransfer]: (job) => this.s.processTransferJob.process(job.data as ExecuteTransferJob),
+      [JOBS.executeTransfer]: (job) => this.s.executeTransferJob.execute(job.data as ExecuteTransferJob),
     };
   }
 

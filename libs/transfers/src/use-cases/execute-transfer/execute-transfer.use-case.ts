@@ -100,7 +100,7 @@ export class ExecuteTransferUseCase {
           entityId: id, correlationId: null, data: { attempt: claimed.attempts, worker: this.opts.workerId },
         });
         return { kind: 'claimed', transfer: claimed } as const;
-      });
+      }, { sqlOnly: true });
     } catch (err) {
       if (pgCode(err) === PgError.uniqueViolation && pgConstraint(err) === 'transfers_one_executing_per_subaccount') {
         return { kind: 'skipped', why: 'busy' };
@@ -123,6 +123,7 @@ export class ExecuteTransferUseCase {
       // Not the ordinary case (a late answer, an attempt no longer current) or the group
       // failed: applied below, on its own.
     }
+    // The worker's per-transfer transactions are set-based SQL only (see Database.transaction).
     return this.db.transaction(async (tx) => {
       const current = await this.transfers.lockAttempt(tx, t.id, t.attempts);
       if (!current) {
@@ -154,7 +155,7 @@ export class ExecuteTransferUseCase {
       // in doubt: keep the reservation, never retry.
       const transfer = late ? current : await this.setStatus(tx, t, 'in_doubt', provider, decision.reason, null);
       return { kind: 'done', transfer };
-    });
+    }, { sqlOnly: true });
   }
 
   private async setStatus(tx: Tx, t: Transfer, status: 'posted' | 'in_doubt' | 'failed' | 'voided', provider: ProviderColumns | null, failureReason: string | null, resolution: string | null): Promise<Transfer> {

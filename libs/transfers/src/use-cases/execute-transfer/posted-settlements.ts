@@ -23,7 +23,7 @@ const ACTOR = 'system:worker';
  * (and the journal chain head), so one database transaction per confirmed call queues the
  * settlements, and every recording group, behind each other's lock of that row. The posted
  * outcomes that arrive while a settlement is in flight are settled together in the next
- * transaction (`GroupCommit`, as recording does): one lock of the balance rows, one UPDATE of
+ * transaction (`GroupCommit`, as recording does): one lock of the balance rows, one update of
  * the ledger transactions, one of the transfers, one journal statement, one of observations.
  *
  * Only the ordinary case is grouped: the transfer is still `executing` in the attempt that
@@ -57,7 +57,7 @@ export class PostedSettlements {
 
   private async settleGroup(providerAccount: string, items: PostedOutcome[]): Promise<Array<Transfer | null>> {
     try {
-      return await this.db.transaction((tx) => this.settleIn(tx, providerAccount, items));
+      return await this.db.transaction((tx) => this.settleIn(tx, providerAccount, items), { sqlOnly: true });
     } catch (err) {
       this.logger?.warn({ err: (err as Error).message, transfers: items.length }, 'settlement group failed; settling its transfers one by one');
       return items.map(() => null);

@@ -167,7 +167,7 @@ export class RecordTransferUseCase {
   async recordMany(cmds: RecordTransferCommand[]): Promise<Array<RecordTransferResult | DomainError>> {
     for (let attempt = 0; ; attempt++) {
       try {
-        return await this.db.transaction((tx) => this.recordManyIn(tx, cmds));
+        return await this.db.transaction((tx) => this.recordManyIn(tx, cmds), { sqlOnly: true });
       } catch (err) {
         if (attempt < 3 && isKeyRace(err)) continue;
         throw err;
