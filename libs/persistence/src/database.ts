@@ -20,11 +20,13 @@ export const PgError = {
  * (`meta.driverAdapterError.cause.originalCode`) for a statement Prisma ran.
  */
 export function pgCode(err: unknown): string | undefined {
+  // First: a Prisma error's own code (P2003...) is Prisma's, not Postgres's.
+  const original = adapterCause(err)?.originalCode;
+  if (typeof original === 'string') return original;
   const e = err as { code?: unknown; cause?: { code?: unknown } } | null;
   if (e && typeof e.code === 'string' && /^[0-9A-Z]{5}$/.test(e.code)) return e.code;
   if (e?.cause && typeof e.cause.code === 'string') return e.cause.code;
-  const original = adapterCause(err)?.originalCode;
-  return typeof original === 'string' ? original : undefined;
+  return undefined;
 }
 
 export function pgConstraint(err: unknown): string | undefined {
@@ -40,6 +42,7 @@ function adapterCause(err: unknown): Record<string, unknown> | undefined {
 }
 
 const UNAVAILABLE_SQLSTATES = new Set(['57P01', '57P02', '57P03', '53300']); // shutdown, crash, starting up, too many connections
+const UNAVAILABLE_ADAPTER_KINDS = new Set(['DatabaseNotReachable', 'ConnectionClosed', 'SocketTimeout', 'TooManyConnections']);
 const UNAVAILABLE_ERRNOS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
 
 /**
@@ -47,6 +50,9 @@ const UNAVAILABLE_ERRNOS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', '
  * the caller may try again later, nothing was written by the failed statement.
  */
 export function isDatabaseUnavailable(err: unknown): boolean {
+  // A statement Prisma ran: its adapter names the socket trouble.
+  const kind = adapterCause(err)?.kind;
+  if (typeof kind === 'string' && UNAVAILABLE_ADAPTER_KINDS.has(kind)) return true;
   const code = pgCode(err) ?? (err as { code?: unknown } | null)?.code;
   if (typeof code === 'string' && (code.startsWith('08') || UNAVAILABLE_SQLSTATES.has(code) || UNAVAILABLE_ERRNOS.has(code))) return true;
   return /Connection terminated|timeout exceeded when trying to connect|not queryable|the database system is/i.test(String((err as Error | null)?.message));

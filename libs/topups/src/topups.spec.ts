@@ -264,6 +264,8 @@ describe('automated top-ups (Postgres, sandbox, fake clock)', () => {
     });
     await expect(update.execute({ providerAccount: p.providerAccount, id: policy.id, patch: { amount: m('5') }, actor: admin })).rejects.toMatchObject({ code: 'validation_failed' });
     await expect(update.execute({ providerAccount: p.providerAccount, id: '00000000-0000-4000-8000-000000000000', patch: {}, actor: admin })).rejects.toMatchObject({ code: 'policy_not_found' });
+    // The foreign key refuses an unknown sub-account; the refusal (through Prisma Client) keeps its SQLSTATE.
+    await expect(update.execute({ providerAccount: p.providerAccount, id: policy.id, patch: { subaccount: 'no-such-token' }, actor: admin })).rejects.toMatchObject({ code: 'subaccount_not_found' });
     await expect(p.db.query(`UPDATE topup_policies SET mode = 'fixed' WHERE id = $1`, [policy.id])).rejects.toMatchObject({ constraint: 'topup_policies_fixed_has_amount' });
   });
 });
