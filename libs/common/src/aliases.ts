@@ -4,7 +4,8 @@
  * `@app/<lib>/module` is the lib's Nest module, kept out of its index (Nest 12 is ESM-only
  * and Jest, which loads the indexes, cannot require it). `@app/topups/schedule` is the top-ups
  * schedule rules alone (pure), for the API contract, which must not load the top-ups feature.
- * The same entries are in tsconfig.json.
+ * `@app/subaccounts/store` is the sub-accounts' tables alone, which transfers need
+ * without the sub-accounts feature (that one needs transfers). The same entries are in tsconfig.json.
  */
 import { join } from 'node:path';
 import { register } from 'tsconfig-paths';
@@ -15,6 +16,10 @@ const NEST_MODULES: Record<string, string> = {
 };
 
 const root = join(__dirname, '..', '..', '..');
-const paths: Record<string, string[]> = { '@app/*': ['libs/*/src'], '@app/topups/schedule': ['libs/topups/src/domain/schedule'] };
+const paths: Record<string, string[]> = {
+  '@app/*': ['libs/*/src'],
+  '@app/topups/schedule': ['libs/topups/src/domain/schedule'],
+  '@app/subaccounts/store': ['libs/subaccounts/src/subaccounts-store.module'],
+};
 for (const [lib, file] of Object.entries(NEST_MODULES)) paths[`@app/${lib}/module`] = [`libs/${lib}/src/${file}`];
 register({ baseUrl: root, paths });

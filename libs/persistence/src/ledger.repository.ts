@@ -58,6 +58,16 @@ export class LedgerRepository {
     return row;
   }
 
+  /** Whether the provider account has a transaction of this kind with this reason (an opening balance, say). */
+  async hasTransaction(tx: Tx, providerAccount: string, kind: string, reason: string): Promise<boolean> {
+    return (await tx.prisma.ledgerTransaction.count({ where: { providerAccountId: providerAccount, kind, reason }, take: 1 })) > 0;
+  }
+
+  /** Whether anything was ever posted to the account. */
+  async hasPostings(tx: Tx, accountId: string): Promise<boolean> {
+    return (await tx.prisma.posting.count({ where: { accountId: BigInt(accountId) }, take: 1 })) > 0;
+  }
+
   /** Locks the balance rows in a fixed (ascending id) order and returns them. */
   private async lockBalances(tx: Tx, accountIds: string[]): Promise<LockedBalance[]> {
     return tx.query<LockedBalance>(

@@ -4,6 +4,7 @@ import { Database } from './database';
 import { JournalDigests } from './journal-digests.repository';
 import { LedgerQueries } from './ledger.queries';
 import { LedgerRepository } from './ledger.repository';
+import { ObservationsRepository } from './observations.repository';
 
 /**
  * The pool of this process: the API's 20 connections, or as many as the worker keeps jobs in
@@ -50,6 +51,7 @@ export class PersistenceModule implements OnApplicationShutdown {
   providers: [
     { provide: LedgerRepository, inject: [Database], useFactory: (db: Database) => new LedgerRepository(db) },
     { provide: LedgerQueries, inject: [Database], useFactory: (db: Database) => new LedgerQueries(db) },
+    { provide: ObservationsRepository, useFactory: () => new ObservationsRepository() },
     {
       provide: JournalDigests,
       inject: [Database, LedgerQueries, CONFIG],
@@ -57,6 +59,6 @@ export class PersistenceModule implements OnApplicationShutdown {
         new JournalDigests(db, queries, config.JOURNAL_SIGNING_KEY ? journalSigningKey(config.JOURNAL_SIGNING_KEY) : undefined),
     },
   ],
-  exports: [LedgerRepository, LedgerQueries, JournalDigests],
+  exports: [LedgerRepository, LedgerQueries, ObservationsRepository, JournalDigests],
 })
 export class LedgerModule {}

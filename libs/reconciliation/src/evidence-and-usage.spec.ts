@@ -50,7 +50,7 @@ describe('settlement by evidence, the barrier, usage accounting (Postgres, sandb
 
   it('the barrier: a later transfer of a sub-account waits while one of its transfers is in doubt, then goes', async () => {
     const [, , c] = f.tokens;
-    const barrier = new ExecuteTransferUseCase(f.db, f.ledger, f.client, { providerAccount: f.providerAccount, leaseMs: 10_000, workerId: 'barrier', maxAttempts: 3, baseDelayMs: 50, inDoubtBarrierMs: 60_000 });
+    const barrier = new ExecuteTransferUseCase(f.db, f.ledger, f.transfers, f.observations, f.client, { providerAccount: f.providerAccount, leaseMs: 10_000, workerId: 'barrier', maxAttempts: 3, baseDelayMs: 50, inDoubtBarrierMs: 60_000 });
     const first = await f.inDoubt(c, 'add', '3.000', 'apply_then_drop');
     const { transfer: second } = await f.record.execute({ providerAccount: f.providerAccount, subaccount: c, direction: 'add', amount: Money.parse('1'), actor: OPERATOR });
     expect(await barrier.execute(second.id)).toMatchObject({ kind: 'skipped', why: 'blocked' });

@@ -4,17 +4,18 @@ import { Logger, Semaphore } from '@app/common';
 import { Queues } from '@app/common/module';
 import { Config, CONFIG, LOGGER } from '@app/config';
 import { Money } from '@app/ledger';
-import { Database, LedgerRepository } from '@app/persistence';
+import { Database, LedgerRepository, ObservationsRepository } from '@app/persistence';
 import { LedgerModule } from '@app/persistence/module';
 import { SmsPartnerClient, SubaccountKeyAwareCredits } from '@app/provider';
 import { ProviderModule } from '@app/provider/module';
+import { SubaccountsRepository } from '@app/subaccounts';
+import { SubaccountsStoreModule } from '@app/subaccounts/store';
 import { EvidenceQueries } from './persistence/evidence.queries';
-import { TransferMetricsQueries } from './persistence/transfer-metrics.queries';
 import { TransfersRepository } from './persistence/transfers.repository';
 import { BullTransferQueue } from './transfer-queue';
 import { ExecuteTransferUseCase } from './use-cases/execute-transfer/execute-transfer.use-case';
 import { PostedSettlements } from './use-cases/execute-transfer/posted-settlements';
-import { ProcessTransferJobUseCase } from './use-cases/process-transfer-job/process-transfer-job.use-case';
+import { ExecuteTransferJobUseCase } from './use-cases/execute-transfer/execute-transfer-job.use-case';
 import { RecordTransferBatchUseCase } from './use-cases/record-transfer-batch/record-transfer-batch.use-case';
 import { RecordTransferUseCase } from './use-cases/record-transfer/record-transfer.use-case';
 import { ResolveTransferUseCase } from './use-cases/resolve-transfer/resolve-transfer.use-case';
@@ -37,32 +38,31 @@ export function spendBounds(config: Config) {
 
 /**
  * Transfers: recorded (RecordTransferUseCase, the batch), executed against the provider by the
- * worker (ProcessTransferJobUseCase → ExecuteTransferUseCase), swept, resolved by a person or
+ * worker (the execute-transfer job: ExecuteTransferJobUseCase → ExecuteTransferUseCase), swept, resolved by a person or
  * settled from evidence (SettleInDoubtUseCase). The factories below are the one place these
  * constructors are called in the apps. The producer queue is closed with the application.
  */
 @Module({
-  imports: [LedgerModule, ProviderModule],
+  imports: [LedgerModule, ProviderModule, SubaccountsStoreModule],
   providers: [
     { provide: TransfersRepository, inject: [Database], useFactory: (db: Database) => new TransfersRepository(db) },
-    { provide: TransferMetricsQueries, inject: [Database], useFactory: (db: Database) => new TransferMetricsQueries(db) },
     { provide: BullTransferQueue, inject: [Queues], useFactory: (q: Queues) => new BullTransferQueue(q.connection, q.prefix) },
     { provide: EvidenceQueries, inject: [Database, CONFIG], useFactory: (db: Database, c: Config) => new EvidenceQueries(db, c.RECONCILE_IN_DOUBT_GRACE_MS) },
     {
       provide: RecordTransferUseCase,
-      inject: [Database, LedgerRepository, TransfersRepository, BullTransferQueue, CONFIG, LOGGER],
-      useFactory: (db: Database, ledger: LedgerRepository, transfers: TransfersRepository, queue: BullTransferQueue, c: Config, logger: Logger) =>
-        new RecordTransferUseCase(db, ledger, transfers, queue, { expirySeconds: c.TRANSFER_EXPIRY_SECONDS, logger }),
+      inject: [Database, LedgerRepository, TransfersRepository, SubaccountsRepository, BullTransferQueue, CONFIG, LOGGER],
+      useFactory: (db: Database, ledger: LedgerRepository, transfers: TransfersRepository, subaccounts: SubaccountsRepository, queue: BullTransferQueue, c: Config, logger: Logger) =>
+        new RecordTransferUseCase(db, ledger, transfers, subaccounts, queue, { expirySeconds: c.TRANSFER_EXPIRY_SECONDS, logger }),
     },
     { provide: RecordTransferBatchUseCase, inject: [RecordTransferUseCase], useFactory: (record: RecordTransferUseCase) => new RecordTransferBatchUseCase(record) },
     {
       provide: ExecuteTransferUseCase,
-      inject: [Database, LedgerRepository, SubaccountKeyAwareCredits, CONFIG, LOGGER],
-      useFactory: (db: Database, ledger: LedgerRepository, credits: SubaccountKeyAwareCredits, c: Config, logger: Logger) =>
-        new ExecuteTransferUseCase(db, ledger, credits, {
+      inject: [Database, LedgerRepository, TransfersRepository, ObservationsRepository, SubaccountKeyAwareCredits, CONFIG, LOGGER],
+      useFactory: (db: Database, ledger: LedgerRepository, transfers: TransfersRepository, observations: ObservationsRepository, credits: SubaccountKeyAwareCredits, c: Config, logger: Logger) =>
+        new ExecuteTransferUseCase(db, ledger, transfers, observations, credits, {
           providerAccount: c.PROVIDER_ACCOUNT,
           callSlots: new Semaphore(c.WORKER_CONCURRENCY),
-          settlements: new PostedSettlements(db, ledger, logger),
+          settlements: new PostedSettlements(db, ledger, transfers, observations, logger),
           leaseMs: c.EXECUTION_LEASE_MS,
           workerId: `${hostname()}:${process.pid}`,
           maxAttempts: c.PROVIDER_MAX_ATTEMPTS,
@@ -72,11 +72,15 @@ export function spendBounds(config: Config) {
         }),
     },
     {
-      provide: ProcessTransferJobUseCase,
+      provide: ExecuteTransferJobUseCase,
       inject: [ExecuteTransferUseCase, BullTransferQueue],
-      useFactory: (execute: ExecuteTransferUseCase, queue: BullTransferQueue) => new ProcessTransferJobUseCase(execute, queue),
+      useFactory: (execute: ExecuteTransferUseCase, queue: BullTransferQueue) => new ExecuteTransferJobUseCase(execute, queue),
     },
-    { provide: ResolveTransferUseCase, inject: [Database, LedgerRepository], useFactory: (db: Database, ledger: LedgerRepository) => new ResolveTransferUseCase(db, ledger) },
+    {
+      provide: ResolveTransferUseCase,
+      inject: [Database, LedgerRepository, TransfersRepository],
+      useFactory: (db: Database, ledger: LedgerRepository, transfers: TransfersRepository) => new ResolveTransferUseCase(db, ledger, transfers),
+    },
     {
       provide: SettleInDoubtUseCase,
       inject: [Database, SmsPartnerClient, ResolveTransferUseCase, EvidenceQueries, CONFIG, LOGGER],
@@ -87,14 +91,14 @@ export function spendBounds(config: Config) {
     },
     {
       provide: SweepTransfersUseCase,
-      inject: [Database, LedgerRepository, BullTransferQueue, CONFIG, LOGGER],
-      useFactory: (db: Database, ledger: LedgerRepository, queue: BullTransferQueue, c: Config, logger: Logger) =>
-        new SweepTransfersUseCase(c.PROVIDER_ACCOUNT, db, ledger, queue, logger, inDoubtBarrierMs(c)),
+      inject: [Database, LedgerRepository, TransfersRepository, BullTransferQueue, CONFIG, LOGGER],
+      useFactory: (db: Database, ledger: LedgerRepository, transfers: TransfersRepository, queue: BullTransferQueue, c: Config, logger: Logger) =>
+        new SweepTransfersUseCase(c.PROVIDER_ACCOUNT, db, ledger, transfers, queue, logger, inDoubtBarrierMs(c)),
     },
   ],
   exports: [
-    TransfersRepository, TransferMetricsQueries, BullTransferQueue, EvidenceQueries, RecordTransferUseCase, RecordTransferBatchUseCase, ExecuteTransferUseCase,
-    ProcessTransferJobUseCase, ResolveTransferUseCase, SettleInDoubtUseCase, SweepTransfersUseCase,
+    TransfersRepository, BullTransferQueue, EvidenceQueries, RecordTransferUseCase, RecordTransferBatchUseCase, ExecuteTransferUseCase,
+    ExecuteTransferJobUseCase, ResolveTransferUseCase, SettleInDoubtUseCase, SweepTransfersUseCase,
   ],
 })
 export class TransfersModule implements OnApplicationShutdown {

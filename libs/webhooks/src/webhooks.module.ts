@@ -3,7 +3,7 @@ import { Logger } from '@app/common';
 import { Queues } from '@app/common/module';
 import { Config, CONFIG, LOGGER } from '@app/config';
 import { Database } from '@app/persistence';
-import { OutboxEventsQueries } from './outbox-events.queries';
+import { OutboxEventsRepository } from './outbox-events.repository';
 import { DeliverWebhookUseCase } from './use-cases/deliver-webhook/deliver-webhook.use-case';
 import { RelayWebhooksUseCase } from './use-cases/relay-webhooks/relay-webhooks.use-case';
 import { BullWebhookQueue } from './webhook-queue';
@@ -21,21 +21,21 @@ import { BullWebhookQueue } from './webhook-queue';
       inject: [Queues, CONFIG],
       useFactory: (q: Queues, c: Config) => new BullWebhookQueue(q.connection, q.prefix, { attempts: c.WEBHOOK_MAX_ATTEMPTS, baseDelayMs: c.WEBHOOK_RETRY_BASE_MS }),
     },
-    { provide: OutboxEventsQueries, inject: [Database], useFactory: (db: Database) => new OutboxEventsQueries(db) },
+    { provide: OutboxEventsRepository, inject: [Database], useFactory: (db: Database) => new OutboxEventsRepository(db) },
     {
       provide: RelayWebhooksUseCase,
-      inject: [Database, BullWebhookQueue, CONFIG],
-      useFactory: (db: Database, queue: BullWebhookQueue, c: Config) => new RelayWebhooksUseCase(db, queue, c.PROVIDER_ACCOUNT),
+      inject: [OutboxEventsRepository, BullWebhookQueue, CONFIG],
+      useFactory: (events: OutboxEventsRepository, queue: BullWebhookQueue, c: Config) => new RelayWebhooksUseCase(events, queue, c.PROVIDER_ACCOUNT),
     },
     {
       provide: DeliverWebhookUseCase,
-      inject: [Database, CONFIG, LOGGER],
-      useFactory: (db: Database, c: Config, logger: Logger) => (c.WEBHOOK_URL && c.WEBHOOK_SECRET
-        ? new DeliverWebhookUseCase(db, { url: c.WEBHOOK_URL, secret: c.WEBHOOK_SECRET, providerAccount: c.PROVIDER_ACCOUNT, logger })
+      inject: [OutboxEventsRepository, CONFIG, LOGGER],
+      useFactory: (events: OutboxEventsRepository, c: Config, logger: Logger) => (c.WEBHOOK_URL && c.WEBHOOK_SECRET
+        ? new DeliverWebhookUseCase(events, { url: c.WEBHOOK_URL, secret: c.WEBHOOK_SECRET, providerAccount: c.PROVIDER_ACCOUNT, logger })
         : null),
     },
   ],
-  exports: [BullWebhookQueue, OutboxEventsQueries, RelayWebhooksUseCase, DeliverWebhookUseCase],
+  exports: [BullWebhookQueue, OutboxEventsRepository, RelayWebhooksUseCase, DeliverWebhookUseCase],
 })
 export class WebhooksModule implements OnApplicationShutdown {
   constructor(private readonly queue: BullWebhookQueue) {}

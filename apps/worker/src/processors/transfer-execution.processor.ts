@@ -3,12 +3,12 @@ import { Processor, WorkerHost } from '@nestjs/bullmq';
 import { Job } from 'bullmq';
 import { ExecuteTransferJob, JOBS, logContext, Logger, QUEUES } from '@app/common';
 import { loadConfig, LOGGER, WORKER_JOBS_PER_CALL_SLOT } from '@app/config';
-import { ProcessTransferJobUseCase } from '@app/transfers';
+import { ExecuteTransferJobUseCase } from '@app/transfers';
 
 // main.ts validated the configuration before this module was loaded.
 const config = loadConfig();
 
-/** Thin host: one queue job → the process-transfer-job use case. */
+/** Thin host: one `execute-transfer` job → ExecuteTransferJobUseCase. */
 @Processor(QUEUES.transfers, {
   // Provider calls are limited to WORKER_CONCURRENCY by the use case's call slots.
   concurrency: config.WORKER_CONCURRENCY * WORKER_JOBS_PER_CALL_SLOT,
@@ -23,10 +23,10 @@ const config = loadConfig();
 export class TransferExecutionProcessor extends WorkerHost implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly handlers: Record<string, (job: Job) => Promise<unknown>>;
 
-  constructor(@Inject(LOGGER) private readonly logger: Logger, private readonly processTransferJob: ProcessTransferJobUseCase) {
+  constructor(@Inject(LOGGER) private readonly logger: Logger, private readonly executeTransferJob: ExecuteTransferJobUseCase) {
     super();
     this.handlers = {
-      [JOBS.executeTransfer]: (job) => this.processTransferJob.process(job.data as ExecuteTransferJob),
+      [JOBS.executeTransfer]: (job) => this.executeTransferJob.execute(job.data as ExecuteTransferJob),
     };
   }
 

@@ -6,8 +6,8 @@ import { Queues } from '@app/common/module';
 import { Config, CONFIG } from '@app/config';
 import { Database, pendingMigrations } from '@app/persistence';
 import { ReconciliationMetricsQueries } from '@app/reconciliation';
-import { BullTransferQueue, TRANSFER_STATUSES, TransferMetricsQueries, TransfersRepository } from '@app/transfers';
-import { OutboxEventsQueries } from '@app/webhooks';
+import { BullTransferQueue, TRANSFER_STATUSES, TransfersRepository } from '@app/transfers';
+import { OutboxEventsRepository } from '@app/webhooks';
 import { Endpoint } from '../../core/endpoint.decorator';
 
 type Reply = { header(k: string, v: string): Reply; status(n: number): Reply };
@@ -26,13 +26,11 @@ export class OperationsController {
     private readonly transferQueue: BullTransferQueue,
     private readonly registry: Registry,
     transfers: TransfersRepository,
-    transferMetrics: TransferMetricsQueries,
     reconciliationMetrics: ReconciliationMetricsQueries,
-    webhooks: OutboxEventsQueries,
+    webhooks: OutboxEventsRepository,
   ) {
     const registers = [registry];
     const providerAccount = config.PROVIDER_ACCOUNT;
-    const q = transferMetrics;
     new Gauge({
       name: 'credit_ledger_transfers', help: 'Transfers by status (every status, 0 when none)', labelNames: ['provider_account', 'status'], registers,
       async collect() {
@@ -68,15 +66,15 @@ export class OperationsController {
     });
     new Gauge({
       name: 'credit_ledger_in_doubt_transfers', help: 'Transfers in doubt (a provider call with an unknown outcome): a person must decide', labelNames: ['provider_account'], registers,
-      async collect() { this.set({ provider_account: providerAccount }, (await q.inDoubt(providerAccount)).count); },
+      async collect() { this.set({ provider_account: providerAccount }, (await transfers.inDoubtStats(providerAccount)).count); },
     });
     new Gauge({
       name: 'credit_ledger_in_doubt_oldest_age_seconds', help: 'How long the oldest in-doubt transfer has waited for a decision (0: none)', labelNames: ['provider_account'], registers,
-      async collect() { this.set({ provider_account: providerAccount }, (await q.inDoubt(providerAccount)).oldestAgeSeconds); },
+      async collect() { this.set({ provider_account: providerAccount }, (await transfers.inDoubtStats(providerAccount)).oldestAgeSeconds); },
     });
     new Gauge({
       name: 'credit_ledger_oldest_pending_transfer_age_seconds', help: 'Age of the oldest transfer not yet executed (0: none)', labelNames: ['provider_account'], registers,
-      async collect() { this.set({ provider_account: providerAccount }, await q.oldestPendingAgeSeconds(providerAccount)); },
+      async collect() { this.set({ provider_account: providerAccount }, await transfers.oldestPendingAgeSeconds(providerAccount)); },
     });
     new Gauge({
       name: 'credit_ledger_webhook_events', help: 'Webhook events by delivery status (pending, delivered, failed)', labelNames: ['status'], registers,

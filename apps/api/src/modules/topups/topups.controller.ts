@@ -2,7 +2,7 @@ import { Controller, Inject } from '@nestjs/common';
 import { z } from 'zod';
 import { ROUTES, topupPolicyInput, topupPolicyListQuery, topupPolicyPatch, topupRunListQuery } from '@app/api-contract';
 import { Config, CONFIG } from '@app/config';
-import { CreateTopupPolicyUseCase, DeleteTopupPolicyUseCase, PreviewTopupPolicyUseCase, topupPolicyJson, topupRunJson, TopupsQueries, UpdateTopupPolicyUseCase } from '@app/topups';
+import { CreateTopupPolicyUseCase, DeleteTopupPolicyUseCase, PreviewTopupPolicyUseCase, topupPolicyJson, topupRunJson, TopupsRepository, UpdateTopupPolicyUseCase } from '@app/topups';
 import { Principal } from '../../core/auth.guard';
 import { Endpoint, ValidBody, ValidParam, ValidQuery } from '../../core/endpoint.decorator';
 import { CurrentPrincipal, RequestId } from '../../core/principal.decorator';
@@ -13,7 +13,7 @@ export class TopupsController {
 
   constructor(
     @Inject(CONFIG) config: Config,
-    private readonly topups: TopupsQueries,
+    private readonly topups: TopupsRepository,
     private readonly createTopupPolicy: CreateTopupPolicyUseCase,
     private readonly updateTopupPolicy: UpdateTopupPolicyUseCase,
     private readonly deleteTopupPolicy: DeleteTopupPolicyUseCase,

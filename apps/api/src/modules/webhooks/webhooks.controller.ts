@@ -2,14 +2,14 @@ import { Controller, Inject } from '@nestjs/common';
 import { z } from 'zod';
 import { ROUTES, webhookDeliveryQuery } from '@app/api-contract';
 import { Config, CONFIG } from '@app/config';
-import { OutboxEventsQueries } from '@app/webhooks';
+import { OutboxEventsRepository } from '@app/webhooks';
 import { Endpoint, ValidParam, ValidQuery } from '../../core/endpoint.decorator';
 
 @Controller()
 export class WebhooksController {
   private readonly providerAccount: string;
 
-  constructor(@Inject(CONFIG) config: Config, private readonly webhookDeliveries: OutboxEventsQueries) {
+  constructor(@Inject(CONFIG) config: Config, private readonly webhookDeliveries: OutboxEventsRepository) {
     this.providerAccount = config.PROVIDER_ACCOUNT;
   }
 
