@@ -56,6 +56,8 @@ export function createServices(config: Config, role: 'api' | 'worker') {
     baseDelayMs: config.PROVIDER_RETRY_BASE_MS,
     logger,
     inDoubtBarrierMs,
+    // IN_DOUBT_FRESH_READING_MS: a fresh reading of the sub-account right before a call when its last one is old (docs/in-doubt.md).
+    beforeCall: config.IN_DOUBT_AUTO_SETTLE ? (id) => settleInDoubt.beforeCall(id) : undefined,
   });
   const recordTransfer = new RecordTransferUseCase(db, ledger, transfers, queue, { expirySeconds: config.TRANSFER_EXPIRY_SECONDS, logger });
 
@@ -65,6 +67,7 @@ export function createServices(config: Config, role: 'api' | 'worker') {
   const spend = { floor: Money.parse(config.IN_DOUBT_SPEND_FLOOR), factor: config.IN_DOUBT_SPEND_FACTOR, minWindows: config.IN_DOUBT_MIN_HISTORY_WINDOWS };
   const settleInDoubt = new SettleInDoubtUseCase(db, provider, resolveTransfer, evidence, {
     providerAccount, graceMs: config.RECONCILE_IN_DOUBT_GRACE_MS, probeDelayMs: config.IN_DOUBT_PROBE_DELAY_MS, spend, logger,
+    freshReadingMs: config.IN_DOUBT_FRESH_READING_MS, rereadMs: config.IN_DOUBT_REREAD_MS, rereadForMs: config.IN_DOUBT_REREAD_FOR_MS,
   });
   const bookUsage = new BookUsageUseCase(db, ledger, evidence, { providerAccount, enabled: config.USAGE_AUTO_BOOK, spend, logger });
   const clock = () => new Date();
