@@ -255,6 +255,7 @@ export function evaluateInDoubt(input: EvaluateInput): Verdict[] {
       const ok = count === 0;
       if (ok) anyFeasible = true;
       unknownIndex.forEach((ri, k) => {
+        if (ri < 0) return;
         const o = choice[ri];
         if (ok) feasible[k].add(o.outcome);
         if (ok && o.outcome === 'applied' && o.slot !== null) {
@@ -275,6 +276,8 @@ export function evaluateInDoubt(input: EvaluateInput): Verdict[] {
 
   const window = `between the ${describe(R[0])} and the ${describe(R[n])} (${totalSeconds.toFixed(1)} s)`;
   return unknowns.map((u, k): Verdict => {
+    // Sent after the last reading (or wholly before the first): nothing in this bracket says anything about it.
+    if (unknownIndex[k] < 0) return undecided('no reading of the sub-account since the call yet', R)[k];
     const hypotheses: Hypothesis[] = (['applied', 'not_applied'] as const).map((outcome) => {
       const found = best[k].get(outcome);
       const refuted = !feasible[k].has(outcome);
