@@ -1,13 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { Worker } from 'bullmq';
-import { ExecuteTransferJob, QUEUES } from '@app/common';
+import { ExecuteTransferJob, QUEUES, redisConnection } from '@app/common';
 import { Money } from '@app/ledger';
 import { Database, LedgerQueries, LedgerRepository } from '@app/persistence';
 import { SmsPartnerClient } from '@app/provider';
 import { createSandboxServer, SandboxServer } from '@app/sandbox';
 import { ImportSubaccountsUseCase } from '@app/subaccounts';
 import {
-  BullTransferQueue, ExecuteTransferUseCase, ProcessTransferJobUseCase, RecordTransferUseCase, redisConnection, ResolveTransferUseCase,
+  BullTransferQueue, ExecuteTransferUseCase, ProcessTransferJobUseCase, RecordTransferUseCase, ResolveTransferUseCase,
   SweepTransfersUseCase, TransfersRepository,
 } from '@app/transfers';
 import { testDatabase, uniqueProviderAccount } from './db';

@@ -1,7 +1,6 @@
 #!/usr/bin/env node
 import '../../../libs/common/src/aliases';
-import { createWriteStream, existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { createWriteStream, readFileSync, writeFileSync } from 'node:fs';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Presets, SingleBar } from 'cli-progress';
@@ -10,6 +9,8 @@ import {
   BatchItem, CliError, EXIT, newIdempotencyKey, parseAccount, parseAmount, parseChunk, parseIdempotencyKey, parseInstant,
   parseOutFile, parseReference, parseRunId, parseSeconds, parseToken, readBatch, usageError,
 } from './cli-input';
+import { apiFromEnv, Json } from './cli-api';
+import { bar, pool, table, version } from './cli-output';
 
 /**
  * credit-ledger: the command line for scripts and cron jobs. It talks to the HTTP API
@@ -37,84 +38,13 @@ Environment:
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const FINAL = new Set(['posted', 'failed', 'voided', 'in_doubt']);
 
-function version(): string {
-  for (let dir = __dirname; dir !== dirname(dir); dir = dirname(dir)) {
-    const file = join(dir, 'package.json');
-    if (existsSync(file)) {
-      const pkg = JSON.parse(readFileSync(file, 'utf8')) as { name?: string; version?: string };
-      if (pkg.name === 'credit-ledger') return pkg.version ?? '0.0.0';
-    }
-  }
-  return '0.0.0';
-}
-
 /** A commander value parser from a checking function (its message becomes the usage error). */
 const valid = <T>(fn: (v: string) => T) => (v: string): T => {
   try { return fn(v); } catch (err) { throw new InvalidArgumentError((err as Error).message); }
 };
 
-// API answers are plain JSON documents; the CLI reads only the fields the contract names.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type Json = any;
-
-class Api {
-  constructor(private readonly base: string, private readonly token: string | undefined) {}
-
-  async request(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Response> {
-    let res: Response;
-    try {
-      res = await fetch(`${this.base}${path}`, {
-        method,
-        headers: { ...(this.token ? { authorization: `Bearer ${this.token}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-    } catch (err) {
-      throw new CliError('unreachable', `cannot reach ${this.base}: ${(err as Error & { cause?: Error }).cause?.message ?? (err as Error).message}`, EXIT.failure);
-    }
-    if (res.status >= 400) {
-      const text = await res.text();
-      let code = `http_${res.status}`;
-      let message = text.slice(0, 500);
-      try { ({ code, message } = JSON.parse(text).error); } catch { /* not the API's error body */ }
-      throw new CliError(code, `${method} ${path} → ${res.status} ${code}: ${message}`, res.status < 500 ? EXIT.refused : EXIT.failure, { status: res.status });
-    }
-    return res;
-  }
-
-  async json(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<Json> {
-    return (await this.request(method, path, body, headers)).json();
-  }
-}
-
 interface Globals { json: boolean; timeout: number }
 interface ExportOptions { out: string; format: string; from?: string; to?: string; account?: string; run?: string }
-
-function apiFromEnv(): Api {
-  const raw = process.env.CREDIT_LEDGER_URL ?? 'http://127.0.0.1:3000';
-  let url: URL;
-  try { url = new URL(raw); } catch { throw usageError(`CREDIT_LEDGER_URL is not a URL: ${raw}`); }
-  if (!['http:', 'https:'].includes(url.protocol)) throw usageError('CREDIT_LEDGER_URL must be an http(s) URL');
-  return new Api(raw.replace(/\/+$/, ''), process.env.CREDIT_LEDGER_TOKEN || undefined);
-}
-
-/** A progress bar on stderr when it is a terminal (cli-progress draws nothing otherwise). */
-function bar(label: string, total: number): SingleBar {
-  const b = new SingleBar({ format: `${label} [{bar}] {value}/{total} {extra}`, hideCursor: true, clearOnComplete: false, stream: process.stderr }, Presets.shades_classic);
-  b.start(total, 0, { extra: '' });
-  return b;
-}
-
-async function pool<T>(items: T[], size: number, fn: (t: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(Array.from({ length: Math.min(size, items.length) }, async () => {
-    while (next < items.length) await fn(items[next++]);
-  }));
-}
-
-function table(rows: string[][]): string {
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  return rows.map((r) => `  ${r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ')}`).join('\n');
-}
 
 export function buildProgram(out: (human: string, data: unknown) => void, globals: () => Globals, setExit: (code: number) => void): Command {
   /** An action whose result (undefined: ok) is the exit code. */

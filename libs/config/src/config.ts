@@ -76,7 +76,6 @@ export const configSchema = z.object({
   IN_DOUBT_SPEND_FLOOR: z.string().regex(/^\d+(\.\d{1,3})?$/).default('2.000'),
   IN_DOUBT_MIN_HISTORY_WINDOWS: int(3, 0),
   USAGE_AUTO_BOOK: onOff.default(true),
-  ALERT_WEBHOOK_URL: url(['http:', 'https:']).optional(),
   WEBHOOK_URL: url(['http:', 'https:']).optional(),
   WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
   WEBHOOK_MAX_ATTEMPTS: int(15, 1),
@@ -106,7 +105,6 @@ export const configSchema = z.object({
 });
 
 export type Config = z.infer<typeof configSchema>;
-export const CONFIG_VARIABLES = Object.keys(configSchema.shape) as Array<keyof Config>;
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {

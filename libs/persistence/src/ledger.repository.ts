@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { DomainError } from '@app/common';
 import {
   AccountKind, assertBalanced, availableDeltas, BalanceCounters, isProviderBacked, kindOfCode, Money, PostingLine,
-  SYSTEM_ACCOUNTS, TransactionKind,
+  SYSTEM_ACCOUNTS, subaccountTokenOf, TransactionKind,
 } from '@app/ledger';
 import { Database, pgCode, pgConstraint, PgError, Tx } from './database';
 import { appendJournalMany } from './journal';
@@ -104,8 +104,8 @@ export class LedgerRepository {
     for (const input of inputs) {
       const missing = input.lines.find((l) => !ids.has(l.account));
       if (missing) {
-        results.push(missing.account.startsWith('sub:')
-          ? new DomainError('subaccount_not_found', `sub-account ${missing.account.slice(4)} is not in the ledger`)
+        results.push(subaccountTokenOf(missing.account) !== undefined
+          ? new DomainError('subaccount_not_found', `sub-account ${subaccountTokenOf(missing.account)} is not in the ledger`)
           : new DomainError('account_not_found', `account ${missing.account} does not exist`));
         continue;
       }

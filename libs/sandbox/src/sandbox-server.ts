@@ -2,11 +2,14 @@ import { STATUS_CODES } from 'node:http';
 import Fastify, { FastifyReply, FastifyRequest } from 'fastify';
 import Decimal from 'decimal.js';
 import { Money, MoneyFormatError } from '@app/ledger';
-import { FaultInjector, FaultRule, FaultRuleError, FaultRuleInput, ProviderRoute } from './faults';
-import { CreditRoute, SandboxError, SandboxSeed, SandboxState, SandboxStateOptions } from './sandbox-state';
+import { FaultInjector, FaultRule, FaultRuleError, ProviderRoute } from './faults';
+import { CreditRoute, SandboxError, SandboxState, SandboxStateOptions } from './sandbox-state';
 import { JsonNumber, toJsonText, toXmlText, WireValue } from './wire';
-import { PROVIDER_BODY_TYPE, ProviderBody, readProviderBody } from './provider-request';
+import { PROVIDER_BODY_TYPE, readProviderBody } from './provider-request';
 import { registerSpending } from './spending-routes';
+import { registerControlRoutes } from './control-routes';
+import { CREATE_ERRORS, CREDIT_ERRORS, PROVIDER_ROUTE_METHODS, SANDBOX_REQUEST_ERRORS } from './provider-errors';
+import { collectParams, Params, parseAmount, str, truthy } from './request-params';
 
 export interface SandboxServerOptions extends SandboxStateOptions {
   /** 0 = any free port. */
@@ -43,59 +46,11 @@ export interface SandboxServer {
   faults: FaultInjector;
 }
 
-type Params = Record<string, unknown>;
 type Fields = { [key: string]: WireValue };
 interface Answer { success: boolean; fields: Fields }
 
 const PAGE_SIZE = 20;
 const CURRENCY = 'EUR';
-
-// Messages from the provider's English "Manage Sub-account Credits" page; create's list is translated from the French "Création de sous-compte" page.
-const CREDIT_ERRORS: Record<number, string> = {
-  1: 'API key is required',
-  2: 'Credit amount is required',
-  3: 'Sub-account identifier is required',
-  4: 'You are not authorized',
-  5: 'Credit to assign must be greater than 0',
-  6: 'Your balance must be greater than 0',
-  7: 'Sub-account does not exist',
-  8: 'Insufficient credit',
-  9: 'Invalid API key',
-  10: 'Invalid API key',
-};
-const CREATE_ERRORS: Record<number, string> = {
-  1: 'API key is required',
-  2: 'You are not authorized',
-  3: 'isBuyer is required',
-  4: 'Type is required (simple or advanced)',
-  5: 'Sub-account type does not exist (simple or advanced)',
-  6: 'Email is required',
-  7: 'An account already exists with this email',
-  8: 'creditToAttribute must be greater than 0',
-  9: 'Your balance must be greater than 0',
-  10: 'Invalid API key',
-};
-
-/**
- * Answers to requests no documented call matches. The provider documents none of these; the
- * sandbox still answers in the provider's shape so that a client reading `success` never
- * meets a framework body. The codes are the sandbox's own (HTTP-like) choice.
- */
-export const SANDBOX_REQUEST_ERRORS = {
-  notFound: { code: 404, message: 'Unknown API route' },
-  methodNotAllowed: { code: 405, message: 'Method not allowed on this route' },
-  tooLarge: { code: 413, message: 'Request body too large' },
-  badRequest: { code: 400, message: 'Malformed request' },
-} as const;
-
-/** The documented provider routes and the methods each answers (create: POST in every example, GET in one copy). */
-const PROVIDER_ROUTE_METHODS: Record<string, string[]> = {
-  '/v1/me': ['GET', 'HEAD'],
-  '/v1/subaccount/list': ['GET', 'HEAD'],
-  '/v1/subaccount/create': ['POST', 'GET', 'HEAD'],
-  '/v1/subaccount/credit/add': ['POST'],
-  '/v1/subaccount/credit/remove': ['POST'],
-};
 
 const isControlUrl = (url: string) => url === '/__sandbox' || url.startsWith('/__sandbox/') || url.startsWith('/__sandbox?');
 
@@ -348,67 +303,9 @@ export async function createSandboxServer(options: SandboxServerOptions = {}): P
   app.post('/v1/subaccount/credit/add', credit('add'));
   app.post('/v1/subaccount/credit/remove', credit('remove'));
 
-  // ------------------------------------------------------------ control routes (sandbox only)
-
-  app.get('/__sandbox/state', async () => ({ ...state.snapshot(), errorHttpStatus, faults: faults.list() }));
-
-  app.post('/__sandbox/reset', async (req) => {
-    const body = req.body as Partial<SandboxSeed> | undefined;
-    state.reset(body && Array.isArray(body.accounts) ? (body as SandboxSeed) : undefined);
-    faults.clear();
-    return { ok: true };
-  });
-
-  app.post('/__sandbox/accounts', async (req) => {
-    const b = objectBody(req);
-    if (!str(b.apiKey)) throw new SandboxError('apiKey is required');
-    const m = state.upsertMainAccount({
-      apiKey: str(b.apiKey),
-      ...(b.balance !== undefined ? { balance: b.balance as string | number } : {}),
-      ...(b.username !== undefined ? { username: str(b.username) } : {}),
-      ...(b.firstname !== undefined ? { firstname: str(b.firstname) } : {}),
-      ...(b.lastname !== undefined ? { lastname: str(b.lastname) } : {}),
-      ...(b.subaccountsEnabled !== undefined ? { subaccountsEnabled: b.subaccountsEnabled === true } : {}),
-    });
-    return { apiKey: m.apiKey, username: m.username, balance: m.balance.toFixed(), subaccountsEnabled: m.subaccountsEnabled };
-  });
-
-  app.post('/__sandbox/balance', async (req) => {
-    const b = objectBody(req);
-    return { balance: state.setBalance(target(b), b.balance as string | number).toFixed() };
-  });
-
-  app.post('/__sandbox/usage', async (req) => {
-    const b = objectBody(req);
-    return { balance: state.usage(target(b), b.amount as string | number).toFixed() };
-  });
-
-  app.post('/__sandbox/purchase', async (req) => {
-    const b = objectBody(req);
-    return { balance: state.purchase(str(b.apiKey), b.amount as string | number).toFixed() };
-  });
-
-  app.get('/__sandbox/log', async () => state.log);
-
-  app.get('/__sandbox/faults', async () => ({ rules: faults.list(), decisions: faults.decisions }));
-  app.post('/__sandbox/faults', async (req) => {
-    const body = req.body as FaultRuleInput | FaultRuleInput[];
-    const rules = (Array.isArray(body) ? body : [body]).map((r) => faults.add(r));
-    return { rules };
-  });
-  app.delete('/__sandbox/faults', async () => {
-    faults.clear();
-    return { ok: true };
-  });
-
-  app.post('/__sandbox/config', async (req) => {
-    const b = objectBody(req);
-    if (b.errorHttpStatus !== undefined) {
-      const s = Number(b.errorHttpStatus);
-      if (!Number.isInteger(s) || s < 200 || s > 599) throw new SandboxError('errorHttpStatus must be an HTTP status');
-      errorHttpStatus = s;
-    }
-    return { errorHttpStatus };
+  registerControlRoutes(app, state, faults, {
+    get: () => errorHttpStatus,
+    set: (status) => { errorHttpStatus = status; },
   });
 
   const spending = registerSpending(app, state, { timer: options.spendingTimer !== false });
@@ -431,55 +328,4 @@ export async function createSandboxServer(options: SandboxServerOptions = {}): P
       await app.close();
     },
   };
-}
-
-/** Query, then body (body wins). PHP-style `parameters[email]=…` keys are folded into `parameters`. */
-function collectParams(req: FastifyRequest): Params {
-  const out: Params = {};
-  const merge = (src: unknown) => {
-    if (!src || typeof src !== 'object' || Array.isArray(src)) return;
-    for (const [k, v] of Object.entries(src as Params)) {
-      const m = /^parameters\[(\w+)\]$/.exec(k);
-      if (m) {
-        const params = (typeof out.parameters === 'object' && out.parameters !== null ? out.parameters : {}) as Params;
-        params[m[1]] = v;
-        out.parameters = params;
-      } else out[k] = v;
-    }
-  };
-  merge(req.query);
-  // Provider routes get a ProviderBody (provider-request.ts); GET bodies are never read.
-  merge((req.body as ProviderBody | undefined)?.params);
-  return out;
-}
-
-function objectBody(req: FastifyRequest): Params {
-  const b = req.body;
-  if (!b || typeof b !== 'object' || Array.isArray(b)) throw new SandboxError('JSON object body expected');
-  return b as Params;
-}
-
-function target(b: Params): { token?: string; apiKey?: string } {
-  return { ...(b.token ? { token: str(b.token) } : {}), ...(b.apiKey ? { apiKey: str(b.apiKey) } : {}) };
-}
-
-function str(v: unknown): string {
-  if (typeof v === 'string') return v.trim();
-  if (typeof v === 'number' && Number.isFinite(v)) return String(v);
-  return '';
-}
-
-function truthy(v: unknown): boolean {
-  return v === true || v === 1 || v === '1' || v === 'true';
-}
-
-/** A credit amount as the provider takes it: "100" or 100, > 0, at most 3 decimals. Null when invalid. */
-function parseAmount(v: unknown): Money | null {
-  if (typeof v !== 'string' && typeof v !== 'number') return null;
-  try {
-    const m = Money.parse(v);
-    return m.isPositive() ? m : null;
-  } catch {
-    return null;
-  }
 }

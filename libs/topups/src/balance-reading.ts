@@ -1,8 +1,8 @@
 import { DomainError } from '@app/common';
 import { Money } from '@app/ledger';
 import { Tx, Database } from '@app/persistence';
-import { listAllSubaccounts } from '@app/provider';
-import { providerFailure, SubaccountReads } from '@app/subaccounts';
+import { listAllSubaccounts, providerFailure } from '@app/provider';
+import { SubaccountReads } from '@app/subaccounts';
 
 /**
  * The sub-account's balance as the provider shows it now: pages through the provider's list

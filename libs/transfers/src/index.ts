@@ -17,3 +17,4 @@ export * from './domain/evidence-cascade';
 export * from './persistence/evidence.queries';
 export * from './use-cases/settle-in-doubt/balance-probes';
 export * from './use-cases/settle-in-doubt/settle-in-doubt.use-case';
+export * from './persistence/transfer-metrics.queries';

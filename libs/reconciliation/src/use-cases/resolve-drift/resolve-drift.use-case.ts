@@ -1,5 +1,5 @@
 import { DomainError } from '@app/common';
-import { adjustmentPostings, Money } from '@app/ledger';
+import { adjustmentPostings, Money, subaccountTokenOf } from '@app/ledger';
 import { appendJournal, Database, LedgerRepository, Tx } from '@app/persistence';
 import { FindingRow, FindingView, isUuid, toFindingView } from '../../reconciliation.queries';
 import { ResolveDriftCommand } from './resolve-drift.command';
@@ -61,7 +61,7 @@ export class ResolveDriftUseCase {
       `SELECT count(*)::int AS n FROM transfers
         WHERE provider_account_id = $1 AND ($2::text IS NULL OR subaccount_token = $2)
           AND (status = 'in_doubt' OR (resolution_at IS NOT NULL AND resolution_at >= $3))`,
-      [f.provider_account_id, isMain ? null : f.account_code.slice(4), f.last_seen_at],
+      [f.provider_account_id, isMain ? null : subaccountTokenOf(f.account_code), f.last_seen_at],
     );
     if (r.n > 0) {
       throw new DomainError('invalid_state', `${f.account_code} has in-doubt transfers (open or resolved since this drift was measured): resolve them, then run a reconciliation before booking this drift`, { inDoubtTransfers: r.n });

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { DomainError, scrubText } from '@app/common';
-import { adjustmentPostings, Money } from '@app/ledger';
+import { adjustmentPostings, Money, subaccountTokenOf } from '@app/ledger';
 import { appendJournal, appendJournalMany, Database, LedgerRepository, pgCode, pgConstraint, PgError, Tx } from '@app/persistence';
-import { providerFailure, SubaccountReads } from '@app/subaccounts';
-import { listAllSubaccounts } from '@app/provider';
+import { SubaccountReads } from '@app/subaccounts';
+import { listAllSubaccounts, providerFailure } from '@app/provider';
 import { EvidenceQueries, ResolveTransferUseCase, SettleInDoubtUseCase } from '@app/transfers';
 import { BookUsageUseCase } from '../book-usage/book-usage.use-case';
 import {
@@ -184,7 +184,7 @@ export class RunReconciliationUseCase {
           WHERE a.provider_account_id = $1 AND a.kind IN ('main', 'subaccount') ORDER BY a.id`,
         [providerAccount],
       );
-      const ledgerTokens = accounts.filter((a) => a.kind === 'subaccount').map((a) => a.code.slice(4));
+      const ledgerTokens = accounts.filter((a) => a.kind === 'subaccount').map((a) => subaccountTokenOf(a.code)!);
       if (ledgerTokens.length > 0 && reading.subs.size === 0) {
         throw new ReadFailure(`empty sub-account list while the ledger has ${ledgerTokens.length} sub-accounts`);
       }
@@ -210,7 +210,7 @@ export class RunReconciliationUseCase {
 
       const states: AccountState[] = [];
       for (const a of accounts) {
-        const token = a.kind === 'subaccount' ? a.code.slice(4) : null;
+        const token = a.kind === 'subaccount' ? subaccountTokenOf(a.code)! : null;
         if (token !== null && notCompared.has(token)) continue;
         const observed = token === null ? reading.main : reading.subs.get(token)!;
         const expected = Money.parse(a.posted);

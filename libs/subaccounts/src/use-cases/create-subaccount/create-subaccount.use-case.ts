@@ -3,7 +3,7 @@ import { DomainError, isStorableText, Logger, scrubText } from '@app/common';
 import { isValidSubaccountToken, subaccountCode } from '@app/ledger';
 import { appendJournal, Database, LedgerRepository, Tx } from '@app/persistence';
 import { CreateBody, CreateSubaccountInput, listAllSubaccounts, ProviderOutcome, SubaccountListBody } from '@app/provider';
-import { providerFailure } from '../../provider-error';
+import { providerFailure } from '@app/provider';
 
 export interface CreateSubaccountCommand {
   providerAccount: string;

@@ -2,7 +2,7 @@ import { DomainError } from '@app/common';
 import { adjustmentPostings, Money, subaccountCode } from '@app/ledger';
 import { appendJournal, Database, LedgerRepository } from '@app/persistence';
 import { listAllSubaccounts, MeBody, ProviderOutcome, SkippedListEntry, SubaccountListBody } from '@app/provider';
-import { providerFailure } from '../../provider-error';
+import { providerFailure } from '@app/provider';
 
 export interface SubaccountReads {
   me(): Promise<ProviderOutcome<MeBody>>;

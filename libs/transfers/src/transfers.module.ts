@@ -1,0 +1,107 @@
+import { hostname } from 'node:os';
+import { Module, OnApplicationShutdown } from '@nestjs/common';
+import { Logger, Semaphore } from '@app/common';
+import { Queues } from '@app/common/module';
+import { Config, CONFIG, LOGGER } from '@app/config';
+import { Money } from '@app/ledger';
+import { Database, LedgerRepository } from '@app/persistence';
+import { LedgerModule } from '@app/persistence/module';
+import { SmsPartnerClient, SubaccountKeyAwareCredits } from '@app/provider';
+import { ProviderModule } from '@app/provider/module';
+import { EvidenceQueries } from './persistence/evidence.queries';
+import { TransferMetricsQueries } from './persistence/transfer-metrics.queries';
+import { TransfersRepository } from './persistence/transfers.repository';
+import { BullTransferQueue } from './transfer-queue';
+import { ExecuteTransferUseCase } from './use-cases/execute-transfer/execute-transfer.use-case';
+import { PostedSettlements } from './use-cases/execute-transfer/posted-settlements';
+import { ProcessTransferJobUseCase } from './use-cases/process-transfer-job/process-transfer-job.use-case';
+import { RecordTransferBatchUseCase } from './use-cases/record-transfer-batch/record-transfer-batch.use-case';
+import { RecordTransferUseCase } from './use-cases/record-transfer/record-transfer.use-case';
+import { ResolveTransferUseCase } from './use-cases/resolve-transfer/resolve-transfer.use-case';
+import { SettleInDoubtUseCase } from './use-cases/settle-in-doubt/settle-in-doubt.use-case';
+import { SweepTransfersUseCase } from './use-cases/sweep-transfers/sweep-transfers.use-case';
+
+/**
+ * IN_DOUBT_BARRIER: later transfers of a sub-account wait (at most IN_DOUBT_BARRIER_MAX_MS)
+ * while one is in doubt and the worker is settling it (IN_DOUBT_AUTO_SETTLE); without
+ * settlement there is nothing to wait for.
+ */
+export function inDoubtBarrierMs(config: Config): number {
+  return config.IN_DOUBT_BARRIER && config.IN_DOUBT_AUTO_SETTLE ? config.IN_DOUBT_BARRIER_MAX_MS : 0;
+}
+
+/** The spending-history bounds of the evidence rules (docs/in-doubt.md). */
+export function spendBounds(config: Config) {
+  return { floor: Money.parse(config.IN_DOUBT_SPEND_FLOOR), factor: config.IN_DOUBT_SPEND_FACTOR, minWindows: config.IN_DOUBT_MIN_HISTORY_WINDOWS };
+}
+
+/**
+ * Transfers: recorded (RecordTransferUseCase, the batch), executed against the provider by the
+ * worker (ProcessTransferJobUseCase → ExecuteTransferUseCase), swept, resolved by a person or
+ * settled from evidence (SettleInDoubtUseCase). The factories below are the one place these
+ * constructors are called in the apps. The producer queue is closed with the application.
+ */
+@Module({
+  imports: [LedgerModule, ProviderModule],
+  providers: [
+    { provide: TransfersRepository, inject: [Database], useFactory: (db: Database) => new TransfersRepository(db) },
+    { provide: TransferMetricsQueries, inject: [Database], useFactory: (db: Database) => new TransferMetricsQueries(db) },
+    { provide: BullTransferQueue, inject: [Queues], useFactory: (q: Queues) => new BullTransferQueue(q.connection, q.prefix) },
+    { provide: EvidenceQueries, inject: [Database, CONFIG], useFactory: (db: Database, c: Config) => new EvidenceQueries(db, c.RECONCILE_IN_DOUBT_GRACE_MS) },
+    {
+      provide: RecordTransferUseCase,
+      inject: [Database, LedgerRepository, TransfersRepository, BullTransferQueue, CONFIG, LOGGER],
+      useFactory: (db: Database, ledger: LedgerRepository, transfers: TransfersRepository, queue: BullTransferQueue, c: Config, logger: Logger) =>
+        new RecordTransferUseCase(db, ledger, transfers, queue, { expirySeconds: c.TRANSFER_EXPIRY_SECONDS, logger }),
+    },
+    { provide: RecordTransferBatchUseCase, inject: [RecordTransferUseCase], useFactory: (record: RecordTransferUseCase) => new RecordTransferBatchUseCase(record) },
+    {
+      provide: ExecuteTransferUseCase,
+      inject: [Database, LedgerRepository, SubaccountKeyAwareCredits, CONFIG, LOGGER],
+      useFactory: (db: Database, ledger: LedgerRepository, credits: SubaccountKeyAwareCredits, c: Config, logger: Logger) =>
+        new ExecuteTransferUseCase(db, ledger, credits, {
+          providerAccount: c.PROVIDER_ACCOUNT,
+          callSlots: new Semaphore(c.WORKER_CONCURRENCY),
+          settlements: new PostedSettlements(db, ledger, logger),
+          leaseMs: c.EXECUTION_LEASE_MS,
+          workerId: `${hostname()}:${process.pid}`,
+          maxAttempts: c.PROVIDER_MAX_ATTEMPTS,
+          baseDelayMs: c.PROVIDER_RETRY_BASE_MS,
+          logger,
+          inDoubtBarrierMs: inDoubtBarrierMs(c),
+        }),
+    },
+    {
+      provide: ProcessTransferJobUseCase,
+      inject: [ExecuteTransferUseCase, BullTransferQueue],
+      useFactory: (execute: ExecuteTransferUseCase, queue: BullTransferQueue) => new ProcessTransferJobUseCase(execute, queue),
+    },
+    { provide: ResolveTransferUseCase, inject: [Database, LedgerRepository], useFactory: (db: Database, ledger: LedgerRepository) => new ResolveTransferUseCase(db, ledger) },
+    {
+      provide: SettleInDoubtUseCase,
+      inject: [Database, SmsPartnerClient, ResolveTransferUseCase, EvidenceQueries, CONFIG, LOGGER],
+      useFactory: (db: Database, provider: SmsPartnerClient, resolve: ResolveTransferUseCase, evidence: EvidenceQueries, c: Config, logger: Logger) =>
+        new SettleInDoubtUseCase(db, provider, resolve, evidence, {
+          providerAccount: c.PROVIDER_ACCOUNT, graceMs: c.RECONCILE_IN_DOUBT_GRACE_MS, probeDelayMs: c.IN_DOUBT_PROBE_DELAY_MS, spend: spendBounds(c), logger,
+        }),
+    },
+    {
+      provide: SweepTransfersUseCase,
+      inject: [Database, LedgerRepository, BullTransferQueue, CONFIG, LOGGER],
+      useFactory: (db: Database, ledger: LedgerRepository, queue: BullTransferQueue, c: Config, logger: Logger) =>
+        new SweepTransfersUseCase(c.PROVIDER_ACCOUNT, db, ledger, queue, logger, inDoubtBarrierMs(c)),
+    },
+  ],
+  exports: [
+    TransfersRepository, TransferMetricsQueries, BullTransferQueue, EvidenceQueries, RecordTransferUseCase, RecordTransferBatchUseCase, ExecuteTransferUseCase,
+    ProcessTransferJobUseCase, ResolveTransferUseCase, SettleInDoubtUseCase, SweepTransfersUseCase,
+  ],
+})
+export class TransfersModule implements OnApplicationShutdown {
+  constructor(private readonly queue: BullTransferQueue) {}
+
+  /** Before the shared connection closes (QueueModule, global, closes last). */
+  async onApplicationShutdown(): Promise<void> {
+    await this.queue.close().catch(() => undefined);
+  }
+}
