@@ -12,5 +12,8 @@ export * from './use-cases/record-transfer-batch/record-transfer-batch.use-case'
 export * from './transfer.presenter';
 export * from './use-cases/execute-transfer/execute-transfer-job.use-case';
 export * from './domain/evidence';
+export * from './domain/spending-history';
+export * from './domain/evidence-cascade';
 export * from './persistence/evidence.queries';
+export * from './use-cases/settle-in-doubt/balance-probes';
 export * from './use-cases/settle-in-doubt/settle-in-doubt.use-case';

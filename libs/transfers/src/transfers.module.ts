@@ -57,8 +57,11 @@ export function spendBounds(config: Config) {
     { provide: RecordTransferBatchUseCase, inject: [RecordTransferUseCase], useFactory: (record: RecordTransferUseCase) => new RecordTransferBatchUseCase(record) },
     {
       provide: ExecuteTransferUseCase,
-      inject: [Database, LedgerRepository, TransfersRepository, ObservationsRepository, SubaccountKeyAwareCredits, CONFIG, LOGGER],
-      useFactory: (db: Database, ledger: LedgerRepository, transfers: TransfersRepository, observations: ObservationsRepository, credits: SubaccountKeyAwareCredits, c: Config, logger: Logger) =>
+      inject: [Database, LedgerRepository, TransfersRepository, ObservationsRepository, SubaccountKeyAwareCredits, SettleInDoubtUseCase, CONFIG, LOGGER],
+      useFactory: (
+        db: Database, ledger: LedgerRepository, transfers: TransfersRepository, observations: ObservationsRepository, credits: SubaccountKeyAwareCredits,
+        settle: SettleInDoubtUseCase, c: Config, logger: Logger,
+      ) =>
         new ExecuteTransferUseCase(db, ledger, transfers, observations, credits, {
           providerAccount: c.PROVIDER_ACCOUNT,
           callSlots: new Semaphore(c.WORKER_CONCURRENCY),
@@ -69,6 +72,8 @@ export function spendBounds(config: Config) {
           baseDelayMs: c.PROVIDER_RETRY_BASE_MS,
           logger,
           inDoubtBarrierMs: inDoubtBarrierMs(c),
+          // IN_DOUBT_FRESH_READING_MS: a fresh reading of the sub-account right before a call when its last one is old (docs/in-doubt.md).
+          beforeCall: c.IN_DOUBT_AUTO_SETTLE ? (id) => settle.beforeCall(id) : undefined,
         }),
     },
     {
@@ -87,6 +92,7 @@ export function spendBounds(config: Config) {
       useFactory: (db: Database, provider: SmsPartnerClient, resolve: ResolveTransferUseCase, evidence: EvidenceQueries, c: Config, logger: Logger) =>
         new SettleInDoubtUseCase(db, provider, resolve, evidence, {
           providerAccount: c.PROVIDER_ACCOUNT, graceMs: c.RECONCILE_IN_DOUBT_GRACE_MS, probeDelayMs: c.IN_DOUBT_PROBE_DELAY_MS, spend: spendBounds(c), logger,
+          freshReadingMs: c.IN_DOUBT_FRESH_READING_MS, rereadMs: c.IN_DOUBT_REREAD_MS, rereadForMs: c.IN_DOUBT_REREAD_FOR_MS,
         }),
     },
     {

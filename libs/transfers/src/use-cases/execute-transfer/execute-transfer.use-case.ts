@@ -34,6 +34,8 @@ export interface ExecuteTransferOptions extends RetryPolicy {
   inDoubtBarrierMs?: number;
   /** Settles confirmed calls in groups (one lock of `main` per group); without it, one by one. */
   settlements?: PostedSettlements;
+  /** Runs before the claim (the in-doubt evidence takes a fresh reading of the sub-account when needed); never throws. */
+  beforeCall?: (transferId: string) => Promise<void>;
 }
 
 export type ExecuteResult =
@@ -60,6 +62,7 @@ export class ExecuteTransferUseCase {
   ) {}
 
   async execute(transferId: string): Promise<ExecuteResult> {
+    await this.opts.beforeCall?.(transferId);
     const release = this.opts.callSlots ? await this.opts.callSlots.acquire() : () => undefined;
     let t: Transfer;
     let startedAt: Date;
