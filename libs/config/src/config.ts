@@ -70,7 +70,14 @@ export const configSchema = z.object({
   IN_DOUBT_FRESH_READING_MS: int(5_000, 0),
   IN_DOUBT_REREAD_MS: int(5_000, 0),
   IN_DOUBT_REREAD_FOR_MS: int(300_000, 0),
-  IN_DOUBT_BARRIER: onOff.default(false),
+  /**
+   * `close` (default): a later transfer of a sub-account waits while one of its transfers is in
+   * doubt only when their amounts are within IN_DOUBT_SPEND_FLOOR of each other; `on`: every
+   * later transfer waits; `off`: none (docs/in-doubt.md, "One question at a time").
+   */
+  IN_DOUBT_BARRIER: z.enum(['close', 'on', 'off', 'true', 'false', '1', '0'])
+    .transform((v): 'close' | 'on' | 'off' => (v === 'close' ? 'close' : v === 'on' || v === 'true' || v === '1' ? 'on' : 'off'))
+    .default('close'),
   IN_DOUBT_BARRIER_MAX_MS: int(60_000, 0),
   IN_DOUBT_SPEND_FACTOR: z.string().regex(/^\d+(\.\d{1,3})?$/).refine((v) => Number(v) >= 1, 'must be at least 1').default('3'),
   IN_DOUBT_SPEND_FLOOR: z.string().regex(/^\d+(\.\d{1,3})?$/).default('2.000'),

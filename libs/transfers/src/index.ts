@@ -1,5 +1,6 @@
 export * from './domain/transfer';
 export * from './domain/outcome';
+export * from './domain/in-doubt-barrier';
 export * from './persistence/transfers.repository';
 export * from './transfer-queue';
 export * from './use-cases/record-transfer/record-transfer.command';

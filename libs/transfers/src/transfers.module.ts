@@ -11,6 +11,7 @@ import { ProviderModule } from '@app/provider/module';
 import { SubaccountsRepository } from '@app/subaccounts';
 import { SubaccountsStoreModule } from '@app/subaccounts/store';
 import { EvidenceQueries } from './persistence/evidence.queries';
+import { InDoubtBarrier, NO_BARRIER } from './domain/in-doubt-barrier';
 import { TransfersRepository } from './persistence/transfers.repository';
 import { BullTransferQueue } from './transfer-queue';
 import { ExecuteTransferUseCase } from './use-cases/execute-transfer/execute-transfer.use-case';
@@ -23,12 +24,13 @@ import { SettleInDoubtUseCase } from './use-cases/settle-in-doubt/settle-in-doub
 import { SweepTransfersUseCase } from './use-cases/sweep-transfers/sweep-transfers.use-case';
 
 /**
- * IN_DOUBT_BARRIER: later transfers of a sub-account wait (at most IN_DOUBT_BARRIER_MAX_MS)
- * while one is in doubt and the worker is settling it (IN_DOUBT_AUTO_SETTLE); without
- * settlement there is nothing to wait for.
+ * IN_DOUBT_BARRIER: which later transfers of a sub-account wait (at most
+ * IN_DOUBT_BARRIER_MAX_MS) while one is in doubt and the worker is settling it
+ * (IN_DOUBT_AUTO_SETTLE); without settlement there is nothing to wait for.
  */
-export function inDoubtBarrierMs(config: Config): number {
-  return config.IN_DOUBT_BARRIER && config.IN_DOUBT_AUTO_SETTLE ? config.IN_DOUBT_BARRIER_MAX_MS : 0;
+export function inDoubtBarrier(config: Config): InDoubtBarrier {
+  if (config.IN_DOUBT_BARRIER === 'off' || !config.IN_DOUBT_AUTO_SETTLE) return NO_BARRIER;
+  return { ms: config.IN_DOUBT_BARRIER_MAX_MS, within: config.IN_DOUBT_BARRIER === 'close' ? Money.parse(config.IN_DOUBT_SPEND_FLOOR).toFixed() : null };
 }
 
 /** The spending-history bounds of the evidence rules (docs/in-doubt.md). */
@@ -71,7 +73,7 @@ export function spendBounds(config: Config) {
           maxAttempts: c.PROVIDER_MAX_ATTEMPTS,
           baseDelayMs: c.PROVIDER_RETRY_BASE_MS,
           logger,
-          inDoubtBarrierMs: inDoubtBarrierMs(c),
+          inDoubtBarrier: inDoubtBarrier(c),
           // IN_DOUBT_FRESH_READING_MS: a fresh reading of the sub-account right before a call when its last one is old (docs/in-doubt.md).
           beforeCall: c.IN_DOUBT_AUTO_SETTLE ? (id) => settle.beforeCall(id) : undefined,
         }),
@@ -99,7 +101,7 @@ export function spendBounds(config: Config) {
       provide: SweepTransfersUseCase,
       inject: [Database, LedgerRepository, TransfersRepository, BullTransferQueue, CONFIG, LOGGER],
       useFactory: (db: Database, ledger: LedgerRepository, transfers: TransfersRepository, queue: BullTransferQueue, c: Config, logger: Logger) =>
-        new SweepTransfersUseCase(c.PROVIDER_ACCOUNT, db, ledger, transfers, queue, logger, inDoubtBarrierMs(c)),
+        new SweepTransfersUseCase(c.PROVIDER_ACCOUNT, db, ledger, transfers, queue, logger, inDoubtBarrier(c)),
     },
   ],
   exports: [

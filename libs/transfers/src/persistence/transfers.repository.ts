@@ -1,5 +1,6 @@
 import { Money, TransferDirection } from '@app/ledger';
 import { Database, Queryable, Tx } from '@app/persistence';
+import { InDoubtBarrier } from '../domain/in-doubt-barrier';
 import { Transfer, TransferStatus } from '../domain/transfer';
 import { TransferFilter, TransferRow, toTransfer, transferFromModel } from './transfer-row';
 
@@ -164,9 +165,9 @@ export class TransfersRepository {
   /**
    * Locks the transfer for a claim and says whether it may run now: not expired, not blocked
    * (an earlier transfer of its sub-account pending, or one in doubt for less than
-   * `inDoubtBarrierMs`), due.
+   * `barrier.ms` whose amount is within `barrier.within` of this one's), due.
    */
-  async lockForClaim(tx: Tx, providerAccount: string, id: string, inDoubtBarrierMs: number): Promise<ClaimCandidate | null> {
+  async lockForClaim(tx: Tx, providerAccount: string, id: string, barrier: InDoubtBarrier): Promise<ClaimCandidate | null> {
     const [row] = await tx.query<TransferRow & { due_in_ms: number; expired: boolean; blocked: boolean }>(
       `SELECT t.*, greatest(0, extract(epoch FROM t.next_attempt_at - now()) * 1000)::int AS due_in_ms,
               t.expires_at <= now() AS expired,
@@ -174,9 +175,10 @@ export class TransfersRepository {
                         AND o.subaccount_token = t.subaccount_token AND o.status = 'pending' AND o.seq < t.seq)
               OR EXISTS (SELECT 1 FROM transfers d WHERE d.provider_account_id = t.provider_account_id
                         AND d.subaccount_token = t.subaccount_token AND d.status = 'in_doubt'
-                        AND d.in_doubt_at > clock_timestamp() - make_interval(secs => $3::double precision / 1000)) AS blocked
+                        AND d.in_doubt_at > clock_timestamp() - make_interval(secs => $3::double precision / 1000)
+                        AND ($4::numeric IS NULL OR abs(d.amount - t.amount) <= $4::numeric)) AS blocked
          FROM transfers t WHERE t.id = $1 AND t.provider_account_id = $2 FOR UPDATE`,
-      [id, providerAccount, inDoubtBarrierMs],
+      [id, providerAccount, barrier.ms, barrier.within],
     );
     return row ? { transfer: toTransfer(row), dueInMs: row.due_in_ms, expired: row.expired, blocked: row.blocked } : null;
   }
@@ -328,9 +330,9 @@ export class TransfersRepository {
 
   /**
    * The outbox relay's heads: the first pending transfer of every sub-account with no call in
-   * flight and none in doubt for less than `inDoubtBarrierMs`, with when it is due.
+   * flight and none holding it in doubt (`lockForClaim`'s barrier), with when it is due.
    */
-  async relayHeads(providerAccount: string, batch: number, inDoubtBarrierMs: number): Promise<Array<JobRef & { nextAttemptAt: Date }>> {
+  async relayHeads(providerAccount: string, batch: number, barrier: InDoubtBarrier): Promise<Array<JobRef & { nextAttemptAt: Date }>> {
     const rows = await this.db.query<{ id: string; attempts: number; next_attempt_at: Date }>(
       `SELECT DISTINCT ON (provider_account_id, subaccount_token) id, attempts, next_attempt_at
          FROM transfers t WHERE provider_account_id = $2 AND status = 'pending'
@@ -338,9 +340,10 @@ export class TransfersRepository {
                             AND e.subaccount_token = t.subaccount_token AND e.status = 'executing')
           AND NOT EXISTS (SELECT 1 FROM transfers d WHERE d.provider_account_id = t.provider_account_id
                             AND d.subaccount_token = t.subaccount_token AND d.status = 'in_doubt'
-                            AND d.in_doubt_at > clock_timestamp() - make_interval(secs => $3::double precision / 1000))
+                            AND d.in_doubt_at > clock_timestamp() - make_interval(secs => $3::double precision / 1000)
+                            AND ($4::numeric IS NULL OR abs(d.amount - t.amount) <= $4::numeric))
         ORDER BY provider_account_id, subaccount_token, seq LIMIT $1`,
-      [batch, providerAccount, inDoubtBarrierMs],
+      [batch, providerAccount, barrier.ms, barrier.within],
     );
     return rows.map((r) => ({ transferId: r.id, attempt: r.attempts, nextAttemptAt: r.next_attempt_at }));
   }

@@ -2,6 +2,7 @@ import { Logger, redactSecrets, Semaphore } from '@app/common';
 import { Money, subaccountCode } from '@app/ledger';
 import { appendJournal, Database, LedgerRepository, ObservationsRepository, pgCode, pgConstraint, PgError, Tx } from '@app/persistence';
 import { CreditBody, ProviderOutcome } from '@app/provider';
+import { InDoubtBarrier, NO_BARRIER } from '../../domain/in-doubt-barrier';
 import { decide, RetryPolicy } from '../../domain/outcome';
 import { Transfer } from '../../domain/transfer';
 import { JobRef, ProviderColumns, TransfersRepository } from '../../persistence/transfers.repository';
@@ -26,12 +27,8 @@ export interface ExecuteTransferOptions extends RetryPolicy {
    * call has answered, so that recording the outcome never holds the provider's concurrency.
    */
   callSlots?: Semaphore;
-  /**
-   * IN_DOUBT_BARRIER: while a transfer of a sub-account is in doubt (for at most this long
-   * after it went in doubt), the later transfers of that sub-account wait, so that each
-   * in-doubt question stays about one call (docs/in-doubt.md). 0: off.
-   */
-  inDoubtBarrierMs?: number;
+  /** IN_DOUBT_BARRIER: which later transfers of a sub-account wait while one is in doubt (InDoubtBarrier). Default: none. */
+  inDoubtBarrier?: InDoubtBarrier;
   /** Settles confirmed calls in groups (one lock of `main` per group); without it, one by one. */
   settlements?: PostedSettlements;
   /** Runs before the claim (the in-doubt evidence takes a fresh reading of the sub-account when needed); never throws. */
@@ -91,7 +88,7 @@ export class ExecuteTransferUseCase {
   private async claim(id: string): Promise<{ kind: 'claimed' | 'expired'; transfer: Transfer } | Extract<ExecuteResult, { kind: 'skipped' }>> {
     try {
       return await this.db.transaction(async (tx) => {
-        const c = await this.transfers.lockForClaim(tx, this.opts.providerAccount, id, this.opts.inDoubtBarrierMs ?? 0);
+        const c = await this.transfers.lockForClaim(tx, this.opts.providerAccount, id, this.opts.inDoubtBarrier ?? NO_BARRIER);
         if (!c) return { kind: 'skipped', why: 'not_found' } as const;
         if (c.transfer.status !== 'pending') return { kind: 'skipped', why: 'not_pending' } as const;
         if (c.expired) return { kind: 'expired', transfer: await this.fail(tx, c.transfer, 'expired', null) } as const;

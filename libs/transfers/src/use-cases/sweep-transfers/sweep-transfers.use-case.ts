@@ -1,5 +1,6 @@
 import { Logger } from '@app/common';
 import { appendJournal, Database, LedgerRepository } from '@app/persistence';
+import { InDoubtBarrier, NO_BARRIER } from '../../domain/in-doubt-barrier';
 import { TransfersRepository } from '../../persistence/transfers.repository';
 import { TransferQueue } from '../../transfer-queue';
 
@@ -25,8 +26,8 @@ export class SweepTransfersUseCase {
     private readonly transfers: TransfersRepository,
     private readonly queue: TransferQueue,
     private readonly logger?: Logger,
-    /** IN_DOUBT_BARRIER (see ExecuteTransferOptions): the relay leaves such sub-accounts alone. */
-    private readonly inDoubtBarrierMs = 0,
+    /** IN_DOUBT_BARRIER (see InDoubtBarrier): the relay leaves the transfers it holds alone. */
+    private readonly inDoubtBarrier: InDoubtBarrier = NO_BARRIER,
   ) {}
 
   async execute(batch = 500): Promise<SweepResult> {
@@ -57,7 +58,7 @@ export class SweepTransfersUseCase {
       });
     }
 
-    const heads = await this.transfers.relayHeads(this.providerAccount, batch, this.inDoubtBarrierMs);
+    const heads = await this.transfers.relayHeads(this.providerAccount, batch, this.inDoubtBarrier);
     const due = heads.filter((h) => h.nextAttemptAt.getTime() <= Date.now());
     let enqueued = 0;
     if (due.length) {
