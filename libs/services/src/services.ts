@@ -116,10 +116,8 @@ export function createServices(config: Config, role: 'api' | 'worker') {
       settle: () => settleInDoubt,
       bookUsage: config.USAGE_AUTO_BOOK ? () => bookUsage : undefined,
       logger,
-      onDrift: (alert) => {
-        for (const d of alert.drifted) logger.warn({ runId: alert.runId, account: d.account, drift: d.drift, suggestion: d.suggestion }, 'reconciliation drift');
-        alerts.send(alert);
-      },
+      // The use case logs each drifted account once (its logger); the hook only posts the alert.
+      onDrift: (alert) => alerts.send(alert),
     }),
     executeTransfer,
     processTransferJob: new ProcessTransferJobUseCase(executeTransfer, queue),
