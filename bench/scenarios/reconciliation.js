@@ -1,8 +1,9 @@
 'use strict';
 // 3. Reconciliation. (a) The ledger side of a run over 100,000 sub-accounts that already
-// have observations: RunReconciliationUseCase against an in-memory provider (reading costs
-// nothing, so the time is the ledger's: expected balances, observations, drift, findings,
-// items), beside the same comparison as one set-based SQL statement. (b) End to end
+// have observations: RunReconciliationUseCase.execute against an in-memory provider (reading
+// costs nothing, so the time is the ledger's: start, expected balances, observations, drift,
+// findings, items, the completed run returned), beside the same comparison as one set-based
+// SQL statement; target: at most twice that floor. (b) End to end
 // through the API with the sandbox serving the list 20 per page at 0 ms, 10,000
 // sub-accounts, beside the time to page through that list alone.
 const env = require('../lib/env');
@@ -71,7 +72,8 @@ async function ledgerSide(opts, results) {
     if (cmp.drifted !== expectedDrift) throw new Error(`baseline found ${cmp.drifted} drifts, expected ${expectedDrift}`);
     env.figure(results, { scenario: S, name: `ledger_side_${n}`, value: runMs, unit: 'ms',
       baseline: { name: 'same comparison as one set-based SQL statement', value: baseMs, unit: 'ms' },
-      target: n === 100_000 ? '< 3000 ms' : undefined, met: n === 100_000 ? runMs < 3000 : undefined,
+      // Issue 16: the ledger side within twice its one-statement floor of the same run.
+      target: n === 100_000 ? `<= 2x the floor (${2 * baseMs} ms)` : undefined, met: n === 100_000 ? runMs <= 2 * baseMs : undefined,
       note: `${run.summary.accounts} accounts, ${run.summary.drifted} findings opened` });
   } finally {
     await db.close();

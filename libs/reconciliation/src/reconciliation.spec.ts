@@ -76,8 +76,9 @@ describe('reconciliation: drift detection (Postgres, sandbox over HTTP)', () => 
   it('items of a finished run are immutable', async () => {
     const [run] = (await f.queries.listRuns(f.providerAccount, { limit: 1 })).data;
     await expect(f.db.query(`UPDATE reconciliation_items SET status = 'matched' WHERE run_id = $1`, [run.id])).rejects.toThrow(/not allowed/);
+    // An item for an account the run has none for (a duplicate would hit the one-per-account key first).
     await expect(f.db.query(`INSERT INTO reconciliation_items (run_id, account_id, account_code, source, expected, observed, drift, status)
-      SELECT $1, account_id, account_code, source, expected, observed, drift, status FROM reconciliation_items WHERE run_id = $1 LIMIT 1`, [run.id])).rejects.toThrow(/items are final/);
+      SELECT $1, a.id, a.code, 'list', 0, 0, 0, 'matched' FROM ledger_accounts a WHERE a.provider_account_id = $2 AND a.code = 'usage'`, [run.id, f.providerAccount])).rejects.toThrow(/items are final/);
     await expect(f.db.query(`UPDATE reconciliation_runs SET matched = 0 WHERE id = $1`, [run.id])).rejects.toThrow(/finished/);
   });
 

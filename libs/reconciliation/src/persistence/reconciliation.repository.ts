@@ -115,13 +115,16 @@ export class ReconciliationRepository {
     return now;
   }
 
-  /** One statement: the posted balance of `main` and of every sub-account. */
+  /**
+   * One statement: the posted balance of `main` and of every sub-account, in the order a
+   * run's items are listed (`main` first, then by code, the column's collation).
+   */
   async ledgerBalances(tx: Tx, providerAccount: string): Promise<LedgerBalance[]> {
     const rows = await tx.query<{ id: string; code: string; kind: string; posted: string }>(
       `SELECT a.id::text, a.code, a.kind, (b.debits_posted - b.credits_posted)::text AS posted
          FROM ledger_accounts a JOIN balances b ON b.account_id = a.id
         WHERE a.provider_account_id = $1 AND a.kind IN ('main', 'subaccount')
-        ORDER BY a.id`,
+        ORDER BY a.code <> 'main', a.code`,
       [providerAccount],
     );
     return rows.map((r) => ({ accountId: r.id, code: r.code, token: r.kind === 'subaccount' ? r.code.slice(4) : null, posted: Money.parse(r.posted) }));
@@ -170,17 +173,38 @@ export class ReconciliationRepository {
     })));
   }
 
-  /** The account's open finding, seen again with the latest drift; journaled when the drift changed. */
-  async updateFinding(tx: Tx, providerAccount: string, runId: string, seenAt: Date, v: AccountVerdict): Promise<void> {
-    const f = v.finding;
-    if (f?.kind !== 'update') throw new Error('updateFinding: not an update');
+  /** The accounts' open findings, seen again with the latest drift: one statement; journaled where the drift changed. */
+  async updateFindings(tx: Tx, providerAccount: string, runId: string, seenAt: Date, updated: readonly AccountVerdict[]): Promise<void> {
+    const rows = updated.map((v) => {
+      if (v.finding?.kind !== 'update') throw new Error('updateFindings: not an update');
+      return { v, f: v.finding };
+    });
+    if (!rows.length) return;
     await tx.query(
-      `UPDATE drift_findings SET drift = $2, observed = $3, expected = $4, suggestion = $5, last_seen_at = $6, last_run_id = $7 WHERE id = $1`,
-      [f.id, f.drift.toFixed(), v.account.observed.toFixed(), v.account.observed.minus(f.drift).toFixed(), f.suggestion, seenAt, runId],
+      `UPDATE drift_findings d SET drift = u.drift, observed = u.observed, expected = u.expected, suggestion = u.suggestion, last_seen_at = $1, last_run_id = $2
+         FROM unnest($3::uuid[], $4::numeric[], $5::numeric[], $6::numeric[], $7::text[]) AS u(id, drift, observed, expected, suggestion)
+        WHERE d.id = u.id`,
+      [seenAt, runId, rows.map((r) => r.f.id), rows.map((r) => r.f.drift.toFixed()), rows.map((r) => r.v.account.observed.toFixed()),
+        rows.map((r) => r.v.account.observed.minus(r.f.drift).toFixed()), rows.map((r) => r.f.suggestion)],
     );
-    if (!f.from.equals(f.drift)) {
-      await appendJournal(tx, { providerAccount, actor: RECONCILIATION_ACTOR, action: 'drift_finding.updated', entityType: 'drift_finding', entityId: f.id, data: { runId, account: v.account.code, from: f.from.toFixed(), drift: f.drift.toFixed() } });
-    }
+    await appendJournalMany(tx, rows.filter((r) => !r.f.from.equals(r.f.drift)).map((r) => ({
+      providerAccount, actor: RECONCILIATION_ACTOR, action: 'drift_finding.updated', entityType: 'drift_finding', entityId: r.f.id,
+      data: { runId, account: r.v.account.code, from: r.f.from.toFixed(), drift: r.f.drift.toFixed() },
+    })));
+  }
+
+  /** Closes findings whose account matches again (`self_resolved`, no booking): one statement and their journal entries. */
+  async closeSelfResolved(tx: Tx, providerAccount: string, findings: readonly FindingRef[], reason: string): Promise<void> {
+    if (!findings.length) return;
+    await tx.query(
+      `UPDATE drift_findings SET status = 'resolved', resolution_kind = 'self_resolved', resolution_by = $2, resolution_reason = $3, resolved_at = clock_timestamp(),
+              resolution_ledger_transaction_id = NULL WHERE id = ANY ($1::uuid[])`,
+      [findings.map((f) => f.id), RECONCILIATION_ACTOR, reason],
+    );
+    await appendJournalMany(tx, findings.map((f) => ({
+      providerAccount, actor: RECONCILIATION_ACTOR, action: 'drift_finding.resolved_self_resolved', entityType: 'drift_finding', entityId: f.id, reason,
+      data: { account: f.account, ledgerTransactionId: null },
+    })));
   }
 
   /** Resolves an open finding (self-resolved, or by a booking) with its journal entry; the updated row. */

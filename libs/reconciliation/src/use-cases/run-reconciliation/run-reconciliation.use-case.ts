@@ -11,7 +11,7 @@ import { DEFAULT_TOLERANCE, RECONCILIATION_ACTOR, suggestionFor } from '../../do
 import { ReconciliationRepository } from '../../persistence/reconciliation.repository';
 import { UsageBookingsRepository } from '../../persistence/usage-bookings.repository';
 import { underSavepoint } from '../../persistence/savepoint';
-import { ReconciliationQueries, RunDetail, RunSummary } from '../../reconciliation.queries';
+import { ItemView, ReconciliationQueries, RunDetail, RunSummary } from '../../reconciliation.queries';
 import { readProvider, ReadFailure } from './read-provider';
 import { DriftAlert, RunReconciliationCommand, RunReconciliationOptions } from './run-reconciliation.command';
 
@@ -23,6 +23,9 @@ interface Snapshot {
   observations: Map<string, { id: string; at: Date }>;
   unknownSubaccounts: number;
 }
+
+/** What a completed run wrote: the verdicts and the items as stored. */
+interface Written { evaluation: Evaluation; items: ItemView[] }
 
 /**
  * One reconciliation run, in three steps (docs/reconciliation.md): **read** the provider
@@ -78,7 +81,7 @@ export class RunReconciliationUseCase {
   /** Carries out a started run. Provider trouble ends it `failed` (returned, not thrown). */
   async perform(providerAccount: string, runId: string): Promise<RunDetail> {
     let window: { from: Date | null; to: Date | null } = { from: null, to: null };
-    let evaluation: Evaluation | null = null;
+    let written: Written | null = null;
     try {
       const readStartedAt = await this.repository.now();
       window = { from: readStartedAt, to: null };
@@ -86,7 +89,7 @@ export class RunReconciliationUseCase {
       const snapshot = await this.snapshot(providerAccount, runId, readStartedAt, reading);
       window = { from: snapshot.readStartedAt, to: snapshot.readFinishedAt };
       const evidence = await this.gatherEvidence(providerAccount, snapshot);
-      evaluation = await this.write(providerAccount, runId, snapshot, evidence);
+      written = await this.write(providerAccount, runId, snapshot, evidence);
     } catch (err) {
       if (err instanceof ReadFailure) {
         await this.fail(providerAccount, runId, err.message, window);
@@ -96,8 +99,11 @@ export class RunReconciliationUseCase {
         throw err;
       }
     }
-    const detail = await this.queries.getRun(providerAccount, runId);
-    this.notify(detail, evaluation);
+    // A completed run's items are what was just written (100,000 of them are not read back).
+    const detail: RunDetail = written
+      ? { ...(await this.queries.getRunView(providerAccount, runId)), items: written.items }
+      : await this.queries.getRun(providerAccount, runId);
+    this.notify(detail, written?.evaluation ?? null);
     return detail;
   }
 
@@ -159,7 +165,7 @@ export class RunReconciliationUseCase {
    * decides every account, then findings are opened (in bulk), updated or closed, the
    * auto-book policies book, the items are written (in bulk), the run completes.
    */
-  private async write(providerAccount: string, runId: string, s: Snapshot, evidence: RunEvidence): Promise<Evaluation> {
+  private async write(providerAccount: string, runId: string, s: Snapshot, evidence: RunEvidence): Promise<Written> {
     return this.repository.transaction(async (tx) => {
       const status = await this.repository.lockRun(tx, providerAccount, runId);
       if (status !== 'running') throw new Error(`run ${runId} is ${status}: it was taken over`);
@@ -171,27 +177,23 @@ export class RunReconciliationUseCase {
       });
       const seenAt = s.readStartedAt;
       const bookings = new Map<AccountVerdict, string>();
-      for (const v of evaluation.accounts) {
-        if (v.finding?.kind === 'close') {
-          await this.repository.resolveFinding(tx, providerAccount, { id: v.finding.id, account: v.account.code }, {
-            as: 'self_resolved', by: RECONCILIATION_ACTOR, reason: `reconciliation ${runId}: the account matches again`, ledgerTransactionId: null,
-          });
-        } else if (v.finding?.kind === 'update') {
-          await this.repository.updateFinding(tx, providerAccount, runId, seenAt, v);
-        }
-      }
-      await this.repository.openFindings(tx, providerAccount, runId, seenAt, evaluation.accounts.filter((v) => v.finding?.kind === 'open'));
+      const withFinding = (kind: 'open' | 'update' | 'close') => evaluation.accounts.filter((v) => v.finding?.kind === kind);
+      await this.repository.closeSelfResolved(tx, providerAccount, withFinding('close').map((v) => ({ id: v.finding!.id, account: v.account.code })),
+        `reconciliation ${runId}: the account matches again`);
+      await this.repository.updateFindings(tx, providerAccount, runId, seenAt, withFinding('update'));
+      await this.repository.openFindings(tx, providerAccount, runId, seenAt, withFinding('open'));
       for (const v of evaluation.accounts.filter((x) => x.autoBook)) {
         const id = await this.autoBook(tx, providerAccount, runId, v);
         if (id) bookings.set(v, id);
       }
-      await this.repository.recordItems(tx, runId, evaluation.accounts.map((v) => ({ v, observationId: s.observations.get(v.account.accountId)!.id, ledgerTransactionId: bookings.get(v) ?? null })));
+      const rows = evaluation.accounts.map((v) => ({ v, observation: s.observations.get(v.account.accountId)!, ledgerTransactionId: bookings.get(v) ?? null }));
+      await this.repository.recordItems(tx, runId, rows.map((r) => ({ v: r.v, observationId: r.observation.id, ledgerTransactionId: r.ledgerTransactionId })));
       const summary: RunSummary = {
         accounts: evaluation.accounts.length, matched: evaluation.counts.matched, drifted: evaluation.counts.drift, unsettled: evaluation.counts.unsettled,
         resolvedInDoubt: evaluation.counts.resolved_in_doubt, autoBooked: bookings.size, unknownSubaccounts: s.unknownSubaccounts,
       };
       await this.repository.completeRun(tx, providerAccount, runId, summary);
-      return evaluation;
+      return { evaluation, items: rows.map((r) => itemView(r.v, r.observation, r.ledgerTransactionId)) };
     });
   }
 
@@ -257,6 +259,17 @@ export class RunReconciliationUseCase {
       call('onDrift', () => this.opts.onDrift!(alert));
     }
   }
+}
+
+/** The item as `ReconciliationQueries.getRun` reads it back. */
+function itemView(v: AccountVerdict, observation: { id: string; at: Date }, ledgerTransactionId: string | null): ItemView {
+  const a = v.account;
+  return {
+    account: a.code, source: a.source, expected: a.expected.toFixed(), observed: a.observed.toFixed(), drift: a.drift.toFixed(),
+    explained: v.explained.toFixed(), status: v.status, explanation: v.notes.length ? v.notes.join('; ') : null,
+    observedAt: observation.at.toISOString(), observationId: observation.id,
+    findingId: v.finding && v.finding.kind !== 'close' ? v.finding.id : null, ledgerTransactionId,
+  };
 }
 
 function alreadyRunning(runId: string | null): DomainError {
