@@ -57,11 +57,17 @@ export type Comparison =
  * sub-accounts are not compared. `main` comes first when the ledger balances are in that order.
  */
 export function compareReadings(reading: ProviderReading, ledger: readonly LedgerBalance[], context: PendingContext): Comparison {
-  const ledgerTokens = ledger.flatMap((a) => (a.token === null ? [] : [a.token]));
-  if (ledgerTokens.length > 0 && reading.subs.size === 0) {
-    return { kind: 'unusable', reason: `empty sub-account list while the ledger has ${ledgerTokens.length} sub-accounts` };
+  // Plain loops: this runs over every account of the provider account (100,000 and more).
+  const known = new Set<string>();
+  const absent: string[] = [];
+  for (const a of ledger) {
+    if (a.token === null) continue;
+    known.add(a.token);
+    if (!reading.subs.has(a.token) && !reading.unreadable.has(a.token)) absent.push(a.token);
   }
-  const absent = ledgerTokens.filter((t) => !reading.subs.has(t) && !reading.unreadable.has(t));
+  if (known.size > 0 && reading.subs.size === 0) {
+    return { kind: 'unusable', reason: `empty sub-account list while the ledger has ${known.size} sub-accounts` };
+  }
   // Entries skipped without a token may be exactly those: unreadable, not missing.
   if (absent.length > reading.unreadableWithoutToken) {
     return { kind: 'unusable', reason: `partial sub-account list: ${absent.length} ledger sub-accounts missing (${absent.slice(0, 5).join(', ')}${absent.length > 5 ? ', …' : ''})` };
@@ -81,7 +87,6 @@ export function compareReadings(reading: ProviderReading, ledger: readonly Ledge
       inDoubt: a.token === null ? [...context.inDoubt] : inDoubtOf.get(a.token) ?? [],
     });
   }
-  const known = new Set(ledgerTokens);
   let unknownSubaccounts = 0;
   for (const t of reading.subs.keys()) if (!known.has(t)) unknownSubaccounts++;
   return { kind: 'compared', accounts, unknownSubaccounts };
