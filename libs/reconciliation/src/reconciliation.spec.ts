@@ -45,6 +45,8 @@ describe('reconciliation: drift detection (Postgres, sandbox over HTTP)', () => 
     expect(open.get('main')).toMatchObject({ drift: '92.750', suggestion: 'purchase_or_refund_likely', firstRunId: run.id });
     expect(open.get(`sub:${used[3]}`)).toMatchObject({ drift: '-4.125', suggestion: 'usage_likely', status: 'open', resolution: null });
     for (const i of run.items.filter((x) => x.status === 'drift')) expect(i.findingId).toBe(open.get(i.account)!.id);
+    // The completed run is returned from what was written: exactly what the database holds.
+    expect(run).toEqual(await f.queries.getRun(f.providerAccount, run.id));
 
     await new Promise((r) => setImmediate(r));
     expect(alerts).toHaveLength(1);
@@ -62,6 +64,7 @@ describe('reconciliation: drift detection (Postgres, sandbox over HTTP)', () => 
     const items = byAccount(run.items);
     expect(items.get(`sub:${fixed}`)).toMatchObject({ status: 'matched' });
     expect(items.get(`sub:${fixed}`)!.explanation).toContain('self-resolved');
+    expect(run).toEqual(await f.queries.getRun(f.providerAccount, run.id));
 
     const open = byAccount(await f.openFindings());
     expect(open.size).toBe(10);

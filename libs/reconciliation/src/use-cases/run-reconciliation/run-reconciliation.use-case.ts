@@ -193,7 +193,7 @@ export class RunReconciliationUseCase {
         resolvedInDoubt: evaluation.counts.resolved_in_doubt, autoBooked: bookings.size, unknownSubaccounts: s.unknownSubaccounts,
       };
       await this.repository.completeRun(tx, providerAccount, runId, summary);
-      return { evaluation, items: rows.map((r) => itemView(r.v, r.observation, r.ledgerTransactionId)) };
+      return { evaluation, items: rows.map((r) => itemView(r.v, r.observation, r.ledgerTransactionId)).sort(byAccount) };
     });
   }
 
@@ -259,6 +259,12 @@ export class RunReconciliationUseCase {
       call('onDrift', () => this.opts.onDrift!(alert));
     }
   }
+}
+
+/** `main` first, then by code (codes are ASCII: the order of `getRun` under the C collation). */
+function byAccount(a: ItemView, b: ItemView): number {
+  if ((a.account === 'main') !== (b.account === 'main')) return a.account === 'main' ? -1 : 1;
+  return a.account < b.account ? -1 : a.account > b.account ? 1 : 0;
 }
 
 /** The item as `ReconciliationQueries.getRun` reads it back. */
