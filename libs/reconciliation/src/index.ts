@@ -10,3 +10,6 @@ export * from './use-cases/book-usage/book-usage.use-case';
 export * from './usage-report.queries';
 export * from './report/usage-report-csv';
 export * from './reconciliation-metrics.queries';
+export * from './domain/evaluate-run';
+export * from './persistence/reconciliation.repository';
+export * from './persistence/usage-bookings.repository';

@@ -347,4 +347,45 @@ export class TransfersRepository {
     );
     return rows.map((r) => ({ transferId: r.id, attempt: r.attempts, nextAttemptAt: r.next_attempt_at }));
   }
+
+  // ---- for reconciliation (libs/reconciliation): what was moving while the provider was read
+
+  /** Sub-accounts with a transfer executing at some moment since `since`: still executing, or changed since. */
+  async executingSince(tx: Tx | Database, providerAccount: string, since: Date): Promise<Set<string>> {
+    const rows = await tx.query<{ subaccount_token: string }>(
+      `SELECT DISTINCT subaccount_token FROM transfers WHERE provider_account_id = $1 AND (status = 'executing' OR updated_at >= $2)`,
+      [providerAccount, since],
+    );
+    return new Set(rows.map((r) => r.subaccount_token));
+  }
+
+  /** The in-doubt transfers in recording order; `recent`: in doubt for less than `graceMs` before `at`. */
+  async inDoubt(tx: Tx | Database, providerAccount: string, at: Date, graceMs: number): Promise<Array<{ id: string; token: string; direction: TransferDirection; amount: Money; recent: boolean }>> {
+    const rows = await tx.query<{ id: string; subaccount_token: string; direction: TransferDirection; amount: string; recent: boolean }>(
+      `SELECT id, subaccount_token, direction, amount, updated_at > $2::timestamptz - make_interval(secs => $3::double precision / 1000) AS recent
+         FROM transfers WHERE provider_account_id = $1 AND status = 'in_doubt' ORDER BY seq`,
+      [providerAccount, at, graceMs],
+    );
+    return rows.map((r) => ({ id: r.id, token: r.subaccount_token, direction: r.direction, amount: Money.parse(r.amount), recent: r.recent }));
+  }
+
+  /** Transfers of the sub-account (all of the provider account's when null) in doubt, or resolved at or after `since`. */
+  async inDoubtOrResolvedSince(tx: Tx | Database, providerAccount: string, token: string | null, since: Date): Promise<number> {
+    const [r] = await tx.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM transfers
+        WHERE provider_account_id = $1 AND ($2::text IS NULL OR subaccount_token = $2)
+          AND (status = 'in_doubt' OR (resolution_at IS NOT NULL AND resolution_at >= $3))`,
+      [providerAccount, token, since],
+    );
+    return r.n;
+  }
+
+  /** Sub-accounts with a call of unknown outcome: in doubt or executing. */
+  async withCallInFlight(tx: Tx | Database, providerAccount: string): Promise<string[]> {
+    const rows = await tx.query<{ subaccount_token: string }>(
+      `SELECT DISTINCT subaccount_token FROM transfers WHERE provider_account_id = $1 AND status IN ('in_doubt', 'executing')`,
+      [providerAccount],
+    );
+    return rows.map((r) => r.subaccount_token);
+  }
 }
