@@ -70,6 +70,8 @@ async function createBenchDatabase(scenario) {
 async function dropDatabase(name, force = false) {
   if (!force && !created.has(name)) throw new Error(`refusing to drop ${name}: this run did not create it`);
   if (!name.startsWith(`credit_ledger_bench_${process.pid}_`)) throw new Error(`refusing to drop ${name}`);
+  // BENCH_KEEP_DB=1 keeps the run's databases, to read what the services stored (then drop them by hand).
+  if (process.env.BENCH_KEEP_DB === '1') { log('env', `kept database ${name} (BENCH_KEEP_DB=1)`); return; }
   const url = new URL(PG_BASE);
   url.pathname = '/postgres';
   const client = new Client({ connectionString: url.toString() });

@@ -265,7 +265,7 @@ describe('in-doubt evidence: decides the easy cases', () => {
 
 describe('in-doubt evidence: worked examples (docs/in-doubt.md)', () => {
   const r = (id: string, at: number, balance: string, afterMovement: string | null = null): BalanceReading => ({ id, source: afterMovement ? 'transfer' : 'probe', from: at - 100, at, balance: Money.parse(balance), afterMovement });
-  const bound: SpendBound = { floor: Money.parse('2'), factor: '3', peakRatePerSecond: '0.04', windows: 12, seconds: 600 };
+  const bound: SpendBound = { floor: Money.parse('2'), factor: '3', peakRatePerSecond: '0.04', horizonSeconds: 5, windows: 12, seconds: 600 };
 
   it('an add of 10 lost with its answer, 0.04 €/s of spending: applied (not applied would need the sub-account to gain 9.2 on its own)', () => {
     const [v] = evaluateInDoubt({
@@ -341,7 +341,8 @@ describe('spending history and usage between readings', () => {
     expect(b.peakRatePerSecond).toBe('0.15');
     expect(b.windows).toBe(3);
     expect(maxSpend(b, 10).toFixed()).toBe('4.500');
-    expect(maxSpend(b, 1).toFixed()).toBe('2.000');
+    // A window shorter than the 5 s the rate was measured over counts as 5 s (a whole 5 s of spending may land at once): 3 × 0.15 × 5.
+    expect(maxSpend(b, 1).toFixed()).toBe('2.250');
   });
 
   it('usage is the fall our known calls do not explain; an in-doubt call blocks it; a call straddling the reading defers it', () => {
@@ -378,7 +379,7 @@ describe('spending history and usage between readings', () => {
 
   it('the bound never undercuts the floor', () => {
     fc.assert(fc.property(fc.integer({ min: 0, max: 10_000 }), fc.integer({ min: 0, max: 3_600 }), (rate, seconds) => {
-      const b: SpendBound = { floor: Money.parse('2'), factor: '3', peakRatePerSecond: (rate / 1000).toFixed(3), windows: 3, seconds: 60 };
+      const b: SpendBound = { floor: Money.parse('2'), factor: '3', peakRatePerSecond: (rate / 1000).toFixed(3), horizonSeconds: 5, windows: 3, seconds: 60 };
       expect(maxSpend(b, seconds).greaterThanOrEqual(Money.parse('2'))).toBe(true);
       expect(maxSpend(b, seconds).greaterThanOrEqual(m(Math.floor(3 * rate * seconds)))).toBe(true);
     }), { numRuns: 2000, seed: 1308 });

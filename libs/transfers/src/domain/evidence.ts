@@ -48,6 +48,13 @@ export interface SpendBound {
   factor: string;
   /** The account's highest measured spending rate, € per second. */
   peakRatePerSecond: string;
+  /**
+   * The shortest window that rate was measured over (seconds). A rate averaged over windows
+   * of at least this length says nothing about how the spending falls inside one: an SMS
+   * campaign or a provider that books usage in lumps can spend a whole window's worth at once,
+   * so no window counts as shorter than this.
+   */
+  horizonSeconds: number;
   windows: number;
   seconds: number;
 }
@@ -92,9 +99,9 @@ export interface EvaluateInput {
 const MAX_SEGMENTS = 10;
 const DEFAULT_MAX_HYPOTHESES = 100_000;
 
-/** max(floor, factor × peak rate × seconds), rounded up to 3 decimals. */
+/** max(floor, factor × peak rate × max(seconds, horizon)), rounded up to 3 decimals. */
 export function maxSpend(bound: SpendBound, seconds: number): Money {
-  const byRate = new Decimal(bound.factor).times(bound.peakRatePerSecond).times(Math.max(0, seconds));
+  const byRate = new Decimal(bound.factor).times(bound.peakRatePerSecond).times(Math.max(0, seconds, bound.horizonSeconds));
   const rounded = Money.parse(byRate.toDecimalPlaces(3, Decimal.ROUND_UP).toFixed(3));
   return rounded.max(bound.floor);
 }
@@ -342,7 +349,7 @@ function assumptionsOf(input: EvaluateInput): string[] {
   ];
   if (input.isBuyer) a.push('buyer sub-account: the sign rule does not hold (it can buy its own credit), so nothing is decided automatically');
   else if (input.bound) {
-    a.push(`in any window of d seconds this sub-account spends at most max(${input.bound.floor.toFixed()}, ${input.bound.factor} × ${input.bound.peakRatePerSecond} €/s × d): ${input.bound.peakRatePerSecond} €/s is its highest rate measured over ${input.bound.windows} window(s) (${Math.round(input.bound.seconds)} s) of its own history`);
+    a.push(`in any window of d seconds this sub-account spends at most max(${input.bound.floor.toFixed()}, ${input.bound.factor} × ${input.bound.peakRatePerSecond} €/s × max(d, ${input.bound.horizonSeconds})): ${input.bound.peakRatePerSecond} €/s is its highest rate measured over ${input.bound.windows} window(s) (${Math.round(input.bound.seconds)} s) of its own history, each at least ${input.bound.horizonSeconds} s long, so a shorter window may hold a whole ${input.bound.horizonSeconds} s of it at once`);
   } else a.push('no usable spending history for this sub-account yet: only the sign rule was used');
   return a;
 }

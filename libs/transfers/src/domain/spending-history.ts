@@ -31,7 +31,10 @@ export function learnSpendBound(windows: UsageWindow[], policy: SpendBoundPolicy
     if (rate.greaterThan(peak)) peak = rate;
     seconds += w.seconds;
   }
-  return { floor: policy.floor, factor: policy.factor, peakRatePerSecond: peak.toDecimalPlaces(6, Decimal.ROUND_UP).toFixed(), windows: measured.length, seconds };
+  return {
+    floor: policy.floor, factor: policy.factor, peakRatePerSecond: peak.toDecimalPlaces(6, Decimal.ROUND_UP).toFixed(), horizonSeconds: policy.minWindowSeconds,
+    windows: measured.length, seconds,
+  };
 }
 
 // ----------------------------------------------------------------------------- usage between readings
