@@ -7,7 +7,7 @@ import { SmsPartnerClient } from '@app/provider';
 import { createSandboxServer, SandboxServer } from '@app/sandbox';
 import { ImportSubaccountsUseCase } from '@app/subaccounts';
 import {
-  BullTransferQueue, ExecuteTransferUseCase, ProcessTransferJobUseCase, RecordTransferUseCase, redisConnection, ResolveTransferUseCase,
+  BullTransferQueue, ClaimGroups, ExecuteTransferUseCase, ProcessTransferJobUseCase, RecordTransferUseCase, redisConnection, ResolveTransferUseCase,
   SweepTransfersUseCase, TransfersRepository,
 } from '@app/transfers';
 import { testDatabase, uniqueProviderAccount } from './db';
@@ -39,6 +39,8 @@ export async function pipelineFixture(opts: PipelineOptions = {}) {
     providerAccount,
     leaseMs: opts.leaseMs ?? 10_000, workerId: 'test-worker', maxAttempts: opts.maxAttempts ?? 3, baseDelayMs: 50, maxDelayMs: 200,
     onProviderCall: (d, o) => providerCalls.push(`${d}:${o.kind}`),
+    // As the worker wires it: claims that start together share a transaction.
+    claims: new ClaimGroups(db, { providerAccount, workerId: 'test-worker', leaseMs: opts.leaseMs ?? 10_000 }),
   });
   const resolve = new ResolveTransferUseCase(db, ledger);
   const sweep = new SweepTransfersUseCase(providerAccount, db, ledger, queue);

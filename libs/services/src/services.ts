@@ -5,7 +5,7 @@ import { Database, JournalDigests, LedgerQueries, LedgerRepository } from '@app/
 import { ProviderCheckUseCase, SmsPartnerClient, SubaccountKeyAwareCredits } from '@app/provider';
 import { CreateSubaccountUseCase, ImportSubaccountsUseCase, SubaccountsQueries } from '@app/subaccounts';
 import {
-  BullTransferQueue, EvidenceQueries, ExecuteTransferUseCase, PostedSettlements, ProcessTransferJobUseCase, RecordTransferBatchUseCase, RecordTransferUseCase, redisConnection,
+  BullTransferQueue, ClaimGroups, EvidenceQueries, ExecuteTransferUseCase, PostedSettlements, ProcessTransferJobUseCase, RecordTransferBatchUseCase, RecordTransferUseCase, redisConnection,
   ResolveTransferUseCase, SettleInDoubtUseCase, SweepTransfersUseCase, TransfersRepository,
 } from '@app/transfers';
 import { AccountHistoryQueries, BookUsageUseCase, ReconciliationQueries, ResolveDriftUseCase, RunReconciliationUseCase, UsageReportQueries } from '@app/reconciliation';
@@ -46,12 +46,14 @@ export function createServices(config: Config, role: 'api' | 'worker') {
   const inDoubtBarrierMs = config.IN_DOUBT_BARRIER && config.IN_DOUBT_AUTO_SETTLE ? config.IN_DOUBT_BARRIER_MAX_MS : 0;
   // Credit calls that never store a sub-account key this process has not read yet.
   const credits = new SubaccountKeyAwareCredits(provider);
+  const workerId = `${hostname()}:${process.pid}`;
   const executeTransfer = new ExecuteTransferUseCase(db, ledger, credits, {
     providerAccount,
     callSlots: new Semaphore(config.WORKER_CONCURRENCY),
     settlements: new PostedSettlements(db, ledger, logger),
+    claims: new ClaimGroups(db, { providerAccount, workerId, leaseMs: config.EXECUTION_LEASE_MS, inDoubtBarrierMs, logger }),
     leaseMs: config.EXECUTION_LEASE_MS,
-    workerId: `${hostname()}:${process.pid}`,
+    workerId,
     maxAttempts: config.PROVIDER_MAX_ATTEMPTS,
     baseDelayMs: config.PROVIDER_RETRY_BASE_MS,
     logger,

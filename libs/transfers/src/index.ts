@@ -6,6 +6,7 @@ export * from './use-cases/record-transfer/record-transfer.command';
 export * from './use-cases/record-transfer/record-transfer.use-case';
 export * from './use-cases/execute-transfer/execute-transfer.use-case';
 export * from './use-cases/execute-transfer/posted-settlements';
+export * from './use-cases/execute-transfer/claim-group';
 export * from './use-cases/resolve-transfer/resolve-transfer.use-case';
 export * from './use-cases/sweep-transfers/sweep-transfers.use-case';
 export * from './use-cases/record-transfer-batch/record-transfer-batch.use-case';

@@ -6,6 +6,7 @@ import { decide, RetryPolicy } from '../../domain/outcome';
 import { Transfer } from '../../domain/transfer';
 import { TransferRow, toTransfer } from '../../persistence/transfers.repository';
 import { PostedSettlements } from './posted-settlements';
+import { ClaimGroups } from './claim-group';
 
 /** The provider calls this use case needs (SmsPartnerClient implements them). */
 export interface CreditCalls {
@@ -34,6 +35,8 @@ export interface ExecuteTransferOptions extends RetryPolicy {
   inDoubtBarrierMs?: number;
   /** Settles confirmed calls in groups (one lock of `main` per group); without it, one by one. */
   settlements?: PostedSettlements;
+  /** Claims the transfers that start together in one transaction; without it, one by one. */
+  claims?: ClaimGroups;
 }
 
 export type ExecuteResult =
@@ -84,6 +87,9 @@ export class ExecuteTransferUseCase {
   }
 
   private async claim(id: string): Promise<{ kind: 'claimed' | 'expired'; transfer: Transfer } | Extract<ExecuteResult, { kind: 'skipped' }>> {
+    // The ordinary case is claimed in a group; anything else (null) on its own, below.
+    const grouped = await this.opts.claims?.submit(id);
+    if (grouped) return grouped;
     try {
       return await this.db.transaction(async (tx) => {
         const [row] = await tx.query<TransferRow & { due_in_ms: number; expired: boolean; blocked: boolean }>(
