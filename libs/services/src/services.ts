@@ -5,7 +5,7 @@ import { Database, JournalDigests, LedgerQueries, LedgerRepository } from '@app/
 import { ProviderCheckUseCase, SmsPartnerClient, SubaccountKeyAwareCredits } from '@app/provider';
 import { CreateSubaccountUseCase, ImportSubaccountsUseCase, SubaccountsQueries } from '@app/subaccounts';
 import {
-  BullTransferQueue, ClaimGroups, EvidenceQueries, ExecuteTransferUseCase, PostedSettlements, ProcessTransferJobUseCase, RecordTransferBatchUseCase, RecordTransferUseCase, redisConnection,
+  BullTransferQueue, ClaimGroups, EvidenceQueries, RedisCallRate, ExecuteTransferUseCase, PostedSettlements, ProcessTransferJobUseCase, RecordTransferBatchUseCase, RecordTransferUseCase, redisConnection,
   ResolveTransferUseCase, SettleInDoubtUseCase, SweepTransfersUseCase, TransfersRepository,
 } from '@app/transfers';
 import { AccountHistoryQueries, BookUsageUseCase, ReconciliationQueries, ResolveDriftUseCase, RunReconciliationUseCase, UsageReportQueries } from '@app/reconciliation';
@@ -52,6 +52,8 @@ export function createServices(config: Config, role: 'api' | 'worker') {
     callSlots: new Semaphore(config.WORKER_CONCURRENCY),
     settlements: new PostedSettlements(db, ledger, logger),
     claims: new ClaimGroups(db, { providerAccount, workerId, leaseMs: config.EXECUTION_LEASE_MS, inDoubtBarrierMs, logger }),
+    // Shared by every worker of the provider account; jobs that make no call give their permit back.
+    callRate: new RedisCallRate(producerRedis, `${config.QUEUE_PREFIX}:provider-calls:${providerAccount}`, config.PROVIDER_RATE_LIMIT_PER_SECOND),
     leaseMs: config.EXECUTION_LEASE_MS,
     workerId,
     maxAttempts: config.PROVIDER_MAX_ATTEMPTS,

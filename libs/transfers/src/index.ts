@@ -2,6 +2,7 @@ export * from './domain/transfer';
 export * from './domain/outcome';
 export * from './persistence/transfers.repository';
 export * from './transfer-queue';
+export * from './provider-call-rate';
 export * from './use-cases/record-transfer/record-transfer.command';
 export * from './use-cases/record-transfer/record-transfer.use-case';
 export * from './use-cases/execute-transfer/execute-transfer.use-case';

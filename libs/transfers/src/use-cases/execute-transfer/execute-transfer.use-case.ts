@@ -7,6 +7,7 @@ import { Transfer } from '../../domain/transfer';
 import { TransferRow, toTransfer } from '../../persistence/transfers.repository';
 import { PostedSettlements } from './posted-settlements';
 import { ClaimGroups } from './claim-group';
+import { CallRate } from '../../provider-call-rate';
 
 /** The provider calls this use case needs (SmsPartnerClient implements them). */
 export interface CreditCalls {
@@ -37,6 +38,8 @@ export interface ExecuteTransferOptions extends RetryPolicy {
   settlements?: PostedSettlements;
   /** Claims the transfers that start together in one transaction; without it, one by one. */
   claims?: ClaimGroups;
+  /** PROVIDER_RATE_LIMIT_PER_SECOND in calls: a permit is taken before the claim and given back if no call follows. */
+  callRate?: CallRate;
 }
 
 export type ExecuteResult =
@@ -66,7 +69,9 @@ export class ExecuteTransferUseCase {
     let startedAt: Date;
     let outcome: ProviderOutcome<CreditBody>;
     try {
+      const permit = await this.opts.callRate?.take();
       const claim = await this.claim(transferId);
+      if (claim.kind !== 'claimed') await permit?.giveBack(); // no call: the second's budget is for calls
       if (claim.kind === 'skipped') return claim;
       if (claim.kind === 'expired') {
         release();
