@@ -5,6 +5,7 @@ import { CreditBody, ProviderOutcome } from '@app/provider';
 import { decide, RetryPolicy } from '../../domain/outcome';
 import { Transfer } from '../../domain/transfer';
 import { TransferRow, toTransfer } from '../../persistence/transfers.repository';
+import { TransferClaimsRepository } from '../../persistence/transfer-claims.repository';
 import { PostedSettlements } from './posted-settlements';
 import { ClaimGroups } from './claim-group';
 import { CallRate } from '../../provider-call-rate';
@@ -56,6 +57,8 @@ const ACTOR = 'system:worker';
  * index), in recording order.
  */
 export class ExecuteTransferUseCase {
+  private readonly claimsSql = new TransferClaimsRepository();
+
   constructor(
     private readonly db: Database,
     private readonly ledger: LedgerRepository,
@@ -97,28 +100,14 @@ export class ExecuteTransferUseCase {
     if (grouped) return grouped;
     try {
       return await this.db.transaction(async (tx) => {
-        const [row] = await tx.query<TransferRow & { due_in_ms: number; expired: boolean; blocked: boolean }>(
-          `SELECT t.*, greatest(0, extract(epoch FROM t.next_attempt_at - now()) * 1000)::int AS due_in_ms,
-                  t.expires_at <= now() AS expired,
-                  EXISTS (SELECT 1 FROM transfers o WHERE o.provider_account_id = t.provider_account_id
-                            AND o.subaccount_token = t.subaccount_token AND o.status = 'pending' AND o.seq < t.seq)
-                  OR EXISTS (SELECT 1 FROM transfers d WHERE d.provider_account_id = t.provider_account_id
-                            AND d.subaccount_token = t.subaccount_token AND d.status = 'in_doubt'
-                            AND d.in_doubt_at > clock_timestamp() - make_interval(secs => $3::double precision / 1000)) AS blocked
-             FROM transfers t WHERE t.id = $1 AND t.provider_account_id = $2 FOR UPDATE`,
-          [id, this.opts.providerAccount, this.opts.inDoubtBarrierMs ?? 0],
-        );
+        // The same locked facts as a claim group reads (TransferClaimsRepository).
+        const [row] = await this.claimsSql.lockCandidates(tx, this.opts.providerAccount, [id], this.opts.inDoubtBarrierMs ?? 0);
         if (!row) return { kind: 'skipped', why: 'not_found' } as const;
         if (row.status !== 'pending') return { kind: 'skipped', why: 'not_pending' } as const;
         if (row.expired) return { kind: 'expired', transfer: await this.fail(tx, toTransfer(row), 'expired', null) } as const;
         if (row.blocked) return { kind: 'skipped', why: 'blocked' } as const;
         if (row.due_in_ms > 0) return { kind: 'skipped', why: 'not_due', delayMs: row.due_in_ms } as const;
-        const [claimed] = await tx.query<TransferRow>(
-          `UPDATE transfers SET status = 'executing', attempts = attempts + 1, claimed_by = $2, call_started_at = clock_timestamp(),
-                  lease_expires_at = now() + make_interval(secs => $3::double precision / 1000)
-            WHERE id = $1 RETURNING *`,
-          [id, this.opts.workerId, this.opts.leaseMs],
-        );
+        const [claimed] = await this.claimsSql.markExecuting(tx, [id], this.opts.workerId, this.opts.leaseMs);
         await appendJournal(tx, {
           providerAccount: claimed.provider_account_id, actor: ACTOR, action: 'transfer.executing', entityType: 'transfer',
           entityId: id, correlationId: null, data: { attempt: claimed.attempts, worker: this.opts.workerId },
