@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 'use strict';
 // Where the time goes in one scenario (backlog by default): the worker runs with V8's CPU
-// profiler on (the same profile as `node --cpu-prof`, see lib/cpu-profile-hook.js), and
+// profiler on (the same profile as `node --cpu-prof`, see lib/cpu-profile.js), and
 // the scenario's database is sampled in pg_stat_activity every 20 ms (pg_stat_statements
 // needs shared_preload_libraries, which a shared server may not have).
 //   node bench/profile.js [backlog|mixed|executing] [--out=DIR]
@@ -17,7 +17,7 @@ mkdirSync(out, { recursive: true });
 
 // The worker process only: the API and this process are not profiled.
 const startWorker = env.startWorker;
-env.startWorker = (e) => startWorker({ ...e, NODE_OPTIONS: `--require ${join(__dirname, 'lib', 'cpu-profile-hook.js')}`, BENCH_CPU_PROF_DIR: out });
+env.startWorker = (e) => startWorker({ ...e, NODE_OPTIONS: `--require ${join(__dirname, 'lib', 'cpu-profile.js')}`, CPU_PROFILE_DIR: out });
 
 async function sample(stop) {
   const admin = new env.Database(process.env.BENCH_PG_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres', { max: 1 });

@@ -40,7 +40,7 @@ describe('in-doubt transfers under spending: settled by the worker, usage booked
       subaccounts: 5,
       env: {
         IN_DOUBT_AUTO_SETTLE: 'on', IN_DOUBT_BARRIER: 'on', USAGE_AUTO_BOOK: 'on', RECONCILE_IN_DOUBT_GRACE_MS: String(GRACE_MS),
-        IN_DOUBT_PROBE_DELAY_MS: '300', IN_DOUBT_MIN_HISTORY_WINDOWS: '0', PROVIDER_TIMEOUT_MS: '1000', EXECUTION_LEASE_MS: '3000', RECONCILE_CRON: '0 0 1 1 *',
+        IN_DOUBT_PROBE_DELAY_MS: '300', IN_DOUBT_MIN_HISTORY_WINDOWS: '0', IN_DOUBT_FRESH_READING_MS: '1500', IN_DOUBT_REREAD_MS: '1000', PROVIDER_TIMEOUT_MS: '1000', EXECUTION_LEASE_MS: '3000', RECONCILE_CRON: '0 0 1 1 *',
       },
     });
     expect((await stack.call('POST', '/v1/subaccounts/import', undefined, TOKENS.admin)).status).toBe(200);
@@ -73,7 +73,8 @@ describe('in-doubt transfers under spending: settled by the worker, usage booked
       expect(t).toMatchObject({ status: c.applied ? 'posted' : 'voided', resolution: { outcome: c.applied ? 'applied' : 'not_applied', by: 'system:evidence' } });
       expect(t.evidence).toMatchObject({ status: 'decided', outcome: c.applied ? 'applied' : 'not_applied' });
       expect(t.evidence.readings.length).toBeGreaterThanOrEqual(2);
-      expect(t.evidence.readings[0]).toMatchObject({ source: 'transfer' });
+      // The last reading before the call: the previous call's answer, or the fresh probe taken right before it.
+      expect(['transfer', 'probe']).toContain(t.evidence.readings[0].source);
       expect(t.evidence.hypotheses.filter((h: any) => h.refuted).map((h: any) => h.outcome)).toEqual([c.applied ? 'not_applied' : 'applied']);
       expect(t.evidence.assumptions.join(' ')).toContain('only falls on its own');
     }
@@ -82,6 +83,28 @@ describe('in-doubt transfers under spending: settled by the worker, usage booked
       `SELECT data FROM journal_entries WHERE entity_id = $1 AND action = 'transfer.resolved_applied' AND actor = 'system:evidence'`, [inDoubt[0].id]);
     expect(journal).toHaveLength(1);
     expect(journal[0].data.evidence.readings.length).toBeGreaterThanOrEqual(2);
+  });
+
+  it('a sub-account not read for a while is read right before the call: a remove lost with its answer is settled as applied, pinned between two readings', async () => {
+    const [a] = tokens;
+    await sleep(1_700); // older than IN_DOUBT_FRESH_READING_MS
+    await spend(a, '0.210');
+    const before = Date.now();
+    // A remove applied with its answer lost: "not applied" is refuted only by the plausibility rule.
+    const x = await transfer(a, 'remove', '3.000', 'apply_then_drop');
+    expect(x.status).toBe('in_doubt');
+    await spend(a, '0.050');
+    let t: any;
+    await waitFor(async () => ['posted', 'voided'].includes((t = await get(x.id)).status), GRACE_MS + 8_000, `transfer ${x.id} to be settled by evidence`, 100);
+    expect(appliedAtSandbox(a, 'remove', '3.000')).toBe(1);
+    expect(t).toMatchObject({ status: 'posted', resolution: { by: 'system:evidence' } });
+    // Its bracket starts with the probe taken right before the call, not with the answer 1.7 s older.
+    const [b0] = t.evidence.readings;
+    expect(b0.source).toBe('probe');
+    expect(Date.parse(b0.at)).toBeGreaterThanOrEqual(before - 500);
+    // The decision pinned the applied call between two readings (later evaluations use it).
+    expect(t.evidence.appliedWithin).toMatchObject({ from: expect.any(String), to: expect.any(String) });
+    expect(Date.parse(t.evidence.appliedWithin.to)).toBeLessThanOrEqual(Date.parse(t.evidence.readings.at(-1).at));
   });
 
   it('spending as large as the amount: left in doubt, with the evidence and a suggestion shown', async () => {

@@ -36,6 +36,8 @@ async function run(opts, results) {
   const levels = smoke
     ? [{ C: 4, R: 100, L: 0 }, { C: 32, R: 1000, L: 0, wide: true }]
     : [{ C: 4, R: 100, L: 0 }, { C: 4, R: 100, L: 50 }, { C: 32, R: 1000, L: 0, wide: true }];
+  // --levels=c4l0,c4l50,c32l0: only these levels (C and provider latency L in ms).
+  const chosen = opts.flags?.levels ? levels.filter(({ C, L }) => opts.flags.levels.split(',').includes(`c${C}l${L}`)) : levels;
   const { url, name } = await env.createBenchDatabase(S);
   const db = new env.Database(url, { max: 4 });
   const { sandbox, apiKey, subs } = await env.sandboxWith({ subaccounts: nsubs, mainBalance: '1000000000.000', subBalance: () => '0' });
@@ -47,7 +49,7 @@ async function run(opts, results) {
       env: { OUTBOX_POLL_MS: '500', PROVIDER_TIMEOUT_MS: '5000', EXECUTION_LEASE_MS: '30000' } });
     const headers = { authorization: `Bearer ${env.TOKENS.operator}`, 'content-type': 'application/json' };
     let seq = 0;
-    for (const { C, R, L, wide } of levels) {
+    for (const { C, R, L, wide } of chosen) {
       sandbox.faults.clear();
       if (L > 0) sandbox.faults.add({ route: 'add', fault: 'latency', ms: L, probability: 1 });
       const bound = L > 0 ? Math.min(C / (L / 1000), R) : R;
@@ -108,6 +110,16 @@ async function run(opts, results) {
       }, 60_000, 'the latency transfers to finish', 200);
       const lat = await db.query(`SELECT status, extract(epoch FROM updated_at - created_at)::float8 * 1000 AS ms FROM transfers WHERE seq > $1`, [before2]);
       const s = env.summarize(lat.filter((r) => r.status === 'posted').map((r) => r.ms));
+      // Where the time goes, from the journal: recorded → claimed (relay/queue, rate limiter,
+      // claim) and claimed → posted (provider call, settlement group).
+      const stages = await db.query(
+        `SELECT extract(epoch FROM e.recorded_at - t.created_at)::float8 * 1000 AS queued, extract(epoch FROM t.updated_at - e.recorded_at)::float8 * 1000 AS called
+           FROM transfers t JOIN LATERAL (SELECT min(j.recorded_at) AS recorded_at FROM journal_entries j
+                                            WHERE j.entity_type = 'transfer' AND j.entity_id = t.id::text AND j.action = 'transfer.executing') e ON true
+          WHERE t.seq > $1 AND t.status = 'posted'`, [before2]);
+      const q = env.summarize(stages.map((r) => r.queued));
+      const c = env.summarize(stages.map((r) => r.called));
+      env.log(S, `C=${C} ${L} ms: request → claimed p50 ${env.fmt(q.p50)} / p99 ${env.fmt(q.p99)} ms; claimed → posted p50 ${env.fmt(c.p50)} / p99 ${env.fmt(c.p99)} ms`);
       const limit = 2 * L + 100;
       env.figure(results, { scenario: S, name: `latency${L}ms.request_to_posted`, value: s.p99, unit: 'ms p99',
         baseline: { name: 'provider latency', value: L, unit: 'ms' },

@@ -14,7 +14,7 @@
 //
 // npm run bench:in-doubt -- [--duration=75s] [--wait=60s] [--grace=30s] [--rate=4] [--faults=20]
 //   [--variants=spending,no_spending,undecidable] [--subaccounts=12] [--seed=in-doubt]
-//   [--barrier=on|off]          IN_DOUBT_BARRIER for the worker (default: the service's default)
+//   [--barrier=close|on|off]    IN_DOUBT_BARRIER for the worker (default: the service's default)
 //   [--drain=180s]              how long the recorded transfers may take to leave pending/executing
 //   [--reconcile-after-grace]   also start one reconciliation run once the grace has passed
 //                               for every in-doubt transfer (today's settling path; not "automatic")
@@ -51,7 +51,7 @@ function options(opts) {
     barrier: f.barrier ?? null,
     drainMs: duration(f.drain ?? '180s', 'drain'),
   };
-  if (o.barrier !== null && !['on', 'off'].includes(o.barrier)) throw new Error('--barrier: on or off (default: the service default)');
+  if (o.barrier !== null && !['close', 'on', 'off'].includes(o.barrier)) throw new Error('--barrier: close, on or off (default: the service default)');
   if (!(o.rate > 0)) throw new Error('--rate: transfers per second, > 0');
   if (!(o.faultPct >= 0 && o.faultPct < 100)) throw new Error('--faults: a percentage in [0, 100)');
   if (!(Number.isInteger(o.subaccounts) && o.subaccounts > 0)) throw new Error('--subaccounts: a positive integer');

@@ -1,8 +1,9 @@
 'use strict';
 // 3. Reconciliation. (a) The ledger side of a run over 100,000 sub-accounts that already
-// have observations: RunReconciliationUseCase against an in-memory provider (reading costs
-// nothing, so the time is the ledger's: expected balances, observations, drift, findings,
-// items), beside the same comparison as one set-based SQL statement. (b) End to end
+// have observations: RunReconciliationUseCase.execute against an in-memory provider (reading
+// costs nothing, so the time is the ledger's: start, expected balances, observations, drift,
+// findings, items, the completed run returned), beside the same comparison as one set-based
+// SQL statement; target: at most twice that floor. (b) End to end
 // through the API with the sandbox serving the list 20 per page at 0 ms, 10,000
 // sub-accounts, beside the time to page through that list alone.
 const env = require('../lib/env');
@@ -47,10 +48,10 @@ async function ledgerSide(opts, results) {
     env.log(S, `seeded ${n} sub-accounts with opening balances and observations in ${((Date.now() - t) / 1000).toFixed(1)} s`);
     const items = subs.map((s, i) => ({ token: s.token, email: `${s.token}@bench.test`, type: 'simple', createdAt: '2026-01-01 00:00:00', balance: Money.parse(drifted(i) ? plusOne(s.balance) : s.balance) }));
     const { LedgerRepository } = env.lib('persistence');
-    const { ResolveTransferUseCase } = env.lib('transfers');
+    const { ResolveTransferUseCase, TransfersRepository } = env.lib('transfers');
     const { RunReconciliationUseCase } = env.lib('reconciliation');
     const ledger = new LedgerRepository(db);
-    const uc = new RunReconciliationUseCase(db, ledger, memoryProvider(main, items), new ResolveTransferUseCase(db, ledger), { tolerance: '0.001', inDoubtGraceMs: 0 });
+    const uc = new RunReconciliationUseCase(db, ledger, memoryProvider(main, items), new ResolveTransferUseCase(db, ledger, new TransfersRepository(db)), { tolerance: '0.001', inDoubtGraceMs: 0 });
     t = Date.now();
     const run = await uc.execute({ providerAccount: PA, trigger: 'manual', actor: 'bench:reconciliation' });
     const runMs = Date.now() - t;
@@ -71,7 +72,8 @@ async function ledgerSide(opts, results) {
     if (cmp.drifted !== expectedDrift) throw new Error(`baseline found ${cmp.drifted} drifts, expected ${expectedDrift}`);
     env.figure(results, { scenario: S, name: `ledger_side_${n}`, value: runMs, unit: 'ms',
       baseline: { name: 'same comparison as one set-based SQL statement', value: baseMs, unit: 'ms' },
-      target: n === 100_000 ? '< 3000 ms' : undefined, met: n === 100_000 ? runMs < 3000 : undefined,
+      // Issue 16: the ledger side within twice its one-statement floor of the same run.
+      target: n === 100_000 ? `<= 2x the floor (${2 * baseMs} ms)` : undefined, met: n === 100_000 ? runMs <= 2 * baseMs : undefined,
       note: `${run.summary.accounts} accounts, ${run.summary.drifted} findings opened` });
   } finally {
     await db.close();

@@ -62,10 +62,12 @@ function pgbench(dbUrl, { clients, seconds, journal, nsubs }) {
 
 async function run(opts, results) {
   const smoke = opts.smoke;
-  const levels = smoke ? [4] : [16, 64, 256];
+  // --levels=16,64 (or --levels=none: the batch only); --batch=N items (default 10,000).
+  const flagLevels = opts.flags?.levels;
+  const levels = flagLevels ? flagLevels.split(',').filter((l) => l !== 'none').map(Number) : smoke ? [4] : [16, 64, 256];
   const seconds = smoke ? 1 : 8;
   const nsubs = smoke ? 50 : 1000;
-  const batchSize = smoke ? 200 : 10_000;
+  const batchSize = opts.flags?.batch ? Number(opts.flags.batch) : smoke ? 200 : 10_000;
   const { url, name } = await env.createBenchDatabase(S);
   const db = new env.Database(url, { max: 4 });
   const { sandbox, apiKey } = await env.sandboxWith({ subaccounts: [] });
@@ -74,7 +76,9 @@ async function run(opts, results) {
     const subs = Array.from({ length: nsubs }, (_, i) => ({ token: `b${i}`, balance: '0' }));
     await env.seedLedger(db, PA, { mainBalance: '1000000000.000', subs });
     // Recording only: the worker is not started, so its provider calls do not compete.
-    apps = await env.startApps({ databaseUrl: url, sandbox, apiKey, providerAccount: PA, worker: false });
+    // BENCH_NODE_OPTIONS is passed to the api (a CPU profile: see bench/lib/cpu-profile.js).
+    apps = await env.startApps({ databaseUrl: url, sandbox, apiKey, providerAccount: PA, worker: false,
+      env: process.env.BENCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS, ...(process.env.CPU_PROFILE_DIR ? { CPU_PROFILE_DIR: process.env.CPU_PROFILE_DIR } : {}) } : {} });
     const headers = { authorization: `Bearer ${env.TOKENS.operator}`, 'content-type': 'application/json' };
     let keySeq = 0;
     const runId = Date.now().toString(36);
@@ -116,8 +120,8 @@ async function run(opts, results) {
     const baseMs = await setBasedBatch(db, batchSize, nsubs);
     env.figure(results, { scenario: S, name: `batch${batchSize}`, value: batchMs, unit: 'ms',
       baseline: { name: 'same items as one set-based SQL transaction', value: baseMs, unit: 'ms' },
-      target: batchSize === 10_000 ? '< 1000 ms' : undefined, met: batchSize === 10_000 ? batchMs < 1000 : undefined,
-      note: `${(batchSize / (batchMs / 1000)).toFixed(0)} items/s` });
+      target: '<= 1.5x baseline', met: batchMs <= 1.5 * baseMs,
+      note: `${(batchMs / baseMs).toFixed(2)}x the baseline; ${(batchSize / (batchMs / 1000)).toFixed(0)} items/s` });
   } finally {
     if (apps) await apps.stop();
     await sandbox.close();

@@ -14,6 +14,8 @@ const DURATION_MS = Number(process.env.SOAK_DURATION_MS ?? 600_000);
 const KILL_WORKER_EVERY_MS = Number(process.env.SOAK_KILL_WORKER_EVERY_MS ?? 0);
 /** € per second spent by every sub-account and the main account (the sandbox's spending simulation); 0 = none. */
 const SPENDING = process.env.SOAK_SPENDING_PER_SECOND ?? '0';
+/** The worker settles in-doubt transfers by evidence and books usage (IN_DOUBT_AUTO_SETTLE, USAGE_AUTO_BOOK); off: only reconciliation runs settle. */
+const EVIDENCE = (process.env.SOAK_EVIDENCE ?? 'off') === 'on';
 const SAMPLE_EVERY_MS = Math.max(5_000, Math.min(30_000, Math.round(DURATION_MS / 20)));
 const CLIENTS = 6;
 /** Pause between a client's requests: keeps recording below what the workers execute, so the run is a steady state, not a growing backlog. */
@@ -36,6 +38,7 @@ it(`soak: ${Math.round(DURATION_MS / 1000)} s of mixed traffic with random provi
     env: {
       WORKER_CONCURRENCY: '8', PROVIDER_RATE_LIMIT_PER_SECOND: '200', PROVIDER_TIMEOUT_MS: '1000', EXECUTION_LEASE_MS: '3000',
       PROVIDER_RETRY_BASE_MS: '50', PROVIDER_MAX_ATTEMPTS: '6', RECONCILE_IN_DOUBT_GRACE_MS: '5000', RECONCILE_CRON: '0 0 1 1 *',
+      ...(EVIDENCE ? { IN_DOUBT_AUTO_SETTLE: 'on', USAGE_AUTO_BOOK: 'on' } : {}),
     },
   });
   try {
@@ -142,8 +145,14 @@ it(`soak: ${Math.round(DURATION_MS / 1000)} s of mixed traffic with random provi
     await sleep(5_000); // past RECONCILE_IN_DOUBT_GRACE_MS
     await reconcile(stack, 120_000);
     const final = await reconcile(stack, 120_000);
-    const [{ resolved }] = await stack.db.query<{ resolved: number }>(
-      `SELECT count(*)::int AS resolved FROM transfers WHERE provider_account_id = $1 AND resolution_by = 'system:reconciliation'`, [stack.providerAccount]);
+    const [{ resolved, byEvidence }] = await stack.db.query<{ resolved: number; byEvidence: number }>(
+      `SELECT count(*) FILTER (WHERE resolution_by = 'system:reconciliation')::int AS resolved, count(*) FILTER (WHERE resolution_by = 'system:evidence')::int AS "byEvidence"
+         FROM transfers WHERE provider_account_id = $1`, [stack.providerAccount]);
+    // Why the ones left in doubt are left: their stored evidence (the first words of its summary).
+    const why = await stack.db.query<{ why: string; n: number }>(
+      `SELECT coalesce(substring(e.evidence->>'summary' from '^[^0-9:(]*'), 'no evidence stored') AS why, count(*)::int AS n
+         FROM transfers t LEFT JOIN transfer_evidence e ON e.transfer_id = t.id
+        WHERE t.provider_account_id = $1 AND t.status = 'in_doubt' GROUP BY 1 ORDER BY 2 DESC`, [stack.providerAccount]);
     const counts = await statusCounts(stack);
     const invariants = await checkInvariants(stack);
     const elapsed = (Date.now() - started - (Date.now() - drainStart)) / 1000;
@@ -151,13 +160,14 @@ it(`soak: ${Math.round(DURATION_MS / 1000)} s of mixed traffic with random provi
 
     const requests = Object.entries(stats).filter(([k]) => /^(add|remove|replay|batch|read) /.test(k)).reduce((a, [, n]) => a + n, 0);
     const report = [
-      `SOAK ${Math.round(DURATION_MS / 1000)} s, ${CLIENTS} clients, 1 api + ${stack.workers.length} workers, seed ${process.env.SOAK_SEED ?? 'soak'}${KILL_WORKER_EVERY_MS ? `, a worker SIGKILLed every ${KILL_WORKER_EVERY_MS / 1000} s` : ''}${spending ? `, spending ${SPENDING} €/s per account` : ''}`,
+      `SOAK ${Math.round(DURATION_MS / 1000)} s, ${CLIENTS} clients, 1 api + ${stack.workers.length} workers, seed ${process.env.SOAK_SEED ?? 'soak'}${KILL_WORKER_EVERY_MS ? `, a worker SIGKILLed every ${KILL_WORKER_EVERY_MS / 1000} s` : ''}${spending ? `, spending ${SPENDING} €/s per account` : ''}${EVIDENCE ? ', in-doubt evidence and usage booking on' : ''}`,
       ...(spending ? [`spending: ${spentBySms.toFixed()} € of SMS in ${stack.sandbox.state.spending.log().filter((e) => e.kind === 'usage').length} steps; balance mismatches below are the usage the ledger has not booked`] : []),
       `requests: ${requests} in ${elapsed.toFixed(0)} s (${(requests / elapsed).toFixed(1)}/s); drain ${((Date.now() - drainStart) / 1000).toFixed(1)} s`,
       `responses: ${Object.entries(stats).sort().map(([k, n]) => `${k}: ${n}`).join(', ')}`,
       `provider faults fired: ${Object.entries(fired).sort().map(([k, n]) => `${k} ${n}`).join(', ')}`,
       `reconciliation runs during the soak: ${reconcileMs.length}, ${Math.round(Math.min(...reconcileMs))}-${Math.round(Math.max(...reconcileMs))} ms`,
-      `transfers: ${JSON.stringify(counts)}; in doubt when traffic stopped ${inDoubtAtEnd}; resolved by reconciliation ${resolved}; last run ${final.status}, ${JSON.stringify(final.summary)}`,
+      `transfers: ${JSON.stringify(counts)}; in doubt when traffic stopped ${inDoubtAtEnd}; resolved by reconciliation ${resolved}, by the worker's evidence ${byEvidence}${EVIDENCE ? '' : ' (IN_DOUBT_AUTO_SETTLE off)'}; last run ${final.status}, ${JSON.stringify(final.summary)}`,
+      `left in doubt, why: ${why.map((w) => `${w.n} × "${w.why.trim()}"`).join('; ') || 'none'}`,
       `invariants: unbalanced ${invariants.unbalanced.length}, balance rows off ${invariants.balanceDrift.length}, ledger total ${invariants.ledgerTotal}, reservations wrong ${invariants.reservationWrong.length}, orphan reservations ${invariants.orphanReservations.length}, unjournaled ${invariants.unjournaled.length}, unexplained ${invariants.unexplained.length}, audit ${invariants.audit.ok ? 'ok' : 'BROKEN'}`,
       `money trail: ${invariants.trail.transfers} transfers, applied twice ${invariants.trail.appliedTwice.length}, posted not applied ${invariants.trail.postedNotApplied.length}, failed but applied ${invariants.trail.failedButApplied.length}, unmatched ${invariants.trail.unmatched.length}, balance mismatches ${invariants.trail.mismatches.length}`,
       'resident memory (MB) over time:',

@@ -1,13 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { Worker } from 'bullmq';
-import { ExecuteTransferJob, QUEUES } from '@app/common';
+import { ExecuteTransferJob, QUEUES, redisConnection } from '@app/common';
 import { Money } from '@app/ledger';
-import { Database, LedgerQueries, LedgerRepository } from '@app/persistence';
+import { Database, LedgerQueries, LedgerRepository, ObservationsRepository } from '@app/persistence';
 import { SmsPartnerClient } from '@app/provider';
 import { createSandboxServer, SandboxServer } from '@app/sandbox';
-import { ImportSubaccountsUseCase } from '@app/subaccounts';
+import { ImportSubaccountsUseCase, SubaccountsRepository } from '@app/subaccounts';
 import {
-  BullTransferQueue, ClaimGroups, ExecuteTransferUseCase, ProcessTransferJobUseCase, RecordTransferUseCase, redisConnection, ResolveTransferUseCase,
+  BullTransferQueue, ClaimGroups, ExecuteTransferJobUseCase, ExecuteTransferUseCase, RecordTransferUseCase, ResolveTransferUseCase,
   SweepTransfersUseCase, TransfersRepository,
 } from '@app/transfers';
 import { testDatabase, uniqueProviderAccount } from './db';
@@ -30,33 +30,35 @@ export async function pipelineFixture(opts: PipelineOptions = {}) {
   const ledger = new LedgerRepository(db);
   const queries = new LedgerQueries(db);
   const transfers = new TransfersRepository(db);
+  const observations = new ObservationsRepository();
+  const subaccounts = new SubaccountsRepository(db);
   const prefix = `test-${randomBytes(4).toString('hex')}`;
   const producerConnection = redisConnection(process.env.REDIS_URL!, false);
   const queue = new BullTransferQueue(producerConnection, prefix);
-  const record = new RecordTransferUseCase(db, ledger, transfers, queue, { expirySeconds: opts.expirySeconds ?? 3600 });
+  const record = new RecordTransferUseCase(db, ledger, transfers, subaccounts, queue, { expirySeconds: opts.expirySeconds ?? 3600 });
   const providerCalls: string[] = [];
-  const execute = new ExecuteTransferUseCase(db, ledger, client, {
+  const execute = new ExecuteTransferUseCase(db, ledger, transfers, observations, client, {
     providerAccount,
     leaseMs: opts.leaseMs ?? 10_000, workerId: 'test-worker', maxAttempts: opts.maxAttempts ?? 3, baseDelayMs: 50, maxDelayMs: 200,
     onProviderCall: (d, o) => providerCalls.push(`${d}:${o.kind}`),
     // As the worker wires it: claims that start together share a transaction.
     claims: new ClaimGroups(db, { providerAccount, workerId: 'test-worker', leaseMs: opts.leaseMs ?? 10_000 }),
   });
-  const resolve = new ResolveTransferUseCase(db, ledger);
-  const sweep = new SweepTransfersUseCase(providerAccount, db, ledger, queue);
-  const imported = await new ImportSubaccountsUseCase(db, ledger, client).execute(providerAccount, 'system:test');
+  const resolve = new ResolveTransferUseCase(db, ledger, transfers);
+  const sweep = new SweepTransfersUseCase(providerAccount, db, ledger, transfers, queue);
+  const imported = await new ImportSubaccountsUseCase(db, ledger, subaccounts, transfers, observations, client).execute(providerAccount, 'system:test');
   const tokens = sandbox.state.subaccountsOf(apiKey).map((s) => s.token);
   let worker: Worker<ExecuteTransferJob> | undefined;
-  const processJob = new ProcessTransferJobUseCase(execute, queue);
+  const executeJob = new ExecuteTransferJobUseCase(execute, queue);
   const workerConnection = redisConnection(process.env.REDIS_URL!, true);
 
   return {
-    db, sandbox, client, apiKey, providerAccount, ledger, queries, transfers, queue, record, execute, resolve, sweep, imported, tokens, providerCalls, prefix,
+    db, sandbox, client, apiKey, providerAccount, ledger, queries, transfers, observations, subaccounts, queue, record, execute, resolve, sweep, imported, tokens, providerCalls, prefix,
     /** A real BullMQ worker running the execute use case, like apps/worker does. */
     startWorker(concurrency = 8) {
       worker = new Worker<ExecuteTransferJob>(
         QUEUES.transfers,
-        async (job) => { await processJob.process(job.data); },
+        async (job) => { await executeJob.execute(job.data); },
         { connection: workerConnection, prefix, concurrency },
       );
       return worker;

@@ -822,6 +822,7 @@
     return h('div', { id: 'evidence' },
       h('p', {}, h('span', { class: `badge ${ev.status === 'decided' ? 'good' : 'warn'}` }, ev.status), ' ', h('strong', {}, `Outcome: ${outcome}`), ' · evaluated ', when(ev.evaluatedAt)),
       h('p', { class: 'hint' }, ev.summary),
+      ev.appliedWithin ? h('p', { id: 'evidence-pinned' }, h('strong', {}, 'Applied between: '), when(ev.appliedWithin.from), ' and ', when(ev.appliedWithin.to), h('span', { class: 'muted' }, ' (the readings that pin it; later evaluations and usage accounting use it)')) : null,
       ev.suggestion ? h('p', {}, h('strong', {}, 'Suggestion: '), ev.suggestion) : null,
       h('h3', {}, 'Hypotheses'),
       h('ul', { class: 'hypotheses' }, (ev.hypotheses || []).map((hy) => h('li', { class: hy.refuted ? 'refuted' : 'open' },

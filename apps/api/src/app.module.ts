@@ -1,27 +1,39 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
-import { Services, SERVICES } from '@app/services';
+import { QueueModule } from '@app/common/module';
+import { ProcessContext } from '@app/config';
+import { ConfigModule } from '@app/config/module';
+import { PersistenceModule } from '@app/persistence/module';
 import { AuthGuard } from './core/auth.guard';
 import { ErrorFilter } from './core/error.filter';
-import { DashboardController } from './modules/dashboard/dashboard.controller';
-import { LedgerController } from './modules/ledger/ledger.controller';
-import { OperationsController } from './modules/operations/operations.controller';
-import { ProviderController } from './modules/provider/provider.controller';
-import { ReconciliationController } from './modules/reconciliation/reconciliation.controller';
-import { SubaccountsController } from './modules/subaccounts/subaccounts.controller';
-import { TopupsController } from './modules/topups/topups.controller';
-import { TransfersController } from './modules/transfers/transfers.controller';
-import { WebhooksController } from './modules/webhooks/webhooks.controller';
+import { DashboardApiModule } from './modules/dashboard/dashboard-api.module';
+import { LedgerApiModule } from './modules/ledger/ledger-api.module';
+import { OperationsApiModule } from './modules/operations/operations-api.module';
+import { ProviderApiModule } from './modules/provider/provider-api.module';
+import { ReconciliationApiModule } from './modules/reconciliation/reconciliation-api.module';
+import { SubaccountsApiModule } from './modules/subaccounts/subaccounts-api.module';
+import { TopupsApiModule } from './modules/topups/topups-api.module';
+import { TransfersApiModule } from './modules/transfers/transfers-api.module';
+import { WebhooksApiModule } from './modules/webhooks/webhooks-api.module';
 
-/** The HTTP API: thin controllers over the use cases built by createServices(). */
+/**
+ * The HTTP API: the process-wide modules (configuration, Postgres, the producer side of the
+ * queues) once, then one module per route family, each importing the feature module
+ * (libs/*) whose use cases its controller calls. The worker imports the same feature modules.
+ */
 @Module({})
 export class AppModule {
-  static with(services: Services): DynamicModule {
+  static forRoot(ctx: ProcessContext): DynamicModule {
     return {
       module: AppModule,
-      controllers: [SubaccountsController, TransfersController, LedgerController, ReconciliationController, TopupsController, OperationsController, DashboardController, WebhooksController, ProviderController],
+      imports: [
+        ConfigModule.forRoot(ctx),
+        PersistenceModule.forRoot(),
+        QueueModule.forRoot({ redisUrl: ctx.config.REDIS_URL, prefix: ctx.config.QUEUE_PREFIX }),
+        SubaccountsApiModule, TransfersApiModule, LedgerApiModule, ReconciliationApiModule, TopupsApiModule, OperationsApiModule, DashboardApiModule,
+        WebhooksApiModule, ProviderApiModule,
+      ],
       providers: [
-        { provide: SERVICES, useValue: services },
         { provide: APP_GUARD, useClass: AuthGuard },
         { provide: APP_FILTER, useClass: ErrorFilter },
       ],

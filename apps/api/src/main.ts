@@ -3,11 +3,12 @@ import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
 import { NestFactory } from '@nestjs/core';
 import type { FastifyError, FastifyReply } from 'fastify';
+import { Registry } from 'prom-client';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { ALL_ROUTES } from '@app/api-contract';
-import { bearerMatches, DomainError, isStorableText, logContext, scanJson } from '@app/common';
-import { loadConfigOrExit } from '@app/config';
-import { createServices } from '@app/services';
+import { bearerMatches, DomainError, errorBody, isStorableText, logContext, scanJson } from '@app/common';
+import { Queues } from '@app/common/module';
+import { loadConfigOrExit, processContext } from '@app/config';
 import { AppModule } from './app.module';
 import { authenticateBeforeParsing, TokenAuthenticator } from './core/auth.guard';
 import { HANDLED_ROUTES } from './core/endpoint.decorator';
@@ -18,22 +19,22 @@ import { registerDashboard } from './modules/dashboard/dashboard.static';
 
 async function bootstrap(): Promise<void> {
   const config = loadConfigOrExit('api', ['API_TOKENS']);
-  const services = createServices(config, 'api');
+  const ctx = processContext(config, 'api');
   const adapter = new FastifyAdapter({
     bodyLimit: 5 * 1024 * 1024,
     // Path parameters up to the longest the contract accepts (sub:<128-character token>).
     routerOptions: { maxParamLength: 200 },
     // Errors of Fastify's router (malformed URL encoding, parameter too long) in our error shape.
     frameworkErrors: (err: FastifyError, _req: unknown, reply: FastifyReply) => {
-      void reply.code(400).send({ error: { code: 'validation_failed', message: `invalid URL: ${err.message}` } });
+      void reply.code(400).send(errorBody('validation_failed', `invalid URL: ${err.message}`));
     },
     genReqId: (req: { headers: Record<string, string | string[] | undefined> }) => {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && /^[\w.-]{1,100}$/.test(given) ? given : randomUUID();
     },
-    loggerInstance: services.logger,
+    loggerInstance: ctx.logger,
   });
-  const app = await NestFactory.create<NestFastifyApplication>(AppModule.with(services), adapter, { logger: ['error', 'warn'], bodyParser: false });
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(ctx), adapter, { logger: ['error', 'warn'], bodyParser: false });
   const fastify = app.getHttpAdapter().getInstance();
   // JSON bodies: a number written with an exponent (1e3) is refused rather than silently
   // converted (money must be written plainly), and so is a key given twice in one object
@@ -69,10 +70,10 @@ async function bootstrap(): Promise<void> {
   if (metricsToken) {
     fastify.addHook('onRequest', async (req, reply) => {
       if (req.url.split('?')[0] !== '/metrics' || bearerMatches(req.headers.authorization, metricsToken)) return;
-      return reply.code(401).header('www-authenticate', 'Bearer').send({ error: { code: 'unauthorized', message: '/metrics requires Authorization: Bearer <METRICS_TOKEN>' } });
+      return reply.code(401).header('www-authenticate', 'Bearer').send(errorBody('unauthorized', '/metrics requires Authorization: Bearer <METRICS_TOKEN>'));
     });
   }
-  registerHttpMetrics(fastify, services.metrics);
+  registerHttpMetrics(fastify, app.get(Registry));
   fastify.addHook('onRequest', authenticateBeforeParsing(new TokenAuthenticator(config.API_TOKENS ?? []), ALL_ROUTES));
   // Our own log lines (use cases) written while serving a request carry its reqId, like
   // Fastify's request lines. Entered after the body is read: the stream's events would
@@ -84,18 +85,12 @@ async function bootstrap(): Promise<void> {
 
   registerDocs(fastify, process.env.npm_package_version ?? '0.1.0');
   registerDashboard(fastify);
-  registerBullBoard(fastify, services);
+  registerBullBoard(fastify, config.API_TOKENS ?? [], app.get(Queues));
 
-  app.enableShutdownHooks();
+  // SIGTERM/SIGINT close the application: Nest's hooks close the queues, Redis and the pool.
+  app.enableShutdownHooks(['SIGTERM', 'SIGINT'], { useProcessExit: true });
   await app.listen(config.PORT, config.HOST);
-  services.logger.info({ port: config.PORT, host: config.HOST }, `credit-ledger api listening on http://${config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST}:${config.PORT} (docs at /docs)`);
-  const close = async () => {
-    await app.close();
-    await services.close();
-    process.exit(0);
-  };
-  process.once('SIGTERM', close);
-  process.once('SIGINT', close);
+  ctx.logger.info({ port: config.PORT, host: config.HOST }, `credit-ledger api listening on http://${config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST}:${config.PORT} (docs at /docs)`);
 }
 
 /** A path for an error message: a key holding NUL or a lone surrogate is shown escaped. */

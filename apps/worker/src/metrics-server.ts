@@ -1,6 +1,11 @@
 import { createServer, Server } from 'node:http';
-import { bearerMatches } from '@app/common';
-import { Services } from '@app/services';
+import IORedis from 'ioredis';
+import { Registry } from 'prom-client';
+import { bearerMatches, errorBody, Logger } from '@app/common';
+import { Config } from '@app/config';
+import { Database } from '@app/persistence';
+
+export interface MetricsServerDeps { config: Config; logger: Logger; registry: Registry; db: Database; redis: IORedis }
 
 /**
  * The worker's own HTTP server on WORKER_METRICS_PORT: /metrics (this process's registry:
@@ -8,7 +13,7 @@ import { Services } from '@app/services';
  * and Redis reachable: 200, else 503 with the failing check), on WORKER_METRICS_HOST (loopback
  * by default). With METRICS_TOKEN set, /metrics requires `Authorization: Bearer <METRICS_TOKEN>`.
  */
-export function startMetricsServer(s: Services): Server | undefined {
+export function startMetricsServer(s: MetricsServerDeps): Server | undefined {
   if (!s.config.WORKER_METRICS_PORT) return undefined;
   const json = (res: import('node:http').ServerResponse, status: number, body: unknown) => {
     res.statusCode = status;
@@ -21,15 +26,15 @@ export function startMetricsServer(s: Services): Server | undefined {
     if (path === '/metrics') {
       if (token && !bearerMatches(req.headers.authorization, token)) {
         res.setHeader('www-authenticate', 'Bearer');
-        json(res, 401, { error: { code: 'unauthorized', message: '/metrics requires Authorization: Bearer <METRICS_TOKEN>' } });
+        json(res, 401, errorBody('unauthorized', '/metrics requires Authorization: Bearer <METRICS_TOKEN>'));
         return;
       }
       try {
-        const text = await s.metrics.metrics();
-        res.setHeader('content-type', s.metrics.contentType);
+        const text = await s.registry.metrics();
+        res.setHeader('content-type', s.registry.contentType);
         res.end(text);
       } catch (err) {
-        json(res, 503, { error: { code: 'service_unavailable', message: `metrics unavailable: ${(err as Error).message}` } });
+        json(res, 503, errorBody('service_unavailable', `metrics unavailable: ${(err as Error).message}`));
       }
     } else if (path === '/health/live') {
       json(res, 200, { status: 'ok' });
@@ -37,12 +42,12 @@ export function startMetricsServer(s: Services): Server | undefined {
       const checks: Record<string, string> = {};
       await Promise.all([
         s.db.ping().then(() => (checks.postgres = 'ok'), (e: Error) => (checks.postgres = `down: ${e.message}`)),
-        s.producerRedis.ping().then(() => (checks.redis = 'ok'), (e: Error) => (checks.redis = `down: ${e.message}`)),
+        s.redis.ping().then(() => (checks.redis = 'ok'), (e: Error) => (checks.redis = `down: ${e.message}`)),
       ]);
       const ok = Object.values(checks).every((v) => v === 'ok');
       json(res, ok ? 200 : 503, { status: ok ? 'ready' : 'not_ready', checks });
     } else {
-      json(res, 404, { error: { code: 'not_found', message: `no route ${path}` } });
+      json(res, 404, errorBody('not_found', `no route ${path}`));
     }
   });
   server.on('error', (err) => s.logger.warn({ err: err.message }, 'worker metrics server unavailable'));

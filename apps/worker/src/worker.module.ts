@@ -1,9 +1,16 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { BullModule } from '@nestjs/bullmq';
 import { ScheduleModule } from '@nestjs/schedule';
-import { QUEUES } from '@app/common';
-import { redisConnection } from '@app/transfers';
-import { Services, SERVICES } from '@app/services';
+import { QUEUES, redisConnection } from '@app/common';
+import { QueueModule } from '@app/common/module';
+import { ProcessContext } from '@app/config';
+import { ConfigModule } from '@app/config/module';
+import { LedgerModule, PersistenceModule } from '@app/persistence/module';
+import { ProviderModule } from '@app/provider/module';
+import { ReconciliationModule } from '@app/reconciliation/module';
+import { TopupsModule } from '@app/topups/module';
+import { TransfersModule } from '@app/transfers/module';
+import { WebhooksModule } from '@app/webhooks/module';
 import { TransferExecutionProcessor } from './processors/transfer-execution.processor';
 import { TransferSweeperCron } from './processors/transfer-sweeper.cron';
 import { ReconciliationCron } from './processors/reconciliation.cron';
@@ -13,25 +20,34 @@ import { WebhookDeliveryProcessor } from './processors/webhook-delivery.processo
 import { WebhookRelayCron } from './processors/webhook-relay.cron';
 import { JournalDigestCron } from './processors/journal-digest.cron';
 
-/** The worker process: BullMQ processors and schedules over the same use cases as the API. */
+/**
+ * The worker process: BullMQ processors and schedules over the same feature modules as the
+ * API (libs/*), each processor injecting the use case it runs.
+ */
 @Module({})
 export class WorkerModule {
-  static with(services: Services): DynamicModule {
-    const connection = redisConnection(services.config.REDIS_URL, true);
+  static forRoot(ctx: ProcessContext): DynamicModule {
+    const { config } = ctx;
+    const connection = redisConnection(config.REDIS_URL, true);
     connection.on('error', () => undefined);
     return {
       module: WorkerModule,
       imports: [
+        ConfigModule.forRoot(ctx),
+        PersistenceModule.forRoot(),
+        QueueModule.forRoot({ redisUrl: config.REDIS_URL, prefix: config.QUEUE_PREFIX }),
         ScheduleModule.forRoot(),
-        BullModule.forRoot({ connection, prefix: services.config.QUEUE_PREFIX }),
+        BullModule.forRoot({ connection, prefix: config.QUEUE_PREFIX }),
         BullModule.registerQueue({ name: QUEUES.transfers }),
         BullModule.registerQueue({ name: QUEUES.webhooks }),
+        LedgerModule, ProviderModule, TransfersModule, ReconciliationModule, TopupsModule, WebhooksModule,
       ],
       providers: [
-        { provide: SERVICES, useValue: services }, TransferExecutionProcessor, TransferSweeperCron, ReconciliationCron, TopupsCron, InDoubtEvidenceCron,
+        TransferExecutionProcessor, TransferSweeperCron, ReconciliationCron, TopupsCron, InDoubtEvidenceCron,
         // Events are always recorded; they are delivered only by workers that have a WEBHOOK_URL.
-        ...(services.deliverWebhook ? [WebhookDeliveryProcessor, WebhookRelayCron] : []),
-        ...(services.journalDigests.enabled ? [JournalDigestCron] : []),
+        ...(config.WEBHOOK_URL && config.WEBHOOK_SECRET ? [WebhookDeliveryProcessor, WebhookRelayCron] : []),
+        // Digests are published only with a JOURNAL_SIGNING_KEY.
+        ...(config.JOURNAL_SIGNING_KEY ? [JournalDigestCron] : []),
       ],
     };
   }

@@ -239,9 +239,6 @@ export const Readiness = named('Readiness', z.object({
   checks: z.record(z.string(), z.string()).meta({ description: 'each check: "ok", or what is wrong', examples: [{ postgres: 'ok', migrations: 'ok', redis: 'ok', queue: 'ok' }] }),
 }));
 
-/** The CSV and text media types (a string body), for `produces` beside application/json. */
-export const CsvText = z.string().meta({ description: 'CSV, UTF-8, header row first' });
-
 // ------------------------------------------------------------------ usage, journal lines, digests, provider check
 
 const UsageFigures = {

@@ -83,13 +83,7 @@ export const ROUTES = {
   metrics: { method: 'GET', path: '/metrics', role: 'public', tag: 'Operations', summary: 'Prometheus metrics', responses: { 200: 'Metrics' }, produces: ['text/plain'] },
 } satisfies Record<string, RouteDef>;
 
-export type RouteId = keyof typeof ROUTES;
 export const ALL_ROUTES: RouteDef[] = Object.values(ROUTES);
-
-/** Extra routes contributed by feature modules (reconciliation, top-ups…) register here. */
-export function registerRoutes(extra: Record<string, RouteDef>): void {
-  for (const r of Object.values(extra)) ALL_ROUTES.push(r);
-}
 
 /** Fastify path form of an OpenAPI path: /v1/transfers/{id} → /v1/transfers/:id */
 export function fastifyPath(path: string): string {

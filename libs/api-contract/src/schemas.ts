@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { Cursors, CursorKind, DomainError, isStorableText, STORABLE_TEXT_MESSAGE } from '@app/common';
 import { isValidSubaccountToken, Money, MoneyFormatError } from '@app/ledger';
-import { scheduleProblem, timezoneProblem } from '@app/topups';
+import { scheduleProblem, timezoneProblem } from '@app/topups/schedule';
 
 /**
  * Request schemas: the one definition both the validation (apps/api) and the OpenAPI document
@@ -134,7 +134,6 @@ export const journalLinesQuery = z.strictObject({
   entity: z.uuid().optional().meta({ description: 'only entries about this entity (e.g. a transfer id, or its ledgerTransactionId for its postings)' }),
 }).refine((q) => q.entityType === undefined || q.entity !== undefined, { message: 'entityType needs entity', path: ['entityType'] });
 export const uuidParam = z.uuid();
-export const emptyQuery = z.strictObject({});
 
 export const runListQuery = pageOn('instantId').extend({ status: z.enum(['running', 'completed', 'failed']).optional() });
 export const webhookDeliveryQuery = pageOn('sequence').extend({

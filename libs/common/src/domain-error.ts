@@ -43,3 +43,12 @@ export class DomainError extends Error {
     return ErrorCodes[this.code];
   }
 }
+
+/**
+ * The one error body every HTTP answer uses (the API's filter, its Fastify hooks and plugins,
+ * the worker's metrics server): `{ error: { code, message, details? } }`. (The CLI's `--json`
+ * errors carry its own codes and exit status, apps/cli.)
+ */
+export function errorBody(code: ErrorCode, message: string, details?: unknown): { error: { code: ErrorCode; message: string; details?: unknown } } {
+  return { error: { code, message, ...(details !== undefined ? { details } : {}) } };
+}

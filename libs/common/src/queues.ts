@@ -1,3 +1,6 @@
+import { Queue } from 'bullmq';
+import IORedis from 'ioredis';
+
 /**
  * Queue and job names and their payloads: the one place both the API (which enqueues) and
  * the worker (which processes) read them from.
@@ -40,3 +43,28 @@ export interface DeliverWebhookJob {
 export function deliverWebhookJobId(eventId: string): string {
   return `w-${eventId}`;
 }
+
+/** A Redis connection for BullMQ: a worker's (blocking, waits for Redis) or a producer's (fails fast). */
+export function redisConnection(url: string, forWorker: boolean): IORedis {
+  return new IORedis(url, {
+    // Workers block on Redis and must wait for it; producers must fail fast when Redis is
+    // down (the outbox relay enqueues later), never hang a request.
+    maxRetriesPerRequest: forWorker ? null : 1,
+    enableOfflineQueue: forWorker,
+    connectTimeout: 2_000,
+    lazyConnect: false,
+  });
+}
+
+/**
+ * The one place a BullMQ `Queue` is built (producers, the metrics gauges, bull-board, tests):
+ * on a shared connection and the deployment's prefix; a connection error is left to the
+ * connection's owner (a producer's enqueue fails fast and the outbox relay enqueues later).
+ */
+export function openQueue<T = unknown>(name: QueueName, connection: IORedis, prefix: string): Queue<T> {
+  const queue = new Queue<T>(name, { connection, prefix });
+  queue.on('error', () => undefined);
+  return queue;
+}
+
+export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];

@@ -44,10 +44,11 @@ describe('configuration', () => {
 
   it('in-doubt evidence and usage accounting: on by default, on|off switches, the spending policy validated', () => {
     expect(loadConfig(base)).toMatchObject({
-      IN_DOUBT_AUTO_SETTLE: true, IN_DOUBT_BARRIER: false, USAGE_AUTO_BOOK: true, IN_DOUBT_BARRIER_MAX_MS: 60_000, IN_DOUBT_PROBE_DELAY_MS: 1_000,
+      IN_DOUBT_AUTO_SETTLE: true, IN_DOUBT_BARRIER: 'close', USAGE_AUTO_BOOK: true, IN_DOUBT_BARRIER_MAX_MS: 60_000, IN_DOUBT_PROBE_DELAY_MS: 1_000,
+      IN_DOUBT_FRESH_READING_MS: 5_000, IN_DOUBT_REREAD_MS: 5_000, IN_DOUBT_REREAD_FOR_MS: 300_000,
       IN_DOUBT_SPEND_FACTOR: '3', IN_DOUBT_SPEND_FLOOR: '2.000', IN_DOUBT_MIN_HISTORY_WINDOWS: 3, RECONCILE_IN_DOUBT_GRACE_MS: 30_000,
     });
-    expect(loadConfig({ ...base, IN_DOUBT_BARRIER: 'on', USAGE_AUTO_BOOK: 'off', IN_DOUBT_AUTO_SETTLE: 'on' })).toMatchObject({ IN_DOUBT_BARRIER: true, USAGE_AUTO_BOOK: false, IN_DOUBT_AUTO_SETTLE: true });
+    expect(loadConfig({ ...base, IN_DOUBT_BARRIER: 'on', USAGE_AUTO_BOOK: 'off', IN_DOUBT_AUTO_SETTLE: 'on' })).toMatchObject({ IN_DOUBT_BARRIER: 'on', USAGE_AUTO_BOOK: false, IN_DOUBT_AUTO_SETTLE: true });
     expect(problems({ ...base, IN_DOUBT_BARRIER: 'maybe' })).toEqual([expect.stringMatching(/^IN_DOUBT_BARRIER: /)]);
     expect(problems({ ...base, IN_DOUBT_SPEND_FACTOR: '0.5' })).toEqual(['IN_DOUBT_SPEND_FACTOR: must be at least 1']);
     expect(problems({ ...base, IN_DOUBT_SPEND_FLOOR: '-1' })).toEqual([expect.stringMatching(/^IN_DOUBT_SPEND_FLOOR: /)]);

@@ -67,13 +67,22 @@ export const configSchema = z.object({
   RECONCILE_IN_DOUBT_GRACE_MS: int(30_000, 0),
   IN_DOUBT_AUTO_SETTLE: onOff.default(true),
   IN_DOUBT_PROBE_DELAY_MS: int(1_000, 0),
-  IN_DOUBT_BARRIER: onOff.default(false),
+  IN_DOUBT_FRESH_READING_MS: int(5_000, 0),
+  IN_DOUBT_REREAD_MS: int(5_000, 0),
+  IN_DOUBT_REREAD_FOR_MS: int(300_000, 0),
+  /**
+   * `close` (default): a later transfer of a sub-account waits while one of its transfers is in
+   * doubt only when their amounts are within IN_DOUBT_SPEND_FLOOR of each other; `on`: every
+   * later transfer waits; `off`: none (docs/in-doubt.md, "One question at a time").
+   */
+  IN_DOUBT_BARRIER: z.enum(['close', 'on', 'off', 'true', 'false', '1', '0'])
+    .transform((v): 'close' | 'on' | 'off' => (v === 'close' ? 'close' : v === 'on' || v === 'true' || v === '1' ? 'on' : 'off'))
+    .default('close'),
   IN_DOUBT_BARRIER_MAX_MS: int(60_000, 0),
   IN_DOUBT_SPEND_FACTOR: z.string().regex(/^\d+(\.\d{1,3})?$/).refine((v) => Number(v) >= 1, 'must be at least 1').default('3'),
   IN_DOUBT_SPEND_FLOOR: z.string().regex(/^\d+(\.\d{1,3})?$/).default('2.000'),
   IN_DOUBT_MIN_HISTORY_WINDOWS: int(3, 0),
   USAGE_AUTO_BOOK: onOff.default(true),
-  ALERT_WEBHOOK_URL: url(['http:', 'https:']).optional(),
   WEBHOOK_URL: url(['http:', 'https:']).optional(),
   WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
   WEBHOOK_MAX_ATTEMPTS: int(15, 1),
@@ -103,7 +112,6 @@ export const configSchema = z.object({
 });
 
 export type Config = z.infer<typeof configSchema>;
-export const CONFIG_VARIABLES = Object.keys(configSchema.shape) as Array<keyof Config>;
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {

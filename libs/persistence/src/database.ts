@@ -1,6 +1,9 @@
-import { Pool, PoolClient, QueryResultRow } from 'pg';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { Pool, PoolClient, PoolConfig, QueryResultRow } from 'pg';
 import { PrismaPg } from '@prisma/adapter-pg';
-import { PrismaClient } from './generated/prisma/client';
+import { Prisma, PrismaClient } from './generated/prisma/client';
+
+export { Prisma };
 
 /** SQLSTATE codes this code base reacts to. */
 export const PgError = {
@@ -12,7 +15,14 @@ export const PgError = {
   integrityViolation: '23000',
 } as const;
 
+/**
+ * The SQLSTATE of a failed statement: a pg error's own, or the one Prisma's adapter kept
+ * (`meta.driverAdapterError.cause.originalCode`) for a statement Prisma ran.
+ */
 export function pgCode(err: unknown): string | undefined {
+  // First: a Prisma error's own code (P2003...) is Prisma's, not Postgres's.
+  const original = adapterCause(err)?.originalCode;
+  if (typeof original === 'string') return original;
   const e = err as { code?: unknown; cause?: { code?: unknown } } | null;
   if (e && typeof e.code === 'string' && /^[0-9A-Z]{5}$/.test(e.code)) return e.code;
   if (e?.cause && typeof e.cause.code === 'string') return e.cause.code;
@@ -20,10 +30,19 @@ export function pgCode(err: unknown): string | undefined {
 }
 
 export function pgConstraint(err: unknown): string | undefined {
-  return (err as { constraint?: string } | null)?.constraint;
+  const own = (err as { constraint?: string } | null)?.constraint;
+  if (own) return own;
+  const index = (adapterCause(err)?.constraint as { index?: unknown } | undefined)?.index;
+  return typeof index === 'string' ? index : undefined;
+}
+
+function adapterCause(err: unknown): Record<string, unknown> | undefined {
+  const meta = (err as { meta?: { driverAdapterError?: { cause?: Record<string, unknown> } } } | null)?.meta;
+  return meta?.driverAdapterError?.cause;
 }
 
 const UNAVAILABLE_SQLSTATES = new Set(['57P01', '57P02', '57P03', '53300']); // shutdown, crash, starting up, too many connections
+const UNAVAILABLE_ADAPTER_KINDS = new Set(['DatabaseNotReachable', 'ConnectionClosed', 'SocketTimeout', 'TooManyConnections']);
 const UNAVAILABLE_ERRNOS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
 
 /**
@@ -31,29 +50,98 @@ const UNAVAILABLE_ERRNOS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', '
  * the caller may try again later, nothing was written by the failed statement.
  */
 export function isDatabaseUnavailable(err: unknown): boolean {
+  // A statement Prisma ran: its adapter names the socket trouble.
+  const kind = adapterCause(err)?.kind;
+  if (typeof kind === 'string' && UNAVAILABLE_ADAPTER_KINDS.has(kind)) return true;
   const code = pgCode(err) ?? (err as { code?: unknown } | null)?.code;
   if (typeof code === 'string' && (code.startsWith('08') || UNAVAILABLE_SQLSTATES.has(code) || UNAVAILABLE_ERRNOS.has(code))) return true;
   return /Connection terminated|timeout exceeded when trying to connect|not queryable|the database system is/i.test(String((err as Error | null)?.message));
 }
 
-/** A connection inside one database transaction. */
+/** The Prisma client of one transaction (the models and `$queryRaw`, no `$transaction`). */
+export type PrismaTx = Prisma.TransactionClient;
+
+/**
+ * A connection inside one database transaction, usable two ways on the same connection and
+ * snapshot: `query` for the set-based, locking SQL of the ledger paths (pg's own types:
+ * NUMERIC and BIGINT as strings), `prisma` for plain model reads and writes (NUMERIC as
+ * Prisma.Decimal: convert with `Money.parse(d.toFixed())`).
+ */
 export interface Tx {
   query<R extends QueryResultRow = QueryResultRow>(sql: string, params?: unknown[]): Promise<R[]>;
+  readonly prisma: PrismaTx;
+}
+
+/** Plain reads outside a transaction: the same two ways, on the pool. */
+export type Queryable = Pick<Tx, 'query' | 'prisma'>;
+
+let savepoints = 0;
+
+/**
+ * Runs `fn` inside a savepoint of the caller's transaction: if it throws, what it wrote is
+ * undone (the transaction goes on) and the error is thrown on.
+ */
+export async function withSavepoint<T>(tx: Tx, fn: () => Promise<T>): Promise<T> {
+  const name = `sp_${++savepoints}`;
+  await tx.query(`SAVEPOINT ${name}`);
+  try {
+    const result = await fn();
+    await tx.query(`RELEASE SAVEPOINT ${name}`);
+    return result;
+  } catch (err) {
+    await tx.query(`ROLLBACK TO SAVEPOINT ${name}`);
+    throw err;
+  }
 }
 
 const RETRYABLE = new Set<string>([PgError.serializationFailure, PgError.deadlockDetected]);
 
+/** `tx.prisma` of a transaction opened `sqlOnly`. */
+const SQL_ONLY = new Proxy({} as PrismaTx, {
+  get() {
+    throw new Error('this transaction was opened sqlOnly: use tx.query, or open it without sqlOnly');
+  },
+});
+
+/** The connection Prisma takes for the transaction being opened in this async context. */
+const opening = new AsyncLocalStorage<{ client?: PoolClient }>();
+
 /**
- * The one way to talk to Postgres. Writes go through `transaction()` (explicit SQL, explicit
- * row locks in a fixed order, retried on serialization failures and deadlocks). Reads that
- * are plain lookups may use the typed Prisma client, which shares the same pool.
+ * The one pool. When Prisma opens a transaction on behalf of `Database.transaction`, the
+ * connection it takes is handed to that transaction's raw `query` as well, so both ways run
+ * in ONE database transaction. Prisma's adapter requires a `pg.Pool` (it checks instanceof).
  */
-export class Database {
+class SharedPool extends Pool {
+  constructor(config: PoolConfig) {
+    super(config);
+  }
+
+  override connect(): Promise<PoolClient>;
+  override connect(callback: (err: Error | undefined, client: PoolClient | undefined, done: (release?: unknown) => void) => void): void;
+  override connect(callback?: (err: Error | undefined, client: PoolClient | undefined, done: (release?: unknown) => void) => void): Promise<PoolClient> | void {
+    if (callback) return super.connect(callback);
+    const slot = opening.getStore();
+    const connected = super.connect();
+    if (!slot || slot.client) return connected;
+    return connected.then((client) => {
+      slot.client = client;
+      return client;
+    });
+  }
+}
+
+/**
+ * The one way to talk to Postgres: the typed Prisma client (with `@prisma/adapter-pg`) for
+ * plain model reads and writes, raw SQL on the same pool for the ledger's set-based, locking
+ * paths, and ONE transaction helper for both (`transaction()`: explicit row locks in a fixed
+ * order, retried on serialization failures and deadlocks).
+ */
+export class Database implements Queryable {
   readonly pool: Pool;
   readonly prisma: PrismaClient;
 
   constructor(url: string, opts: { max?: number; applicationName?: string } = {}) {
-    this.pool = new Pool({
+    this.pool = new SharedPool({
       connectionString: url,
       max: opts.max ?? 10,
       application_name: opts.applicationName ?? 'credit-ledger',
@@ -71,36 +159,70 @@ export class Database {
     return res.rows;
   }
 
-  async transaction<T>(fn: (tx: Tx) => Promise<T>, opts: { retries?: number } = {}): Promise<T> {
+  /**
+   * Runs `fn` in one database transaction. By default it is Prisma's interactive transaction,
+   * whose connection also serves `tx.query`. `sqlOnly`: for the set-based ledger paths that
+   * only use `tx.query` (recording groups, settlement groups, claims), the transaction is
+   * opened on a pool connection directly: Prisma's transaction bookkeeping costs about
+   * 0.9 ms per transaction, on the path behind the `main` balance lock (docs/benchmarks.md,
+   * "Prisma Client in the repositories"); `tx.prisma` then refuses to be used.
+   *
+   * Either way: errors thrown inside come out unchanged (a pg error keeps its SQLSTATE and
+   * constraint); serialization failures and deadlocks are tried again; a connection lost
+   * mid-transaction fails the next query, never the process
+   * (test/reliability/infrastructure.e2e-spec.ts).
+   */
+  async transaction<T>(fn: (tx: Tx) => Promise<T>, opts: { retries?: number; sqlOnly?: boolean } = {}): Promise<T> {
     const retries = opts.retries ?? 5;
     for (let attempt = 0; ; attempt++) {
-      const client: PoolClient = await this.pool.connect();
-      // A checked-out client has no error listener of the pool's: a connection lost between
-      // two queries (backend terminated, Postgres restarted) would be an unhandled 'error'
-      // event and crash the process. The next query fails instead, and the client is
-      // discarded on release. (test/reliability/infrastructure.e2e-spec.ts)
-      let lost: Error | undefined;
-      const onError = (err: Error) => { lost = err; };
-      client.on('error', onError);
       try {
-        await client.query('BEGIN');
-        const tx: Tx = { query: async (sql, params) => (await client.query(sql, params as unknown[])).rows };
-        const result = await fn(tx);
-        await client.query('COMMIT');
-        return result;
+        return await (opts.sqlOnly ? this.sqlTransaction(fn) : this.prismaTransaction(fn));
       } catch (err) {
-        await client.query('ROLLBACK').catch(() => undefined);
         const code = pgCode(err);
         if (code && RETRYABLE.has(code) && attempt < retries) {
           await new Promise((r) => setTimeout(r, 5 + Math.random() * 20 * (attempt + 1)));
           continue;
         }
         throw err;
-      } finally {
-        client.removeListener('error', onError);
-        client.release(lost);
       }
     }
+  }
+
+  private prismaTransaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+    const slot: { client?: PoolClient } = {};
+    return opening.run(slot, () => this.prisma.$transaction(async (prisma) => {
+      const client = slot.client;
+      if (!client) throw new Error('Database.transaction: the connection of the transaction is unknown');
+      return fn({ prisma, query: async (sql, params) => (await client.query(sql, params as unknown[])).rows });
+    }, { maxWait: 60_000, timeout: 24 * 3600_000 }));
+  }
+
+  private async sqlTransaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+    const client: PoolClient = await this.pool.connect();
+    // A checked-out client has no error listener of the pool's: a connection lost between
+    // two queries would be an unhandled 'error' event and crash the process. The next query
+    // fails instead, and the client is discarded on release.
+    let lost: Error | undefined;
+    const onError = (err: Error) => { lost = err; };
+    client.on('error', onError);
+    try {
+      await client.query('BEGIN');
+      const result = await fn({ prisma: SQL_ONLY, query: async (sql, params) => (await client.query(sql, params as unknown[])).rows });
+      await client.query('COMMIT');
+      return result;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      client.removeListener('error', onError);
+      client.release(lost);
+    }
+  }
+
+  /** The database's clock now (`clock_timestamp()`), the one time readings are compared with. */
+  async clock(): Promise<Date> {
+    const [{ now }] = await this.query<{ now: Date }>('SELECT clock_timestamp() AS now');
+    return now;
   }
 
   async ping(): Promise<void> {

@@ -5,3 +5,4 @@ export * from './ledger.repository';
 export * from './ledger.queries';
 export * from './journal-digest';
 export * from './journal-digests.repository';
+export * from './observations.repository';

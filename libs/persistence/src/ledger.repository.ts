@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { DomainError } from '@app/common';
 import {
   AccountKind, assertBalanced, availableDeltas, BalanceCounters, isProviderBacked, kindOfCode, Money, PostingLine,
-  SYSTEM_ACCOUNTS, TransactionKind,
+  SYSTEM_ACCOUNTS, subaccountTokenOf, TransactionKind,
 } from '@app/ledger';
 import { Database, pgCode, pgConstraint, PgError, Tx } from './database';
 import { appendJournalMany } from './journal';
@@ -58,6 +58,16 @@ export class LedgerRepository {
     return row;
   }
 
+  /** Whether the provider account has a transaction of this kind with this reason (an opening balance, say). */
+  async hasTransaction(tx: Tx, providerAccount: string, kind: string, reason: string): Promise<boolean> {
+    return (await tx.prisma.ledgerTransaction.count({ where: { providerAccountId: providerAccount, kind, reason }, take: 1 })) > 0;
+  }
+
+  /** Whether anything was ever posted to the account. */
+  async hasPostings(tx: Tx, accountId: string): Promise<boolean> {
+    return (await tx.prisma.posting.count({ where: { accountId: BigInt(accountId) }, take: 1 })) > 0;
+  }
+
   /** Locks the balance rows in a fixed (ascending id) order and returns them. */
   private async lockBalances(tx: Tx, accountIds: string[]): Promise<LockedBalance[]> {
     return tx.query<LockedBalance>(
@@ -104,8 +114,8 @@ export class LedgerRepository {
     for (const input of inputs) {
       const missing = input.lines.find((l) => !ids.has(l.account));
       if (missing) {
-        results.push(missing.account.startsWith('sub:')
-          ? new DomainError('subaccount_not_found', `sub-account ${missing.account.slice(4)} is not in the ledger`)
+        results.push(subaccountTokenOf(missing.account) !== undefined
+          ? new DomainError('subaccount_not_found', `sub-account ${subaccountTokenOf(missing.account)} is not in the ledger`)
           : new DomainError('account_not_found', `account ${missing.account} does not exist`));
         continue;
       }

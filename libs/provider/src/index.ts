@@ -4,3 +4,5 @@ export type { SmsPartnerClientOptions } from './smspartner.client';
 export * from './subaccount-pager';
 export * from './provider-check';
 export * from './subaccount-keys';
+export * from './provider-failure';
+export * from './provider-metrics';

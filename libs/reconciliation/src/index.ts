@@ -9,3 +9,7 @@ export * from './use-cases/resolve-drift/resolve-drift.use-case';
 export * from './use-cases/book-usage/book-usage.use-case';
 export * from './usage-report.queries';
 export * from './report/usage-report-csv';
+export * from './reconciliation-metrics.queries';
+export * from './domain/evaluate-run';
+export * from './persistence/reconciliation.repository';
+export * from './persistence/usage-bookings.repository';

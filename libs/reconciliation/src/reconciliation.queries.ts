@@ -166,6 +166,11 @@ export class ReconciliationQueries {
     return pageOf(rows, limit, (last) => Cursors.instantId.encode({ micros: last.micros, id: last.id }), toRunView);
   }
 
+  /** The run without its items. */
+  async getRunView(providerAccount: string, id: string): Promise<RunView> {
+    return toRunView(await runRow(this.db, providerAccount, id));
+  }
+
   async getRun(providerAccount: string, id: string): Promise<RunDetail> {
     const run = await runRow(this.db, providerAccount, id);
     const items = await this.db.query<ItemRow>(ITEMS_SQL, [id]);

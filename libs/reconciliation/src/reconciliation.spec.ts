@@ -45,6 +45,8 @@ describe('reconciliation: drift detection (Postgres, sandbox over HTTP)', () => 
     expect(open.get('main')).toMatchObject({ drift: '92.750', suggestion: 'purchase_or_refund_likely', firstRunId: run.id });
     expect(open.get(`sub:${used[3]}`)).toMatchObject({ drift: '-4.125', suggestion: 'usage_likely', status: 'open', resolution: null });
     for (const i of run.items.filter((x) => x.status === 'drift')) expect(i.findingId).toBe(open.get(i.account)!.id);
+    // The completed run is returned from what was written: exactly what the database holds.
+    expect(run).toEqual(await f.queries.getRun(f.providerAccount, run.id));
 
     await new Promise((r) => setImmediate(r));
     expect(alerts).toHaveLength(1);
@@ -62,6 +64,7 @@ describe('reconciliation: drift detection (Postgres, sandbox over HTTP)', () => 
     const items = byAccount(run.items);
     expect(items.get(`sub:${fixed}`)).toMatchObject({ status: 'matched' });
     expect(items.get(`sub:${fixed}`)!.explanation).toContain('self-resolved');
+    expect(run).toEqual(await f.queries.getRun(f.providerAccount, run.id));
 
     const open = byAccount(await f.openFindings());
     expect(open.size).toBe(10);
@@ -76,8 +79,9 @@ describe('reconciliation: drift detection (Postgres, sandbox over HTTP)', () => 
   it('items of a finished run are immutable', async () => {
     const [run] = (await f.queries.listRuns(f.providerAccount, { limit: 1 })).data;
     await expect(f.db.query(`UPDATE reconciliation_items SET status = 'matched' WHERE run_id = $1`, [run.id])).rejects.toThrow(/not allowed/);
+    // An item for an account the run has none for (a duplicate would hit the one-per-account key first).
     await expect(f.db.query(`INSERT INTO reconciliation_items (run_id, account_id, account_code, source, expected, observed, drift, status)
-      SELECT $1, account_id, account_code, source, expected, observed, drift, status FROM reconciliation_items WHERE run_id = $1 LIMIT 1`, [run.id])).rejects.toThrow(/items are final/);
+      SELECT $1, a.id, a.code, 'list', 0, 0, 0, 'matched' FROM ledger_accounts a WHERE a.provider_account_id = $2 AND a.code = 'usage'`, [run.id, f.providerAccount])).rejects.toThrow(/items are final/);
     await expect(f.db.query(`UPDATE reconciliation_runs SET matched = 0 WHERE id = $1`, [run.id])).rejects.toThrow(/finished/);
   });
 

@@ -1,4 +1,4 @@
-import { Money } from '@app/ledger';
+import { Money, subaccountTokenOf } from '@app/ledger';
 import { Database } from '@app/persistence';
 
 export interface UsageReportRow {
@@ -64,7 +64,7 @@ export class UsageReportQueries {
       const closing = Money.parse(r.closing);
       const providerClosing = r.provider_closing === null ? null : Money.parse(r.provider_closing);
       return {
-        account: r.code, subaccount: r.code.slice(4),
+        account: r.code, subaccount: subaccountTokenOf(r.code)!,
         opening: Money.parse(r.opening).toFixed(), topUps: Money.parse(r.top_ups).toFixed(), removals: Money.parse(r.removals).toFixed(),
         usage: Money.parse(r.usage).toFixed(), adjustments: Money.parse(r.adjustments).toFixed(), closing: closing.toFixed(),
         providerClosing: providerClosing?.toFixed() ?? null, difference: providerClosing ? closing.minus(providerClosing).toFixed() : null,

@@ -4,15 +4,18 @@
  */
 import { createServer, Server } from 'node:http';
 import { AddressInfo } from 'node:net';
-import { LedgerRepository } from '@app/persistence';
+import { LedgerRepository, ObservationsRepository } from '@app/persistence';
 import { SmsPartnerClient } from '@app/provider';
+import { TransfersRepository } from '@app/transfers';
 import { testDatabase, uniqueProviderAccount } from '../../../test/support/db';
-import { ImportSubaccountsUseCase } from './index';
+import { ImportSubaccountsUseCase, SubaccountsRepository } from './index';
 
 const KEY = 'import-key-000001';
 let stub: Server;
 let base: string;
 const db = testDatabase(4);
+const importer = (client: SmsPartnerClient) =>
+  new ImportSubaccountsUseCase(db, new LedgerRepository(db), new SubaccountsRepository(db), new TransfersRepository(db), new ObservationsRepository(), client);
 const entry = (token: string, balance: unknown) => ({ id: 1, email: `${token}@example.com`, type: 'simple', token, apiKey: 'f00dfacef00dfacef00dfacef00dface', createdAt: '2024-01-01 00:00:00', credits: { balance, currency: 'EUR' } });
 const pages: Record<string, unknown[]> = {
   1: [entry('imp-a', '1.500'), entry('imp-null', null), null],
@@ -38,7 +41,7 @@ afterAll(async () => {
 it('imports the readable entries, reports the skipped ones with their page, and journals both', async () => {
   const providerAccount = uniqueProviderAccount('imp');
   const client = new SmsPartnerClient({ baseUrl: base, apiKey: KEY, timeoutMs: 2000 });
-  const result = await new ImportSubaccountsUseCase(db, new LedgerRepository(db), client).execute(providerAccount, 'system:test');
+  const result = await importer(client).execute(providerAccount, 'system:test');
   expect(result).toEqual({
     total: 2, imported: 2, refreshed: 0, openingBalances: 3, mainOpeningBalance: '100.000',
     skipped: [
@@ -59,7 +62,7 @@ it('a refused key fails the import with the operator message, and imports nothin
   await new Promise<void>((r) => refusing.listen(0, '127.0.0.1', r));
   try {
     const client = new SmsPartnerClient({ baseUrl: `http://127.0.0.1:${(refusing.address() as AddressInfo).port}/v1`, apiKey: KEY, timeoutMs: 2000 });
-    await expect(new ImportSubaccountsUseCase(db, new LedgerRepository(db), client).execute(providerAccount, 'system:test')).rejects.toMatchObject({
+    await expect(importer(client).execute(providerAccount, 'system:test')).rejects.toMatchObject({
       code: 'provider_rejected',
       message: 'reading the main account: the provider refused (invalid_key): Invalid API key. The provider does not recognise the API key: check SMSPARTNER_API_KEY.',
     });

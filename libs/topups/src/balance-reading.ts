@@ -1,8 +1,7 @@
 import { DomainError } from '@app/common';
 import { Money } from '@app/ledger';
-import { Tx, Database } from '@app/persistence';
-import { listAllSubaccounts } from '@app/provider';
-import { providerFailure, SubaccountReads } from '@app/subaccounts';
+import { listAllSubaccounts, providerFailure } from '@app/provider';
+import { SubaccountReads } from '@app/subaccounts';
 
 /**
  * The sub-account's balance as the provider shows it now: pages through the provider's list
@@ -21,18 +20,4 @@ export async function readProviderBalance(provider: SubaccountReads, token: stri
   const odd = listing.skipped.find((s) => s.token === token);
   if (odd) throw new DomainError('provider_unavailable', `reading the balance of ${token}: the provider's list entry is unreadable (${odd.reason})`);
   return null;
-}
-
-/**
- * Adds minus removes of the sub-account's transfers still `pending`: recorded, not yet sent,
- * hence in no provider reading taken before this query. (Executing and in-doubt ones may or
- * may not be in it; they are left out.)
- */
-export async function pendingNet(q: Tx | Database, providerAccount: string, token: string): Promise<Money> {
-  const [row] = await q.query<{ net: string }>(
-    `SELECT coalesce(sum(CASE direction WHEN 'add' THEN amount ELSE -amount END), 0) AS net
-       FROM transfers WHERE provider_account_id = $1 AND subaccount_token = $2 AND status = 'pending'`,
-    [providerAccount, token],
-  );
-  return Money.parse(row.net);
 }

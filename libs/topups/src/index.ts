@@ -1,6 +1,6 @@
 export * from './domain/schedule';
 export * from './domain/policy';
-export * from './topups.queries';
+export * from './topups.repository';
 export * from './topup.presenter';
 export * from './balance-reading';
 export * from './use-cases/create-topup-policy/create-topup-policy.use-case';

@@ -1,6 +1,6 @@
 import { TopupPolicy } from './domain/policy';
 import { nextFire, parseSchedule } from './domain/schedule';
-import { TopupRun } from './topups.queries';
+import { TopupRun } from './topups.repository';
 
 /** The `TopupPolicy` of the HTTP contract: money as 3-decimal strings, ISO 8601 UTC times. */
 export function topupPolicyJson(p: TopupPolicy, now: Date) {

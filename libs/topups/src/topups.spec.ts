@@ -3,7 +3,7 @@ import { Money } from '@app/ledger';
 import { RecordTransferUseCase } from '@app/transfers';
 import { pipelineFixture, Pipeline } from '../../../test/support/pipeline';
 import {
-  CreateTopupPolicyUseCase, DeleteTopupPolicyUseCase, PreviewTopupPolicyUseCase, RunDueTopupsUseCase, TopupsQueries, UpdateTopupPolicyUseCase,
+  CreateTopupPolicyUseCase, DeleteTopupPolicyUseCase, PreviewTopupPolicyUseCase, RunDueTopupsUseCase, TopupsRepository, UpdateTopupPolicyUseCase,
 } from '.';
 
 const m = Money.parse;
@@ -23,9 +23,9 @@ describe('automated top-ups (Postgres, sandbox, fake clock)', () => {
   let create: CreateTopupPolicyUseCase;
   let update: UpdateTopupPolicyUseCase;
   let remove: DeleteTopupPolicyUseCase;
-  let queries: TopupsQueries;
+  let queries: TopupsRepository;
 
-  const instance = () => new RunDueTopupsUseCase(p.db, new RecordTransferUseCase(p.db, p.ledger, p.transfers, p.queue, { expirySeconds: 3600 }), p.client, { now });
+  const instance = () => new RunDueTopupsUseCase(p.db, queries, p.transfers, new RecordTransferUseCase(p.db, p.ledger, p.transfers, p.subaccounts, p.queue, { expirySeconds: 3600 }), p.client, { now });
   const tickAll = async (instances: RunDueTopupsUseCase[]) => Promise.all(instances.map((i) => i.execute(p.providerAccount)));
   const runs = (policyId: string) => p.db.query<RunRow>('SELECT * FROM topup_runs WHERE policy_id = $1 ORDER BY scheduled_for', [policyId]);
   const topupTransfers = () => p.db.query<{ id: string; subaccount_token: string; amount: string; idempotency_key: string; status: string }>(
@@ -38,10 +38,10 @@ describe('automated top-ups (Postgres, sandbox, fake clock)', () => {
   beforeEach(async () => {
     p = await pipelineFixture({ subaccounts: 6, mainBalance: '10000.000' });
     clock = new Date('2026-11-30T12:00:00Z');
-    create = new CreateTopupPolicyUseCase(p.db, { now, defaultTimezone: 'Europe/Paris' });
-    update = new UpdateTopupPolicyUseCase(p.db, { now });
-    remove = new DeleteTopupPolicyUseCase(p.db, { now });
-    queries = new TopupsQueries(p.db);
+    queries = new TopupsRepository(p.db, p.transfers);
+    create = new CreateTopupPolicyUseCase(p.db, queries, p.subaccounts, { now, defaultTimezone: 'Europe/Paris' });
+    update = new UpdateTopupPolicyUseCase(p.db, queries, { now });
+    remove = new DeleteTopupPolicyUseCase(p.db, queries, { now });
   });
   afterEach(async () => { await p.close(); });
 
@@ -167,7 +167,7 @@ describe('automated top-ups (Postgres, sandbox, fake clock)', () => {
     // Recorded and not executed yet (no worker now): the provider's reading does not include it.
     await p.record.execute({ providerAccount: p.providerAccount, subaccount: d, direction: 'add', amount: m('20'), actor: admin });
 
-    const preview = await new PreviewTopupPolicyUseCase(p.db, p.client, { now }).execute(p.providerAccount, plain.id);
+    const preview = await new PreviewTopupPolicyUseCase(p.db, queries, p.transfers, p.client, { now }).execute(p.providerAccount, plain.id);
     expect(preview).toMatchObject({ nextRunAt: '2026-12-01T05:00:00.000Z', nextPeriod: '2026-12-01T06:00+01:00', amount: '82.500', observedBalance: '17.500', duePeriod: null });
 
     clock = new Date('2026-12-01T05:00:10Z');
@@ -264,6 +264,8 @@ describe('automated top-ups (Postgres, sandbox, fake clock)', () => {
     });
     await expect(update.execute({ providerAccount: p.providerAccount, id: policy.id, patch: { amount: m('5') }, actor: admin })).rejects.toMatchObject({ code: 'validation_failed' });
     await expect(update.execute({ providerAccount: p.providerAccount, id: '00000000-0000-4000-8000-000000000000', patch: {}, actor: admin })).rejects.toMatchObject({ code: 'policy_not_found' });
+    // The foreign key refuses an unknown sub-account; the refusal (through Prisma Client) keeps its SQLSTATE.
+    await expect(update.execute({ providerAccount: p.providerAccount, id: policy.id, patch: { subaccount: 'no-such-token' }, actor: admin })).rejects.toMatchObject({ code: 'subaccount_not_found' });
     await expect(p.db.query(`UPDATE topup_policies SET mode = 'fixed' WHERE id = $1`, [policy.id])).rejects.toMatchObject({ constraint: 'topup_policies_fixed_has_amount' });
   });
 });

@@ -43,7 +43,7 @@ describe('provider call slots (Postgres, sandbox over HTTP)', () => {
     };
     const provider = { addCredit: counting(p.client.addCredit.bind(p.client)), removeCredit: counting(p.client.removeCredit.bind(p.client)) };
     const slots = new Semaphore(1);
-    const execute = new ExecuteTransferUseCase(p.db, p.ledger, provider, {
+    const execute = new ExecuteTransferUseCase(p.db, p.ledger, p.transfers, p.observations, provider, {
       providerAccount: p.providerAccount, leaseMs: 10_000, workerId: 'slots', maxAttempts: 1, baseDelayMs: 10, maxDelayMs: 10, callSlots: slots,
     });
     p.sandbox.faults.add({ route: 'add', fault: 'latency', ms: 40, probability: 1 });

@@ -22,9 +22,9 @@ describe('settlement groups (Postgres, sandbox over HTTP)', () => {
       return r;
     };
     const provider = { addCredit: held(p.client.addCredit.bind(p.client)), removeCredit: held(p.client.removeCredit.bind(p.client)) };
-    const execute = new ExecuteTransferUseCase(p.db, p.ledger, provider, {
+    const execute = new ExecuteTransferUseCase(p.db, p.ledger, p.transfers, p.observations, provider, {
       providerAccount: p.providerAccount, leaseMs: 10_000, workerId: 'groups', maxAttempts: 1, baseDelayMs: 10, maxDelayMs: 10,
-      settlements: new PostedSettlements(p.db, p.ledger),
+      settlements: new PostedSettlements(p.db, p.ledger, p.transfers, p.observations),
     });
     const ids: string[] = [];
     for (const s of p.tokens) ids.push((await p.record.execute({ providerAccount: p.providerAccount, subaccount: s, direction: 'add', amount: Money.parse('1.250'), actor })).transfer.id);

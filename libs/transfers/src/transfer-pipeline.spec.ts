@@ -161,10 +161,10 @@ describe('transfer pipeline (Postgres, sandbox over HTTP, BullMQ)', () => {
   it("a worker never touches another provider account's transfers", async () => {
     const s = p.tokens[11];
     const { transfer } = await p.record.execute({ providerAccount: p.providerAccount, subaccount: s, direction: 'add', amount: m('1'), actor });
-    const foreign = new ExecuteTransferUseCase(p.db, p.ledger, p.client, { providerAccount: 'someone-else', leaseMs: 10_000, workerId: 'w2', maxAttempts: 1, baseDelayMs: 10 });
+    const foreign = new ExecuteTransferUseCase(p.db, p.ledger, p.transfers, p.observations, p.client, { providerAccount: 'someone-else', leaseMs: 10_000, workerId: 'w2', maxAttempts: 1, baseDelayMs: 10 });
     expect(await foreign.execute(transfer.id)).toMatchObject({ kind: 'skipped', why: 'not_found' });
     await p.db.query(`UPDATE transfers SET status = 'executing', attempts = 1, lease_expires_at = now() - interval '1 second' WHERE id = $1`, [transfer.id]);
-    const foreignSweep = new SweepTransfersUseCase('someone-else', p.db, p.ledger, p.queue);
+    const foreignSweep = new SweepTransfersUseCase('someone-else', p.db, p.ledger, p.transfers, p.queue);
     await foreignSweep.execute();
     expect((await p.transfers.get(p.providerAccount, transfer.id))!.status).toBe('executing');
     await p.sweep.execute();

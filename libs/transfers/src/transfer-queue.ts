@@ -1,6 +1,6 @@
 import { Queue } from 'bullmq';
 import IORedis from 'ioredis';
-import { ExecuteTransferJob, executeTransferJobId, JOBS, QUEUES } from '@app/common';
+import { ExecuteTransferJob, executeTransferJobId, JOBS, openQueue, QUEUES } from '@app/common';
 
 /** The port through which transfers reach the worker. */
 export interface TransferQueue {
@@ -14,23 +14,11 @@ export interface TransferQueue {
   enqueue(jobs: ExecuteTransferJob[], delayMs?: number, opts?: { relay?: boolean; ready?: boolean }): Promise<void>;
 }
 
-export function redisConnection(url: string, forWorker: boolean): IORedis {
-  return new IORedis(url, {
-    // Workers block on Redis and must wait for it; producers must fail fast when Redis is
-    // down (the outbox relay enqueues later), never hang a request.
-    maxRetriesPerRequest: forWorker ? null : 1,
-    enableOfflineQueue: forWorker,
-    connectTimeout: 2_000,
-    lazyConnect: false,
-  });
-}
-
 export class BullTransferQueue implements TransferQueue {
   readonly queue: Queue<ExecuteTransferJob>;
 
   constructor(connection: IORedis, prefix: string) {
-    this.queue = new Queue<ExecuteTransferJob>(QUEUES.transfers, { connection, prefix });
-    this.queue.on('error', () => undefined);
+    this.queue = openQueue<ExecuteTransferJob>(QUEUES.transfers, connection, prefix);
   }
 
   async enqueue(jobs: ExecuteTransferJob[], delayMs = 0, opts: { relay?: boolean; ready?: boolean } = {}): Promise<void> {

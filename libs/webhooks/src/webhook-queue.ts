@@ -1,6 +1,6 @@
 import { Queue } from 'bullmq';
 import IORedis from 'ioredis';
-import { DeliverWebhookJob, deliverWebhookJobId, QUEUES, WEBHOOK_JOBS } from '@app/common';
+import { DeliverWebhookJob, deliverWebhookJobId, openQueue, QUEUES, WEBHOOK_JOBS } from '@app/common';
 
 /** The port through which events reach the delivery processor. */
 export interface WebhookQueue {
@@ -11,8 +11,7 @@ export class BullWebhookQueue implements WebhookQueue {
   readonly queue: Queue<DeliverWebhookJob>;
 
   constructor(connection: IORedis, prefix: string, private readonly retry: { attempts: number; baseDelayMs: number }) {
-    this.queue = new Queue<DeliverWebhookJob>(QUEUES.webhooks, { connection, prefix });
-    this.queue.on('error', () => undefined);
+    this.queue = openQueue<DeliverWebhookJob>(QUEUES.webhooks, connection, prefix);
   }
 
   async enqueue(eventIds: string[]): Promise<void> {

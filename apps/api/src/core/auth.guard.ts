@@ -1,10 +1,9 @@
 import { CanActivate, ExecutionContext, Inject, Injectable } from '@nestjs/common';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { fastifyPath, RouteDef } from '@app/api-contract';
-import { DomainError } from '@app/common';
-import { ApiToken, Role, ROLES } from '@app/config';
-import { Services, SERVICES } from '@app/services';
-import { ROUTE_DEF } from './endpoint.decorator';
+import { DomainError, errorBody } from '@app/common';
+import { ApiToken, Config, CONFIG, Role, ROLES } from '@app/config';
+import { routeDefOf } from './route-def';
 
 export interface Principal { name: string; role: Role; actor: string }
 
@@ -50,7 +49,7 @@ export function authenticateBeforeParsing(auth: TokenAuthenticator, routes: Rout
       }
     } catch (err) {
       const e = err as DomainError;
-      return reply.code(e.status).send({ error: { code: e.code, message: e.message } });
+      return reply.code(e.status).send(errorBody(e.code, e.message));
     }
   };
 }
@@ -63,12 +62,12 @@ export function authenticateBeforeParsing(auth: TokenAuthenticator, routes: Rout
 export class AuthGuard implements CanActivate {
   private readonly auth: TokenAuthenticator;
 
-  constructor(@Inject(SERVICES) services: Services) {
-    this.auth = new TokenAuthenticator(services.config.API_TOKENS ?? []);
+  constructor(@Inject(CONFIG) config: Config) {
+    this.auth = new TokenAuthenticator(config.API_TOKENS ?? []);
   }
 
   canActivate(ctx: ExecutionContext): boolean {
-    const def = Reflect.getMetadata(ROUTE_DEF, ctx.getHandler()) as RouteDef | undefined;
+    const def = routeDefOf(ctx.getHandler());
     if (!def) throw new DomainError('not_found', 'no such route');
     if (def.role === 'public') return true;
     const req = ctx.switchToHttp().getRequest<{ headers: Record<string, string | undefined>; principal?: Principal }>();

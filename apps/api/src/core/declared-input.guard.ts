@@ -1,7 +1,6 @@
 import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
-import { RouteDef } from '@app/api-contract';
 import { DomainError } from '@app/common';
-import { ROUTE_DEF } from './endpoint.decorator';
+import { routeDefOf } from './route-def';
 
 type Req = { body?: unknown; query?: Record<string, unknown>; headers: Record<string, string | string[] | undefined> };
 
@@ -15,7 +14,7 @@ type Req = { body?: unknown; query?: Record<string, unknown>; headers: Record<st
 @Injectable()
 export class DeclaredInputGuard implements CanActivate {
   canActivate(ctx: ExecutionContext): boolean {
-    const def = Reflect.getMetadata(ROUTE_DEF, ctx.getHandler()) as RouteDef | undefined;
+    const def = routeDefOf(ctx.getHandler());
     if (!def) return true;
     const req = ctx.switchToHttp().getRequest<Req>();
     if (!def.query && req.query && Object.keys(req.query).length > 0) {

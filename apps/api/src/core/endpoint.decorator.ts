@@ -3,8 +3,8 @@ import { z } from 'zod';
 import { fastifyPath, RouteDef } from '@app/api-contract';
 import { DomainError } from '@app/common';
 import { DeclaredInputGuard } from './declared-input.guard';
+import { ROUTE_DEF, routeDefOf } from './route-def';
 
-export const ROUTE_DEF = 'credit-ledger:route';
 /** Route definitions that have a handler; the app refuses to start if one is missing. */
 export const HANDLED_ROUTES = new Set<RouteDef>();
 
@@ -23,7 +23,7 @@ export function Endpoint(def: RouteDef, successStatus?: number): MethodDecorator
 }
 
 function routeOf(ctx: ExecutionContext): RouteDef {
-  const def = Reflect.getMetadata(ROUTE_DEF, ctx.getHandler()) as RouteDef | undefined;
+  const def = routeDefOf(ctx.getHandler());
   if (!def) throw new Error('handler without @Endpoint');
   return def;
 }

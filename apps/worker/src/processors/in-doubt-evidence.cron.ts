@@ -1,6 +1,9 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
-import { Services, SERVICES } from '@app/services';
+import { Logger } from '@app/common';
+import { Config, CONFIG, LOGGER } from '@app/config';
+import { BookUsageUseCase } from '@app/reconciliation';
+import { SettleInDoubtUseCase } from '@app/transfers';
 import { IntervalTask } from './interval-task';
 
 /**
@@ -11,18 +14,24 @@ import { IntervalTask } from './interval-task';
  */
 @Injectable()
 export class InDoubtEvidenceCron extends IntervalTask {
-  constructor(@Inject(SERVICES) s: Services, scheduler: SchedulerRegistry) {
-    super(s, scheduler, 'in-doubt-evidence', s.config.OUTBOX_POLL_MS);
+  constructor(
+    @Inject(CONFIG) private readonly config: Config,
+    @Inject(LOGGER) logger: Logger,
+    scheduler: SchedulerRegistry,
+    private readonly settleInDoubt: SettleInDoubtUseCase,
+    private readonly bookUsage: BookUsageUseCase,
+  ) {
+    super(logger, scheduler, 'in-doubt-evidence', config.OUTBOX_POLL_MS);
   }
 
   protected async run(): Promise<void> {
-    if (this.s.config.IN_DOUBT_AUTO_SETTLE) {
-      const r = await this.s.settleInDoubt.execute();
-      if (r.settled || r.probed) this.s.logger.info(r, 'in-doubt evidence');
+    if (this.config.IN_DOUBT_AUTO_SETTLE) {
+      const r = await this.settleInDoubt.execute();
+      if (r.settled || r.probed) this.logger.info(r, 'in-doubt evidence');
     }
-    if (this.s.config.USAGE_AUTO_BOOK) {
-      const u = await this.s.bookUsage.execute();
-      if (u.bookedCount || u.unexplained) this.s.logger.info({ pairs: u.pairs, booked: u.booked.toFixed(), bookings: u.bookedCount, unexplained: u.unexplained }, 'usage booked');
+    if (this.config.USAGE_AUTO_BOOK) {
+      const u = await this.bookUsage.execute();
+      if (u.bookedCount || u.unexplained) this.logger.info({ pairs: u.pairs, booked: u.booked.toFixed(), bookings: u.bookedCount, unexplained: u.unexplained }, 'usage booked');
     }
   }
 }

@@ -1,6 +1,6 @@
 import { OnApplicationBootstrap } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
-import { Services } from '@app/services';
+import { Logger } from '@app/common';
 
 /**
  * A periodic worker task: registered with @nestjs/schedule (cleared on shutdown), never
@@ -11,7 +11,7 @@ export abstract class IntervalTask implements OnApplicationBootstrap {
   private running = false;
 
   protected constructor(
-    protected readonly s: Services,
+    protected readonly logger: Logger,
     private readonly scheduler: SchedulerRegistry,
     private readonly name: string,
     private readonly everyMs: number,
@@ -31,7 +31,7 @@ export abstract class IntervalTask implements OnApplicationBootstrap {
     try {
       await this.run();
     } catch (err) {
-      this.s.logger.warn({ task: this.name, err: (err as Error).message }, 'periodic task failed; will retry');
+      this.logger.warn({ task: this.name, err: (err as Error).message }, 'periodic task failed; will retry');
     } finally {
       this.running = false;
     }

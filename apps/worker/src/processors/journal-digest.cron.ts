@@ -1,7 +1,9 @@
 import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { CronJob } from 'cron';
-import { Services, SERVICES } from '@app/services';
+import { Logger } from '@app/common';
+import { Config, CONFIG, LOGGER } from '@app/config';
+import { JournalDigests } from '@app/persistence';
 
 /**
  * Publishes a signed digest of the journal chain head on JOURNAL_DIGEST_CRON (UTC), when a
@@ -10,19 +12,24 @@ import { Services, SERVICES } from '@app/services';
  */
 @Injectable()
 export class JournalDigestCron implements OnModuleInit {
-  constructor(@Inject(SERVICES) private readonly s: Services, private readonly scheduler: SchedulerRegistry) {}
+  constructor(
+    @Inject(CONFIG) private readonly config: Config,
+    @Inject(LOGGER) private readonly logger: Logger,
+    private readonly scheduler: SchedulerRegistry,
+    private readonly journalDigests: JournalDigests,
+  ) {}
 
   onModuleInit(): void {
-    const job = CronJob.from({ cronTime: this.s.config.JOURNAL_DIGEST_CRON, onTick: () => void this.tick(), timeZone: 'UTC', start: true });
+    const job = CronJob.from({ cronTime: this.config.JOURNAL_DIGEST_CRON, onTick: () => void this.tick(), timeZone: 'UTC', start: true });
     this.scheduler.addCronJob('journal-digest', job);
   }
 
   async tick(): Promise<void> {
     try {
-      const d = await this.s.journalDigests.take('schedule', 'system:scheduler');
-      this.s.logger.info({ sequence: d.sequence, hash: d.hash, keyId: d.keyId }, 'journal digest published');
+      const d = await this.journalDigests.take('schedule', 'system:scheduler');
+      this.logger.info({ sequence: d.sequence, hash: d.hash, keyId: d.keyId }, 'journal digest published');
     } catch (err) {
-      this.s.logger.error({ err: (err as Error).message }, 'journal digest could not be taken');
+      this.logger.error({ err: (err as Error).message }, 'journal digest could not be taken');
     }
   }
 }

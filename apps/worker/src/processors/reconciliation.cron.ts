@@ -1,8 +1,9 @@
 import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { CronJob } from 'cron';
-import { DomainError } from '@app/common';
-import { Services, SERVICES } from '@app/services';
+import { DomainError, Logger } from '@app/common';
+import { Config, CONFIG, LOGGER } from '@app/config';
+import { RunReconciliationUseCase } from '@app/reconciliation';
 
 /**
  * Scheduled reconciliation (RECONCILE_CRON, default hourly). Several worker instances may
@@ -10,20 +11,25 @@ import { Services, SERVICES } from '@app/services';
  */
 @Injectable()
 export class ReconciliationCron implements OnModuleInit {
-  constructor(@Inject(SERVICES) private readonly s: Services, private readonly scheduler: SchedulerRegistry) {}
+  constructor(
+    @Inject(CONFIG) private readonly config: Config,
+    @Inject(LOGGER) private readonly logger: Logger,
+    private readonly scheduler: SchedulerRegistry,
+    private readonly runReconciliation: RunReconciliationUseCase,
+  ) {}
 
   onModuleInit(): void {
-    const job = CronJob.from({ cronTime: this.s.config.RECONCILE_CRON, onTick: () => void this.tick(), timeZone: 'UTC', start: true });
+    const job = CronJob.from({ cronTime: this.config.RECONCILE_CRON, onTick: () => void this.tick(), timeZone: 'UTC', start: true });
     this.scheduler.addCronJob('reconciliation', job);
   }
 
   async tick(): Promise<void> {
     try {
-      const run = await this.s.runReconciliation.execute({ providerAccount: this.s.providerAccount, trigger: 'schedule', actor: 'system:scheduler' });
-      this.s.logger.info({ runId: run.id, status: run.status, summary: run.summary, error: run.error }, 'scheduled reconciliation finished');
+      const run = await this.runReconciliation.execute({ providerAccount: this.config.PROVIDER_ACCOUNT, trigger: 'schedule', actor: 'system:scheduler' });
+      this.logger.info({ runId: run.id, status: run.status, summary: run.summary, error: run.error }, 'scheduled reconciliation finished');
     } catch (err) {
       if (err instanceof DomainError && err.code === 'reconciliation_already_running') return;
-      this.s.logger.error({ err: (err as Error).message }, 'scheduled reconciliation could not run');
+      this.logger.error({ err: (err as Error).message }, 'scheduled reconciliation could not run');
     }
   }
 }

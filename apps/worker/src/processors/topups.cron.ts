@@ -1,6 +1,8 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
-import { Services, SERVICES } from '@app/services';
+import { Logger } from '@app/common';
+import { Config, CONFIG, LOGGER } from '@app/config';
+import { RunDueTopupsUseCase } from '@app/topups';
 import { IntervalTask } from './interval-task';
 
 /**
@@ -11,14 +13,17 @@ import { IntervalTask } from './interval-task';
  */
 @Injectable()
 export class TopupsCron extends IntervalTask {
-  constructor(@Inject(SERVICES) s: Services, scheduler: SchedulerRegistry) {
-    super(s, scheduler, 'topups', s.config.TOPUP_TICK_MS, true);
+  private readonly providerAccount: string;
+
+  constructor(@Inject(CONFIG) config: Config, @Inject(LOGGER) logger: Logger, scheduler: SchedulerRegistry, private readonly runDueTopups: RunDueTopupsUseCase) {
+    super(logger, scheduler, 'topups', config.TOPUP_TICK_MS, true);
+    this.providerAccount = config.PROVIDER_ACCOUNT;
   }
 
   protected async run(): Promise<void> {
-    const r = await this.s.runDueTopups.execute(this.s.providerAccount);
+    const r = await this.runDueTopups.execute(this.providerAccount);
     if (r.decided || r.skipped || r.failed || r.missed || r.deferred) {
-      this.s.logger.info({ decided: r.decided, skipped: r.skipped, failed: r.failed, missed: r.missed, deferred: r.deferred, transfers: r.transfers.map((t) => t.id) }, 'top-ups ran');
+      this.logger.info({ decided: r.decided, skipped: r.skipped, failed: r.failed, missed: r.missed, deferred: r.deferred, transfers: r.transfers.map((t) => t.id) }, 'top-ups ran');
     }
   }
 }

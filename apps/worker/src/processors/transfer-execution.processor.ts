@@ -1,14 +1,14 @@
-import { Inject, OnApplicationBootstrap } from '@nestjs/common';
+import { BeforeApplicationShutdown, Inject, OnApplicationBootstrap } from '@nestjs/common';
 import { Processor, WorkerHost } from '@nestjs/bullmq';
 import { Job } from 'bullmq';
-import { ExecuteTransferJob, JOBS, logContext, QUEUES } from '@app/common';
-import { loadConfig } from '@app/config';
-import { Services, SERVICES, WORKER_JOBS_PER_CALL_SLOT } from '@app/services';
+import { ExecuteTransferJob, JOBS, logContext, Logger, QUEUES } from '@app/common';
+import { loadConfig, LOGGER, WORKER_JOBS_PER_CALL_SLOT } from '@app/config';
+import { ExecuteTransferJobUseCase } from '@app/transfers';
 
 // main.ts validated the configuration before this module was loaded.
 const config = loadConfig();
 
-/** Thin host: one queue job → the process-transfer-job use case. */
+/** Thin host: one `execute-transfer` job → ExecuteTransferJobUseCase. */
 @Processor(QUEUES.transfers, {
   // Provider calls are limited to WORKER_CONCURRENCY by the use case's call slots, and to
   // PROVIDER_RATE_LIMIT_PER_SECOND by its call rate (counted in calls: BullMQ's limiter
@@ -21,13 +21,13 @@ const config = loadConfig();
   lockDuration: config.EXECUTION_LEASE_MS,
   stalledInterval: Math.min(30_000, config.EXECUTION_LEASE_MS),
 })
-export class TransferExecutionProcessor extends WorkerHost implements OnApplicationBootstrap {
+export class TransferExecutionProcessor extends WorkerHost implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly handlers: Record<string, (job: Job) => Promise<unknown>>;
 
-  constructor(@Inject(SERVICES) private readonly s: Services) {
+  constructor(@Inject(LOGGER) private readonly logger: Logger, private readonly executeTransferJob: ExecuteTransferJobUseCase) {
     super();
     this.handlers = {
-      [JOBS.executeTransfer]: (job) => this.s.processTransferJob.process(job.data as ExecuteTransferJob),
+      [JOBS.executeTransfer]: (job) => this.executeTransferJob.execute(job.data as ExecuteTransferJob),
     };
   }
 
@@ -35,7 +35,15 @@ export class TransferExecutionProcessor extends WorkerHost implements OnApplicat
     // Startup fails if a job name has no handler.
     const missing = Object.values(JOBS).filter((name) => !this.handlers[name]);
     if (missing.length) throw new Error(`no handler for job(s): ${missing.join(', ')}`);
-    this.worker.on('error', (err) => this.s.logger.warn({ err: err.message }, 'queue connection error'));
+    this.worker.on('error', (err) => this.logger.warn({ err: err.message }, 'queue connection error'));
+  }
+
+  /**
+   * Stops taking jobs and waits for the active ones (each provider call is bounded by
+   * PROVIDER_TIMEOUT_MS) before the pool and Redis close in the shutdown hooks.
+   */
+  async beforeApplicationShutdown(): Promise<void> {
+    await this.worker.close();
   }
 
   async process(job: Job): Promise<unknown> {

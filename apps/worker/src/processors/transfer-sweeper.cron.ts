@@ -1,6 +1,8 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
-import { Services, SERVICES } from '@app/services';
+import { Logger } from '@app/common';
+import { Config, CONFIG, LOGGER } from '@app/config';
+import { SweepTransfersUseCase } from '@app/transfers';
 import { IntervalTask } from './interval-task';
 
 /**
@@ -9,12 +11,12 @@ import { IntervalTask } from './interval-task';
  */
 @Injectable()
 export class TransferSweeperCron extends IntervalTask {
-  constructor(@Inject(SERVICES) s: Services, scheduler: SchedulerRegistry) {
-    super(s, scheduler, 'transfer-sweeper', s.config.OUTBOX_POLL_MS);
+  constructor(@Inject(CONFIG) config: Config, @Inject(LOGGER) logger: Logger, scheduler: SchedulerRegistry, private readonly sweepTransfers: SweepTransfersUseCase) {
+    super(logger, scheduler, 'transfer-sweeper', config.OUTBOX_POLL_MS);
   }
 
   protected async run(): Promise<void> {
-    const r = await this.s.sweepTransfers.execute();
-    if (r.leasesExpired || r.expired) this.s.logger.warn(r, 'sweeper settled transfers');
+    const r = await this.sweepTransfers.execute();
+    if (r.leasesExpired || r.expired) this.logger.warn(r, 'sweeper settled transfers');
   }
 }

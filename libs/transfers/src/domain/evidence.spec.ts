@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { Money } from '@app/ledger';
-import { BalanceReading, evaluateInDoubt, learnSpendBound, maxSpend, measuredWindows, Movement, SpendBound, usageBetween, Verdict } from './evidence';
+import { BalanceReading, evaluateInDoubt, maxSpend, Movement, SpendBound, Verdict } from './evidence';
+import { learnSpendBound, measuredWindows, usageBetween } from './spending-history';
 
 /**
  * Property tests of the evidence rules: generate the TRUE history of one sub-account

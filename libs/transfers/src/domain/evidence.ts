@@ -37,6 +37,9 @@ export interface Movement {
   to: number;
   /** Known outcome, or null when it is the question (in doubt). */
   outcome: Outcome | null;
+  /** A decision pinned its effect after this reading's instant / before that one's (Verdict.appliedWithin). */
+  afterReading?: string | null;
+  beforeReading?: string | null;
 }
 
 /** How much an account can plausibly spend in a window (the plausibility rule). */
@@ -60,6 +63,12 @@ export interface Verdict {
   hypotheses: Hypothesis[];
   assumptions: string[];
   suggestion: string | null;
+  /**
+   * Decided "applied": where its effect lies, from the placements that survived (the interval
+   * between the readings that pin it). Narrower than the call's own interval when a reading
+   * already showed it; a later evaluation may then measure spending right after it.
+   */
+  appliedWithin: { from: number; to: number; afterReading: string | null; beforeReading: string | null } | null;
 }
 
 export interface EvaluateInput {
@@ -71,11 +80,17 @@ export interface EvaluateInput {
   /** The grace, for the assumptions text. */
   graceMs: number;
   maxHypotheses?: number;
+  /**
+   * Bracket only this in-doubt movement (from the last reading before it to the first after its
+   * grace) and return its verdict alone; other movements in that bracket, in doubt or not, are
+   * still weighed in every placement. Without it: one bracket around every in-doubt movement.
+   */
+  focus?: string;
 }
 
 /** Segments kept in one evaluation; more readings are merged (merging only loosens the constraints). */
 const MAX_SEGMENTS = 10;
-const DEFAULT_MAX_HYPOTHESES = 20_000;
+const DEFAULT_MAX_HYPOTHESES = 100_000;
 
 /** max(floor, factor × peak rate × seconds), rounded up to 3 decimals. */
 export function maxSpend(bound: SpendBound, seconds: number): Money {
@@ -87,13 +102,25 @@ export function maxSpend(bound: SpendBound, seconds: number): Money {
 // ----------------------------------------------------------------------------- ordering
 
 /** Can the movement's effect lie before the reading's instant? */
-function canBeBefore(m: Movement, r: BalanceReading): boolean {
-  return r.afterMovement === m.id || m.from < r.at;
+export function canBeBefore(m: Movement, r: BalanceReading): boolean {
+  if (m.afterReading === r.id) return false;
+  return r.afterMovement === m.id || m.beforeReading === r.id || m.from < r.at;
 }
 
 /** Can it lie after? */
-function canBeAfter(m: Movement, r: BalanceReading): boolean {
-  return r.afterMovement !== m.id && m.to > r.from;
+export function canBeAfter(m: Movement, r: BalanceReading): boolean {
+  if (m.afterReading === r.id) return true;
+  return r.afterMovement !== m.id && m.beforeReading !== r.id && m.to > r.from;
+}
+
+/** Does the movement's effect (if any) surely lie before the reading's instant? */
+export function surelyBefore(m: Movement, r: BalanceReading): boolean {
+  return r.afterMovement === m.id || m.beforeReading === r.id || m.to <= r.from;
+}
+
+/** … surely after it? */
+export function surelyAfter(m: Movement, r: BalanceReading): boolean {
+  return r.afterMovement !== m.id && (m.afterReading === r.id || m.from >= r.at);
 }
 
 /** Readings in time order; one whose interval overlaps the previous kept one is dropped (their order is unknown). */
@@ -123,12 +150,12 @@ interface Trial { violations: string[]; spend: Money }
  * known). A transfer is decided when every surviving hypothesis gives it the same outcome.
  */
 export function evaluateInDoubt(input: EvaluateInput): Verdict[] {
-  const unknowns = input.movements.filter((m) => m.outcome === null);
+  const unknowns = input.movements.filter((m) => m.outcome === null && (input.focus === undefined || m.id === input.focus));
   if (!unknowns.length) return [];
   const assumptions = assumptionsOf(input);
   const undecided = (summary: string, readings: BalanceReading[] = [], hypotheses: Hypothesis[] = []): Verdict[] =>
     unknowns.map((u) => ({
-      transferId: u.id, status: 'undecided' as const, outcome: null, summary, readings, hypotheses, assumptions,
+      transferId: u.id, status: 'undecided' as const, outcome: null, summary, readings, hypotheses, assumptions, appliedWithin: null,
       suggestion: 'check the provider\'s own statement of this sub-account for the call\'s time, then resolve it by hand (POST /v1/transfers/:id/resolve)',
     }));
 
@@ -149,7 +176,7 @@ export function evaluateInDoubt(input: EvaluateInput): Verdict[] {
   // Movements that can matter between R[0] and R[n], with their possible slots:
   // 0 = before R[0] (in every reading), j = between R[j-1] and R[j], n+1 = after R[n] (in none).
   const relevant = input.movements.filter((m) => m.outcome !== 'not_applied'
-    && !(R[0].afterMovement === m.id || m.to <= R[0].from) && m.from < R[n].at);
+    && !surelyBefore(m, R[0]) && !surelyAfter(m, R[n]));
   const options = relevant.map((m): Option[] => {
     const slots: number[] = [];
     if (canBeBefore(m, R[0])) slots.push(0);
@@ -189,23 +216,54 @@ export function evaluateInDoubt(input: EvaluateInput): Verdict[] {
     }
     return { violations, spend };
   };
+  // The same count of violations, in exact integer thousandths (the provider's resolution) and
+  // without the texts: this runs for every assignment; `check` only for the ones shown.
+  const milli = (x: Money) => BigInt(x.toFixed().replace('.', ''));
+  const segBase = Array.from({ length: n }, (_, k) => milli(R[k].balance) - milli(R[k + 1].balance));
+  const effectOf = relevant.map((m) => milli(m.effect));
+  const segCap = input.bound ? Array.from({ length: n }, (_, k) => milli(maxSpend(input.bound!, seconds(k + 1)))) : null;
+  const totalCap = input.bound ? milli(maxSpend(input.bound, totalSeconds)) : null;
+  const seg: bigint[] = new Array(n);
+  const violationCount = (choice: Option[]): number => {
+    if (input.isBuyer) return 0;
+    for (let k = 0; k < n; k++) seg[k] = segBase[k];
+    for (let i = 0; i < choice.length; i++) {
+      const o = choice[i];
+      if (o.outcome === 'applied' && o.slot !== null && o.slot >= 1 && o.slot <= n) seg[o.slot - 1] += effectOf[i];
+    }
+    let count = 0;
+    let spend = 0n;
+    for (let k = 0; k < n; k++) {
+      spend += seg[k];
+      if (seg[k] < 0n) count++;
+      if (segCap && seg[k] > segCap[k]) count++;
+    }
+    if (totalCap !== null && spend > totalCap) count++;
+    return count;
+  };
 
   // Depth-first over every assignment.
   const feasible = unknowns.map(() => new Set<Outcome>());
-  const best = unknowns.map(() => new Map<Outcome, { trial: Trial; slot: number | null }>());
+  const appliedSlots = unknowns.map(() => ({ min: Infinity, max: -Infinity }));
+  const best = unknowns.map(() => new Map<Outcome, { count: number; choice: Option[]; slot: number | null }>());
   const unknownIndex = unknowns.map((u) => relevant.indexOf(u));
   let anyFeasible = false;
   const choice: Option[] = [];
   const walk = (i: number) => {
     if (i === relevant.length) {
-      const trial = check(choice);
-      const ok = trial.violations.length === 0;
+      const count = violationCount(choice);
+      const ok = count === 0;
       if (ok) anyFeasible = true;
       unknownIndex.forEach((ri, k) => {
+        if (ri < 0) return;
         const o = choice[ri];
         if (ok) feasible[k].add(o.outcome);
+        if (ok && o.outcome === 'applied' && o.slot !== null) {
+          appliedSlots[k].min = Math.min(appliedSlots[k].min, o.slot);
+          appliedSlots[k].max = Math.max(appliedSlots[k].max, o.slot);
+        }
         const prev = best[k].get(o.outcome);
-        if (!prev || trial.violations.length < prev.trial.violations.length) best[k].set(o.outcome, { trial, slot: o.slot });
+        if (!prev || count < prev.count) best[k].set(o.outcome, { count, choice: [...choice], slot: o.slot });
       });
       return;
     }
@@ -218,9 +276,12 @@ export function evaluateInDoubt(input: EvaluateInput): Verdict[] {
 
   const window = `between the ${describe(R[0])} and the ${describe(R[n])} (${totalSeconds.toFixed(1)} s)`;
   return unknowns.map((u, k): Verdict => {
+    // Sent after the last reading (or wholly before the first): nothing in this bracket says anything about it.
+    if (unknownIndex[k] < 0) return undecided('no reading of the sub-account since the call yet', R)[k];
     const hypotheses: Hypothesis[] = (['applied', 'not_applied'] as const).map((outcome) => {
-      const b = best[k].get(outcome);
+      const found = best[k].get(outcome);
       const refuted = !feasible[k].has(outcome);
+      const b = found && { trial: check(found.choice), slot: found.slot };
       if (!b) return { outcome, refuted: true, needs: 'impossible', why: 'no placement of the call between the readings' };
       const later = outcome === 'applied' && b.slot === n + 1 ? ' (applied after the last reading: no reading after the grace yet)' : '';
       return {
@@ -232,14 +293,14 @@ export function evaluateInDoubt(input: EvaluateInput): Verdict[] {
     const outcomes = [...feasible[k]];
     if (input.isBuyer) {
       return {
-        transferId: u.id, status: 'undecided', outcome: null, readings: R, hypotheses: hypotheses.map((h) => ({ ...h, refuted: false, why: null })), assumptions,
+        transferId: u.id, status: 'undecided', outcome: null, readings: R, hypotheses: hypotheses.map((h) => ({ ...h, refuted: false, why: null })), assumptions, appliedWithin: null,
         summary: 'buyer sub-account: it can buy its own credit, so its balance may rise on its own and no rule can attribute a movement; left to a person',
         suggestion: `compare with the provider's statement of this sub-account ${window}; resolve it by hand`,
       };
     }
     if (!anyFeasible) {
       return {
-        transferId: u.id, status: 'undecided', outcome: null, readings: R, hypotheses, assumptions,
+        transferId: u.id, status: 'undecided', outcome: null, readings: R, hypotheses, assumptions, appliedWithin: null,
         summary: 'no hypothesis fits the readings: something other than our calls and spending moved this sub-account (or an assumption does not hold); left to a person',
         suggestion: 'look for a manual change at the provider or a purchase on this sub-account, then resolve it by hand',
       };
@@ -247,14 +308,22 @@ export function evaluateInDoubt(input: EvaluateInput): Verdict[] {
     if (outcomes.length === 1) {
       const outcome = outcomes[0];
       const other = hypotheses.find((h) => h.outcome !== outcome)!;
+      // Slot 0: before R[0]; j: between R[j-1] and R[j]; n+1: after R[n] (within its own interval).
+      const { min, max } = appliedSlots[k];
+      const appliedWithin = outcome === 'applied'
+        ? {
+          from: min >= 1 ? Math.max(u.from, R[min - 1].from) : u.from, afterReading: min >= 1 ? R[min - 1].id : null,
+          to: max <= n ? Math.min(u.to, R[max].at) : u.to, beforeReading: max <= n ? R[max].id : null,
+        }
+        : null;
       return {
-        transferId: u.id, status: 'decided', outcome, readings: R, hypotheses, assumptions, suggestion: null,
+        transferId: u.id, status: 'decided', outcome, readings: R, hypotheses, assumptions, suggestion: null, appliedWithin,
         summary: `${outcome === 'applied' ? 'applied' : 'not applied'}: "${other.outcome === 'applied' ? 'applied' : 'not applied'}" is refuted (${other.why})`,
       };
     }
     const lastPast = R[n].from >= u.to;
     return {
-      transferId: u.id, status: 'undecided', outcome: null, readings: R, hypotheses, assumptions,
+      transferId: u.id, status: 'undecided', outcome: null, readings: R, hypotheses, assumptions, appliedWithin: null,
       summary: lastPast
         ? `both outcomes fit the readings ${window}: the spending in that window could hide the call`
         : 'waiting for a reading after the grace (a late application can still land)',
@@ -278,89 +347,3 @@ function assumptionsOf(input: EvaluateInput): string[] {
   return a;
 }
 
-// ----------------------------------------------------------------------------- spending history
-
-/** Usage measured between two readings; `endsAt`: the later reading's instant. */
-export interface UsageWindow { usage: Money; seconds: number; endsAt?: number }
-
-export interface SpendBoundPolicy {
-  floor: Money;
-  factor: string;
-  /** Windows shorter than this do not measure a rate (one SMS in 0.1 s is not a rate). */
-  minWindowSeconds: number;
-  /** Fewer measured windows: no bound, sign rule only. */
-  minWindows: number;
-}
-
-/** The plausibility bound learned from an account's own measured usage windows, or null. */
-export function learnSpendBound(windows: UsageWindow[], policy: SpendBoundPolicy): SpendBound | null {
-  const measured = windows.filter((w) => w.seconds >= policy.minWindowSeconds && !w.usage.isNegative());
-  if (measured.length < policy.minWindows) return null;
-  let peak = new Decimal(0);
-  let seconds = 0;
-  for (const w of measured) {
-    const rate = new Decimal(w.usage.toFixed()).dividedBy(w.seconds);
-    if (rate.greaterThan(peak)) peak = rate;
-    seconds += w.seconds;
-  }
-  return { floor: policy.floor, factor: policy.factor, peakRatePerSecond: peak.toDecimalPlaces(6, Decimal.ROUND_UP).toFixed(), windows: measured.length, seconds };
-}
-
-// ----------------------------------------------------------------------------- usage between readings
-
-export type UsageStep =
-  | { kind: 'measured'; usage: Money; known: Money }
-  | { kind: 'blocked'; why: string }
-  | { kind: 'straddled' };
-
-/**
- * What the account spent between two readings: prev + (effects of our applied calls between
- * them) - next. Only when every call that may lie between them has a known outcome and lies
- * wholly between them: `blocked` while one is in doubt or executing, `straddled` when a
- * known call's effect may lie on either side of `next` (try a later reading).
- */
-export function usageBetween(prev: BalanceReading, next: BalanceReading, movements: Movement[]): UsageStep {
-  let known = Money.ZERO;
-  for (const m of movements) {
-    const before = prev.afterMovement === m.id || m.to <= prev.from;
-    const afterAll = m.from >= next.at && next.afterMovement !== m.id;
-    if (before || afterAll) continue;
-    if (m.outcome === null) return { kind: 'blocked', why: `transfer ${m.id} is in doubt or executing` };
-    if (m.outcome === 'not_applied') continue;
-    if (canBeBefore(m, prev) || canBeAfter(m, next)) return { kind: 'straddled' };
-    known = known.plus(m.effect);
-  }
-  return { kind: 'measured', usage: prev.balance.plus(known).minus(next.balance), known };
-}
-
-/**
- * The usage windows measured from an account's own readings: each pair of consecutive
- * readings with only known calls between them (the learner's input), and, where such pairs
- * follow one another with nothing unknown between, their run merged into one window once it
- * spans `mergeUntilSeconds` (an account called every few seconds then still measures a rate:
- * a merged window is as exact as its parts, since every call inside it has a known outcome).
- */
-export function measuredWindows(readings: BalanceReading[], movements: Movement[], mergeUntilSeconds = 0): UsageWindow[] {
-  const ordered = orderedReadings(readings);
-  const out: UsageWindow[] = [];
-  let prev: BalanceReading | undefined = ordered[0];
-  let run: { from: number; usage: Money } | null = null;
-  for (const next of ordered.slice(1)) {
-    const step = usageBetween(prev!, next, movements);
-    if (step.kind === 'straddled') continue;
-    if (step.kind === 'measured' && !step.usage.isNegative()) {
-      const seconds = (next.at - prev!.from) / 1000;
-      out.push({ usage: step.usage, seconds, endsAt: next.at });
-      if (mergeUntilSeconds > 0 && seconds < mergeUntilSeconds) {
-        run = run ? { from: run.from, usage: run.usage.plus(step.usage) } : { from: prev!.from, usage: step.usage };
-        const span = (next.at - run.from) / 1000;
-        if (span >= mergeUntilSeconds) {
-          out.push({ usage: run.usage, seconds: span, endsAt: next.at });
-          run = null;
-        }
-      } else run = null;
-    } else run = null;
-    prev = next;
-  }
-  return out;
-}

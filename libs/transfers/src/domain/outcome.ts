@@ -1,4 +1,12 @@
-import { ProviderOutcome } from '@app/provider';
+/**
+ * What the rule reads of a provider call's outcome (libs/provider's ProviderOutcome has this
+ * shape and more): the domain names its own input and depends on no I/O library.
+ */
+export type CallOutcome =
+  | { kind: 'ok' }
+  | { kind: 'rejected'; reason: string }
+  | { kind: 'not_sent'; cause: string; retryAfterMs?: number }
+  | { kind: 'unknown'; cause: string };
 
 /** What the worker does with a provider outcome: the product's in-doubt rule, as a pure function. */
 export type Decision =
@@ -9,7 +17,7 @@ export type Decision =
 
 export interface RetryPolicy { maxAttempts: number; baseDelayMs: number; maxDelayMs?: number }
 
-export function decide(outcome: ProviderOutcome<unknown>, attempt: number, policy: RetryPolicy): Decision {
+export function decide(outcome: CallOutcome, attempt: number, policy: RetryPolicy): Decision {
   switch (outcome.kind) {
     case 'ok':
       return { next: 'posted' };

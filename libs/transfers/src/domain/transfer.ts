@@ -10,7 +10,6 @@ import { Money, TransferDirection } from '@app/ledger';
  */
 export type TransferStatus = 'pending' | 'executing' | 'posted' | 'failed' | 'in_doubt' | 'voided';
 export const TRANSFER_STATUSES: readonly TransferStatus[] = ['pending', 'executing', 'posted', 'failed', 'in_doubt', 'voided'];
-export const FINAL_STATUSES: readonly TransferStatus[] = ['posted', 'failed', 'voided'];
 
 export interface Transfer {
   id: string;

@@ -1,13 +1,26 @@
 import { Money } from '@app/ledger';
 import { Database, Tx } from '@app/persistence';
-import { BalanceReading, measuredWindows, Movement, ReadingSource, UsageWindow, Verdict } from '../domain/evidence';
+import { BalanceReading, Movement, ReadingSource, Verdict } from '../domain/evidence';
+import { measuredWindows, UsageWindow } from '../domain/spending-history';
 
 interface ObservationRow { id: string; source: ReadingSource; balance: string; observed_at: Date; read_started_at: Date | null; transfer_id: string | null; main_balance: string | null }
 
 interface MovementRow {
   id: string; status: string; direction: 'add' | 'remove'; amount: string; call_started_at: Date | null; created_at: Date;
   provider_at: Date | null; updated_at: Date; in_doubt_at: Date | null; lease_expires_at: Date | null;
+  applied_within: EvidenceJson['appliedWithin'] | null;
 }
+
+/** One in-doubt transfer as the worker's evidence task sees it (what it read and evaluated last). */
+export interface InDoubtRow {
+  id: string; token: string; account_id: string; in_doubt_at: Date; db_now: Date;
+  last_read: Date | null; last_obs: string | null; evaluated_obs: string | null; evaluated_at: Date | null;
+  /** Decided or not, the last change of any transfer of the sub-account (a neighbour settled: evaluate again). */
+  changed_at: Date | null;
+}
+
+/** What the worker needs to know before calling the provider for a transfer (a fresh reading?). */
+export interface BeforeCallRow { token: string; due: boolean; busy: boolean; last_read: Date | null; db_now: Date }
 
 /** The `evidence` of the transfer view (GET /v1/transfers/:id): what an operator sees. */
 export interface EvidenceJson {
@@ -18,6 +31,8 @@ export interface EvidenceJson {
   hypotheses: Array<{ outcome: 'applied' | 'not_applied'; refuted: boolean; needs: string; why: string | null }>;
   assumptions: string[];
   suggestion: string | null;
+  /** Decided "applied": the readings its effect was pinned between (later evaluations use it). */
+  appliedWithin?: { from: string; to: string; afterReading: string | null; beforeReading: string | null } | null;
   evaluatedAt: string;
 }
 
@@ -30,6 +45,10 @@ export function evidenceJson(v: Verdict, evaluatedAt: Date): EvidenceJson {
     hypotheses: v.hypotheses,
     assumptions: v.assumptions,
     suggestion: v.suggestion,
+    appliedWithin: v.appliedWithin ? {
+      from: new Date(v.appliedWithin.from).toISOString(), to: new Date(v.appliedWithin.to).toISOString(),
+      afterReading: v.appliedWithin.afterReading, beforeReading: v.appliedWithin.beforeReading,
+    } : null,
     evaluatedAt: evaluatedAt.toISOString(),
   };
 }
@@ -37,9 +56,10 @@ export function evidenceJson(v: Verdict, evaluatedAt: Date): EvidenceJson {
 export interface SubaccountEvidenceTarget { token: string; accountId: string; isBuyer: boolean }
 
 /**
- * What the evidence rules read about one sub-account: its exact readings (observations with
- * the instant interval they were taken in) and our calls on it with the interval their
- * effect lies in. SQL only; the rules are in domain/evidence.ts.
+ * The evidence repository: what the evidence rules read about one sub-account (its exact
+ * readings — observations with the instant interval they were taken in — and our calls on it
+ * with the interval their effect lies in), the probes it stores and the evaluations it keeps
+ * (`transfer_evidence`). SQL only; the rules are in domain/evidence.ts.
  */
 export class EvidenceQueries {
   constructor(private readonly db: Database, private readonly graceMs: number) {}
@@ -93,12 +113,13 @@ export class EvidenceQueries {
   /** Our calls on the sub-account whose effect may lie after `from`. */
   async movements(providerAccount: string, token: string, from: Date, tx: Tx | Database = this.db): Promise<Movement[]> {
     const rows = await tx.query<MovementRow>(
-      `SELECT id, status, direction, amount, call_started_at, created_at, provider_at, updated_at, in_doubt_at, lease_expires_at
-         FROM transfers
-        WHERE provider_account_id = $1 AND subaccount_token = $2 AND status <> 'pending' AND attempts > 0
-          AND greatest(updated_at, coalesce(in_doubt_at + make_interval(secs => $4::double precision / 1000), updated_at),
-                       coalesce(lease_expires_at + make_interval(secs => $4::double precision / 1000), updated_at)) > $3
-        ORDER BY seq`,
+      `SELECT t.id, t.status, t.direction, t.amount, t.call_started_at, t.created_at, t.provider_at, t.updated_at, t.in_doubt_at, t.lease_expires_at,
+              CASE WHEN t.status = 'posted' AND e.status = 'decided' THEN e.evidence->'appliedWithin' END AS applied_within
+         FROM transfers t LEFT JOIN transfer_evidence e ON e.transfer_id = t.id
+        WHERE t.provider_account_id = $1 AND t.subaccount_token = $2 AND t.status <> 'pending' AND t.attempts > 0
+          AND greatest(t.updated_at, coalesce(t.in_doubt_at + make_interval(secs => $4::double precision / 1000), t.updated_at),
+                       coalesce(t.lease_expires_at + make_interval(secs => $4::double precision / 1000), t.updated_at)) > $3
+        ORDER BY t.seq`,
       [providerAccount, token, from, this.graceMs],
     );
     return rows.map((r) => this.toMovement(r));
@@ -114,9 +135,14 @@ export class EvidenceQueries {
         return { id: r.id, effect, from, to: deadline(r.lease_expires_at ?? r.updated_at), outcome: null };
       case 'in_doubt':
         return { id: r.id, effect, from, to: deadline(r.in_doubt_at ?? r.updated_at), outcome: null };
-      case 'posted':
+      case 'posted': {
         // updated_at: the database clock when it was posted (after the answer), like every other instant here.
-        return { id: r.id, effect, from, to: r.in_doubt_at ? Math.max(deadline(r.in_doubt_at), r.updated_at.getTime()) : r.updated_at.getTime(), outcome: 'applied' };
+        const to = r.in_doubt_at ? Math.max(deadline(r.in_doubt_at), r.updated_at.getTime()) : r.updated_at.getTime();
+        const w = r.applied_within;
+        // Settled by evidence: its effect was pinned between two readings (docs/in-doubt.md, "Cascade").
+        if (w) return { id: r.id, effect, from: Math.max(from, Date.parse(w.from)), to: Math.min(to, Date.parse(w.to)), outcome: 'applied', afterReading: w.afterReading, beforeReading: w.beforeReading };
+        return { id: r.id, effect, from, to, outcome: 'applied' };
+      }
       default:
         return { id: r.id, effect, from, to: r.in_doubt_at ? deadline(r.in_doubt_at) : r.updated_at.getTime(), outcome: 'not_applied' };
     }
@@ -137,6 +163,92 @@ export class EvidenceQueries {
     const readings = rows.map(toReading);
     const movements = await this.movements(providerAccount, token, new Date(readings[0].from), tx);
     return measuredWindows(readings, movements, mergeUntilSeconds);
+  }
+
+  /**
+   * The readings one evaluation of the sub-account uses: its spending history (the last 300
+   * readings of the last `days`) and everything from the last reading at or before `since`.
+   */
+  async evidenceReadings(accountId: string, since: Date, days = 30, tx: Tx | Database = this.db): Promise<BalanceReading[]> {
+    const history = await tx.query<ObservationRow>(
+      `SELECT o.id, o.source, o.balance, o.observed_at, o.read_started_at, o.transfer_id, NULL AS main_balance
+         FROM observations o WHERE o.account_id = $1 AND o.observed_at > now() - make_interval(days => $2)
+        ORDER BY o.observed_at DESC, o.id DESC LIMIT 300`,
+      [accountId, days],
+    );
+    const bracket = await this.readings(accountId, since, 200, tx);
+    const byId = new Map(history.map(toReading).map((r) => [r.id, r]));
+    for (const r of bracket) byId.set(r.id, r);
+    return [...byId.values()].sort((a, b) => a.at - b.at || a.from - b.from);
+  }
+
+  /** The in-doubt transfers of the provider account, with what was read and evaluated last. */
+  async inDoubt(providerAccount: string): Promise<InDoubtRow[]> {
+    return this.db.query<InDoubtRow>(
+      `SELECT t.id, t.subaccount_token AS token, s.account_id, coalesce(t.in_doubt_at, t.updated_at) AS in_doubt_at, clock_timestamp() AS db_now,
+              r.last_read, r.last_obs, e.last_observation_id AS evaluated_obs, e.evaluated_at,
+              (SELECT max(c.updated_at) FROM transfers c WHERE c.provider_account_id = t.provider_account_id AND c.subaccount_token = t.subaccount_token) AS changed_at
+         FROM transfers t
+         JOIN subaccounts s ON s.provider_account_id = t.provider_account_id AND s.token = t.subaccount_token
+         LEFT JOIN transfer_evidence e ON e.transfer_id = t.id
+         LEFT JOIN LATERAL (SELECT max(coalesce(o.read_started_at, o.observed_at)) AS last_read, max(o.id)::text AS last_obs
+                              FROM observations o WHERE o.account_id = s.account_id) r ON true
+        WHERE t.provider_account_id = $1 AND t.status = 'in_doubt' ORDER BY t.seq LIMIT 1000`,
+      [providerAccount],
+    );
+  }
+
+  /** The in-doubt transfers of one sub-account, in recording order. */
+  async openInDoubt(providerAccount: string, token: string): Promise<Array<{ id: string; since: Date }>> {
+    return this.db.query<{ id: string; since: Date }>(
+      `SELECT id, coalesce(call_started_at, created_at) AS since FROM transfers
+        WHERE provider_account_id = $1 AND subaccount_token = $2 AND status = 'in_doubt' ORDER BY seq`,
+      [providerAccount, token],
+    );
+  }
+
+  /** Before a transfer's call: its sub-account, whether it is due now and free, and when it was last read. */
+  async beforeCall(providerAccount: string, transferId: string): Promise<BeforeCallRow | null> {
+    const rows = await this.db.query<BeforeCallRow>(
+      `SELECT t.subaccount_token AS token, t.status = 'pending' AND t.next_attempt_at <= now() AS due,
+              EXISTS (SELECT 1 FROM transfers x WHERE x.provider_account_id = t.provider_account_id AND x.subaccount_token = t.subaccount_token
+                        AND x.status = 'executing') AS busy,
+              (SELECT max(o.observed_at) FROM observations o WHERE o.account_id = s.account_id) AS last_read, clock_timestamp() AS db_now
+         FROM transfers t JOIN subaccounts s ON s.provider_account_id = t.provider_account_id AND s.token = t.subaccount_token
+        WHERE t.id = $1 AND t.provider_account_id = $2`,
+      [transferId, providerAccount],
+    );
+    return rows[0] ?? null;
+  }
+
+  async clock(): Promise<Date> {
+    const [{ now }] = await this.db.query<{ now: Date }>('SELECT clock_timestamp() AS now');
+    return now;
+  }
+
+  /** Stores probe readings (`probe` observations) taken in [startedAt, now], with the ledger's posted balance at that point. */
+  async storeProbes(providerAccount: string, balances: Array<{ token: string; balance: Money }>, startedAt: Date): Promise<void> {
+    await this.db.query(
+      `INSERT INTO observations (provider_account_id, account_id, source, balance, expected, settled, read_started_at)
+       SELECT $1, s.account_id, 'probe', v.balance, b.debits_posted - b.credits_posted,
+              NOT EXISTS (SELECT 1 FROM transfers e WHERE e.provider_account_id = $1 AND e.subaccount_token = v.token AND e.status = 'executing'), $4
+         FROM unnest($2::text[], $3::numeric[]) AS v(token, balance)
+         JOIN subaccounts s ON s.provider_account_id = $1 AND s.token = v.token
+         JOIN balances b ON b.account_id = s.account_id`,
+      [providerAccount, balances.map((i) => i.token), balances.map((i) => i.balance.toFixed()), startedAt],
+    );
+  }
+
+  /** Keeps an evaluation; a decided one is final (the row is then never updated again). */
+  async storeEvidence(tx: Tx | Database, providerAccount: string, transferId: string, json: EvidenceJson, lastObservationId: string | null): Promise<void> {
+    await tx.query(
+      `INSERT INTO transfer_evidence (transfer_id, provider_account_id, status, outcome, evidence, last_observation_id)
+       VALUES ($1, $2, $3, $4, $5, $6)
+       ON CONFLICT (transfer_id) DO UPDATE SET status = EXCLUDED.status, outcome = EXCLUDED.outcome, evidence = EXCLUDED.evidence,
+              last_observation_id = EXCLUDED.last_observation_id, evaluated_at = clock_timestamp()
+        WHERE transfer_evidence.status = 'undecided'`,
+      [transferId, providerAccount, json.status, json.outcome, JSON.stringify(json), lastObservationId],
+    );
   }
 
   async evidenceOfMany(transferIds: string[]): Promise<Map<string, EvidenceJson>> {

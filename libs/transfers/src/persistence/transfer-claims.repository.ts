@@ -1,20 +1,11 @@
 import { scrubText } from '@app/common';
-import { Database, Tx } from '@app/persistence';
-import { TransferRow } from './transfers.repository';
-
-/** A transfer locked for a claim, with what decides whether it may start now. */
-export interface ClaimCandidate extends TransferRow {
-  /** Milliseconds until its retry is due (0: due). */
-  due_in_ms: number;
-  expired: boolean;
-  /** An earlier transfer of its sub-account is still pending (or, with the barrier, recently in doubt). */
-  blocked: boolean;
-  /** A transfer of its sub-account is executing: the one-executing index would refuse the claim. */
-  busy: boolean;
-}
+import { Database } from '@app/persistence';
+import { InDoubtBarrier } from '../domain/in-doubt-barrier';
+import { TransferRow } from './transfer-row';
 
 // The transfers $1 of provider account $2, locked in ascending id order (the order every
-// multi-row lock of transfers takes), with the facts a claim decides on ($3: the in-doubt barrier, ms).
+// multi-row lock of transfers takes), with the facts a claim decides on: the same as
+// TransfersRepository.lockForClaim ($3, $4: the in-doubt barrier's ms and amount gap), and busy.
 const CANDIDATES = `
   SELECT t.*, greatest(0, extract(epoch FROM t.next_attempt_at - now()) * 1000)::int AS due_in_ms,
          t.expires_at <= now() AS expired,
@@ -22,7 +13,8 @@ const CANDIDATES = `
                    AND o.subaccount_token = t.subaccount_token AND o.status = 'pending' AND o.seq < t.seq)
          OR EXISTS (SELECT 1 FROM transfers d WHERE d.provider_account_id = t.provider_account_id
                    AND d.subaccount_token = t.subaccount_token AND d.status = 'in_doubt'
-                   AND d.in_doubt_at > clock_timestamp() - make_interval(secs => $3::double precision / 1000)) AS blocked,
+                   AND d.in_doubt_at > clock_timestamp() - make_interval(secs => $3::double precision / 1000)
+                   AND ($4::numeric IS NULL OR abs(d.amount - t.amount) <= $4::numeric)) AS blocked,
          EXISTS (SELECT 1 FROM transfers x WHERE x.provider_account_id = t.provider_account_id
                    AND x.subaccount_token = t.subaccount_token AND x.status = 'executing') AS busy
     FROM transfers t WHERE t.id = ANY($1::uuid[]) AND t.provider_account_id = $2
@@ -40,29 +32,10 @@ export interface GroupClaimRow {
 }
 
 /**
- * SQL of claims: a claim group (`ClaimGroups`, one statement of its own) and the locked
- * reads and update of a claim on its own (in the caller's transaction).
+ * SQL of claim groups (`ClaimGroups`): one statement of its own. A claim on its own uses
+ * TransfersRepository (lockForClaim, markExecuting): the same facts, one transfer.
  */
 export class TransferClaimsRepository {
-  /**
-   * Locks the transfers (ascending id, the order every multi-row lock of transfers takes)
-   * and reads, for each, the facts the claim decides on; the same conditions as a claim on
-   * its own. A transfer that does not exist or belongs to another provider account is absent.
-   */
-  async lockCandidates(tx: Tx, providerAccount: string, ids: string[], inDoubtBarrierMs: number): Promise<ClaimCandidate[]> {
-    return tx.query<ClaimCandidate>(CANDIDATES, [ids, providerAccount, inDoubtBarrierMs]);
-  }
-
-  /** Moves the locked transfers to `executing` (attempt + 1, call start, lease), as one statement. */
-  async markExecuting(tx: Tx, ids: string[], workerId: string, leaseMs: number): Promise<TransferRow[]> {
-    return tx.query<TransferRow>(
-      `UPDATE transfers SET status = 'executing', attempts = attempts + 1, claimed_by = $2, call_started_at = clock_timestamp(),
-              lease_expires_at = now() + make_interval(secs => $3::double precision / 1000)
-        WHERE id = ANY($1::uuid[]) AND status = 'pending' RETURNING *`,
-      [ids, workerId, leaseMs],
-    );
-  }
-
   /**
    * A claim group as ONE statement, so its own transaction (autocommit: the answer comes after
    * the COMMIT): lock the transfers (ascending id) with the facts a claim decides on, move to
@@ -72,20 +45,20 @@ export class TransferClaimsRepository {
    * whole group. Each row: the locked facts (before the claim) and, if claimed, `claimed`
    * with the row as the claim left it. If the statement fails, nothing is claimed.
    */
-  async claimMany(db: Database, providerAccount: string, ids: string[], inDoubtBarrierMs: number, workerId: string, leaseMs: number): Promise<GroupClaimRow[]> {
+  async claimMany(db: Database, providerAccount: string, ids: string[], barrier: InDoubtBarrier, workerId: string, leaseMs: number): Promise<GroupClaimRow[]> {
     const rows = await db.query<GroupClaimRow & { journaled: number } & Partial<TransferRow>>(
       `WITH c AS (${CANDIDATES}), ok AS (
          SELECT DISTINCT ON (subaccount_token) id FROM c
           WHERE status = 'pending' AND NOT expired AND NOT blocked AND due_in_ms = 0 AND NOT busy
           ORDER BY subaccount_token, seq
        ), u AS (
-         UPDATE transfers t SET status = 'executing', attempts = t.attempts + 1, claimed_by = $4, call_started_at = clock_timestamp(),
-                lease_expires_at = now() + make_interval(secs => $5::double precision / 1000)
+         UPDATE transfers t SET status = 'executing', attempts = t.attempts + 1, claimed_by = $5, call_started_at = clock_timestamp(),
+                lease_expires_at = now() + make_interval(secs => $6::double precision / 1000)
            FROM ok WHERE t.id = ok.id AND t.status = 'pending' RETURNING t.*
        ), j AS (
          INSERT INTO journal_entries (sequence, provider_account_id, recorded_at, actor, action, entity_type, entity_id, reason, correlation_id, data, prev_hash, hash)
          SELECT 0, u.provider_account_id, now(), 'system:worker', 'transfer.executing', 'transfer', u.id::text, NULL, NULL,
-                jsonb_build_object('attempt', u.attempts, 'worker', $4::text), '', ''
+                jsonb_build_object('attempt', u.attempts, 'worker', $5::text), '', ''
            FROM u ORDER BY u.id
          RETURNING entity_id
        )
@@ -93,7 +66,7 @@ export class TransferClaimsRepository {
               (SELECT count(*) FROM j)::int AS journaled, u.*
          FROM c LEFT JOIN u ON u.id = c.id ORDER BY c.id`,
       // The worker id goes into the journal: scrubbed as every journal text is.
-      [ids, providerAccount, inDoubtBarrierMs, scrubText(workerId), leaseMs],
+      [ids, providerAccount, barrier.ms, barrier.within, scrubText(workerId), leaseMs],
     );
     return rows.map((r) => ({
       candidate_id: r.candidate_id, candidate_status: r.candidate_status, due_in_ms: r.due_in_ms, expired: r.expired, blocked: r.blocked, busy: r.busy,

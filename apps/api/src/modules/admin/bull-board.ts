@@ -2,11 +2,10 @@ import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
-import { Queue } from 'bullmq';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { QUEUES } from '@app/common';
-import { ROLES } from '@app/config';
-import { Services } from '@app/services';
+import { errorBody } from '@app/common';
+import { Queues } from '@app/common/module';
+import { ApiToken, ROLES } from '@app/config';
 
 export const BULL_BOARD_PATH = '/admin/queues';
 const COOKIE = 'cl_admin_session';
@@ -26,17 +25,13 @@ const digest = (s: string) => createHash('sha256').update(s).digest();
  * actions), valid 12 hours. It carries no token, verifies on every API replica without shared
  * state, and stops working when its token is removed from API_TOKENS.
  */
-export function registerBullBoard(fastify: FastifyInstance, s: Services): void {
-  const tokens = (s.config.API_TOKENS ?? []).map((t, index) => ({ ...t, index, digest: digest(t.token) }));
-  const queues = Object.values(QUEUES).map((name) => {
-    const q = new Queue(name, { connection: s.producerRedis, prefix: s.config.QUEUE_PREFIX });
-    q.on('error', () => undefined);
-    return q;
-  });
+export function registerBullBoard(fastify: FastifyInstance, apiTokens: ApiToken[], queueHandles: Queues): void {
+  const tokens = apiTokens.map((t, index) => ({ ...t, index, digest: digest(t.token) }));
+  // Closed with the application (Queues closes every queue it opened).
+  const queues = queueHandles.openAll();
   const serverAdapter = new FastifyAdapter();
   serverAdapter.setBasePath(BULL_BOARD_PATH);
   createBullBoard({ queues: queues.map((q) => new BullMQAdapter(q)), serverAdapter, options: { uiConfig: { boardTitle: 'Credit Ledger queues' } } });
-  fastify.addHook('onClose', async () => { await Promise.all(queues.map((q) => q.close().catch(() => undefined))); });
 
   const byToken = (presented: string) => tokens.find((t) => timingSafeEqual(t.digest, digest(presented)));
   const sign = (token: string, exp: number) => createHmac('sha256', token).update(`bull-board:${exp}`).digest('hex');
@@ -57,7 +52,7 @@ export function registerBullBoard(fastify: FastifyInstance, s: Services): void {
   const isAdmin = (t: { role: string }) => ROLES.indexOf(t.role as (typeof ROLES)[number]) >= ROLES.indexOf('admin');
   const refuse = (req: FastifyRequest, reply: FastifyReply, status: 401 | 403, message: string) => {
     if (/text\/html/.test(req.headers.accept ?? '')) return reply.code(status).type('text/html; charset=utf-8').send(loginPage(message));
-    return reply.code(status).send({ error: { code: status === 401 ? 'unauthorized' : 'forbidden', message } });
+    return reply.code(status).send(errorBody(status === 401 ? 'unauthorized' : 'forbidden', message));
   };
 
   void fastify.register(async (admin) => {

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import { errorBody } from '@app/common';
 
 interface Asset { type: string; body: Buffer; etag: string }
 
@@ -54,7 +55,7 @@ export function registerDashboard(fastify: FastifyInstance): void {
   fastify.get('/dashboard/', async (req, reply) => send(page, req, reply));
   fastify.get<{ Params: { name: string } }>('/dashboard/assets/:name', async (req, reply) => {
     const a = Object.hasOwn(assets, req.params.name) ? assets[req.params.name] : undefined;
-    if (!a) return reply.code(404).send({ error: { code: 'not_found', message: `no dashboard asset ${req.params.name}` } });
+    if (!a) return reply.code(404).send(errorBody('not_found', `no dashboard asset ${req.params.name}`));
     return send(a, req, reply);
   });
 }

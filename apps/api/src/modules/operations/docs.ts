@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { ALL_ROUTES, buildOpenApi } from '@app/api-contract';
+import { errorBody } from '@app/common';
 
 export function openApiDocument(version: string) {
   return buildOpenApi(ALL_ROUTES, { version });
@@ -42,7 +43,7 @@ export function registerDocs(fastify: FastifyInstance, version: string): void {
   fastify.get('/docs', async (_req, reply) => reply.headers(headers).type('text/html; charset=utf-8').send(PAGE));
   fastify.get<{ Params: { name: string } }>('/docs/assets/:name', async (req, reply) => {
     const a = Object.hasOwn(assets, req.params.name) ? assets[req.params.name] : undefined;
-    if (!a) return reply.code(404).send({ error: { code: 'not_found', message: `no docs asset ${req.params.name}` } });
+    if (!a) return reply.code(404).send(errorBody('not_found', `no docs asset ${req.params.name}`));
     return reply.headers(headers).type(a.type).send(a.body);
   });
 }

@@ -1,28 +1,36 @@
-import { Controller, Inject, OnModuleDestroy, Res } from '@nestjs/common';
-import { Queue } from 'bullmq';
-import { Gauge } from 'prom-client';
+import { Controller, Inject, Res } from '@nestjs/common';
+import { Gauge, Registry } from 'prom-client';
 import { ROUTES } from '@app/api-contract';
-import { DomainError, QUEUES } from '@app/common';
-import { pendingMigrations } from '@app/persistence';
-import { Services, SERVICES } from '@app/services';
-import { TRANSFER_STATUSES } from '@app/transfers';
+import { DomainError } from '@app/common';
+import { Queues } from '@app/common/module';
+import { Config, CONFIG } from '@app/config';
+import { Database, pendingMigrations } from '@app/persistence';
+import { ReconciliationMetricsQueries } from '@app/reconciliation';
+import { BullTransferQueue, TRANSFER_STATUSES, TransfersRepository } from '@app/transfers';
+import { OutboxEventsRepository } from '@app/webhooks';
 import { Endpoint } from '../../core/endpoint.decorator';
 
 type Reply = { header(k: string, v: string): Reply; status(n: number): Reply };
 
 @Controller()
-export class OperationsController implements OnModuleDestroy {
-  /** Every queue of libs/common/src/queues.ts, read-only here (depth and age of the oldest job). */
-  private readonly queues: Queue[];
-
+export class OperationsController {
   /**
    * The gauges of /metrics, read at each scrape, on this process's registry (which also has
    * Node's defaults, the provider calls this process makes and the HTTP request histogram).
    * One unit per metric; every status is exported, 0 when it has nothing.
    */
-  constructor(@Inject(SERVICES) private readonly s: Services) {
-    const registers = [s.metrics];
-    const { transfers, providerAccount, metricsQueries: q } = s;
+  constructor(
+    @Inject(CONFIG) config: Config,
+    private readonly db: Database,
+    private readonly queueHandles: Queues,
+    private readonly transferQueue: BullTransferQueue,
+    private readonly registry: Registry,
+    transfers: TransfersRepository,
+    reconciliationMetrics: ReconciliationMetricsQueries,
+    webhooks: OutboxEventsRepository,
+  ) {
+    const registers = [registry];
+    const providerAccount = config.PROVIDER_ACCOUNT;
     new Gauge({
       name: 'credit_ledger_transfers', help: 'Transfers by status (every status, 0 when none)', labelNames: ['provider_account', 'status'], registers,
       async collect() {
@@ -31,11 +39,8 @@ export class OperationsController implements OnModuleDestroy {
         for (const r of await transfers.countsByStatus()) this.set({ provider_account: r.provider_account_id, status: r.status }, r.n);
       },
     });
-    const queues = (this.queues = Object.values(QUEUES).map((name) => {
-      const q = new Queue(name, { connection: s.producerRedis, prefix: s.config.QUEUE_PREFIX });
-      q.on('error', () => undefined);
-      return q;
-    }));
+    // Every queue of libs/common/src/queues.ts, read-only here (depth and age of the oldest job).
+    const queues = queueHandles.openAll();
     new Gauge({
       name: 'credit_ledger_queue_jobs', help: 'Queue jobs by queue and state', labelNames: ['queue', 'state'], registers,
       async collect() {
@@ -61,17 +66,16 @@ export class OperationsController implements OnModuleDestroy {
     });
     new Gauge({
       name: 'credit_ledger_in_doubt_transfers', help: 'Transfers in doubt (a provider call with an unknown outcome): a person must decide', labelNames: ['provider_account'], registers,
-      async collect() { this.set({ provider_account: providerAccount }, (await q.inDoubt(providerAccount)).count); },
+      async collect() { this.set({ provider_account: providerAccount }, (await transfers.inDoubtStats(providerAccount)).count); },
     });
     new Gauge({
       name: 'credit_ledger_in_doubt_oldest_age_seconds', help: 'How long the oldest in-doubt transfer has waited for a decision (0: none)', labelNames: ['provider_account'], registers,
-      async collect() { this.set({ provider_account: providerAccount }, (await q.inDoubt(providerAccount)).oldestAgeSeconds); },
+      async collect() { this.set({ provider_account: providerAccount }, (await transfers.inDoubtStats(providerAccount)).oldestAgeSeconds); },
     });
     new Gauge({
       name: 'credit_ledger_oldest_pending_transfer_age_seconds', help: 'Age of the oldest transfer not yet executed (0: none)', labelNames: ['provider_account'], registers,
-      async collect() { this.set({ provider_account: providerAccount }, await q.oldestPendingAgeSeconds(providerAccount)); },
+      async collect() { this.set({ provider_account: providerAccount }, await transfers.oldestPendingAgeSeconds(providerAccount)); },
     });
-    const webhooks = s.webhookDeliveries;
     new Gauge({
       name: 'credit_ledger_webhook_events', help: 'Webhook events by delivery status (pending, delivered, failed)', labelNames: ['status'], registers,
       async collect() {
@@ -84,11 +88,12 @@ export class OperationsController implements OnModuleDestroy {
       name: 'credit_ledger_webhook_oldest_pending_age_seconds', help: 'Age of the oldest webhook event not yet delivered (0: none)', registers,
       async collect() { this.set((await webhooks.stats(providerAccount)).oldestPendingSeconds); },
     });
-    const lastRun = (name: string, help: string, value: (r: Awaited<ReturnType<typeof q.lastReconciliations>>[number]) => number) => new Gauge({
+    const runs = reconciliationMetrics;
+    const lastRun = (name: string, help: string, value: (r: Awaited<ReturnType<typeof runs.lastReconciliations>>[number]) => number) => new Gauge({
       name, help, labelNames: ['provider_account'], registers,
       async collect() {
         this.reset();
-        for (const r of await q.lastReconciliations()) this.set({ provider_account: r.providerAccount }, value(r));
+        for (const r of await runs.lastReconciliations()) this.set({ provider_account: r.providerAccount }, value(r));
       },
     });
     lastRun('credit_ledger_last_reconciliation_timestamp_seconds', 'When the last finished reconciliation run finished (unix time)', (r) => r.finishedAt);
@@ -99,7 +104,7 @@ export class OperationsController implements OnModuleDestroy {
       async collect() {
         this.reset();
         this.set({ provider_account: providerAccount }, 0);
-        for (const r of await q.openDrifts()) this.set({ provider_account: r.providerAccount }, r.count);
+        for (const r of await runs.openDrifts()) this.set({ provider_account: r.providerAccount }, r.count);
       },
     });
     new Gauge({
@@ -108,13 +113,9 @@ export class OperationsController implements OnModuleDestroy {
         this.reset();
         this.set({ provider_account: providerAccount }, 0);
         // Rendered as a float for Prometheus only; money stays decimal everywhere else.
-        for (const r of await q.openDrifts()) this.set({ provider_account: r.providerAccount }, Number(r.grossEuros));
+        for (const r of await runs.openDrifts()) this.set({ provider_account: r.providerAccount }, Number(r.grossEuros));
       },
     });
-  }
-
-  async onModuleDestroy() {
-    await Promise.all(this.queues.map((q) => q.close().catch(() => undefined)));
   }
 
   @Endpoint(ROUTES.healthLive)
@@ -125,14 +126,14 @@ export class OperationsController implements OnModuleDestroy {
   @Endpoint(ROUTES.healthReady)
   async ready(@Res({ passthrough: true }) reply: Reply) {
     const checks: Record<string, string> = {};
-    await this.s.db.ping().then(() => (checks.postgres = 'ok'), (e: Error) => (checks.postgres = `down: ${e.message}`));
+    await this.db.ping().then(() => (checks.postgres = 'ok'), (e: Error) => (checks.postgres = `down: ${e.message}`));
     if (checks.postgres === 'ok') {
-      const pending = await pendingMigrations((sql) => this.s.db.query(sql));
+      const pending = await pendingMigrations((sql) => this.db.query(sql));
       checks.migrations = pending.length ? `pending: ${pending.join(', ')}` : 'ok';
     }
-    await this.s.producerRedis.ping().then(() => (checks.redis = 'ok'), (e: Error) => (checks.redis = `down: ${e.message}`));
+    await this.queueHandles.connection.ping().then(() => (checks.redis = 'ok'), (e: Error) => (checks.redis = `down: ${e.message}`));
     if (checks.redis === 'ok') {
-      await this.s.queue.queue.getJobCounts('waiting').then(() => (checks.queue = 'ok'), (e: Error) => (checks.queue = `down: ${e.message}`));
+      await this.transferQueue.queue.getJobCounts('waiting').then(() => (checks.queue = 'ok'), (e: Error) => (checks.queue = `down: ${e.message}`));
     }
     const ok = Object.values(checks).every((v) => v === 'ok');
     reply.status(ok ? 200 : 503);
@@ -142,8 +143,8 @@ export class OperationsController implements OnModuleDestroy {
   @Endpoint(ROUTES.metrics)
   async metrics(@Res({ passthrough: true }) reply: Reply) {
     try {
-      const text = await this.s.metrics.metrics();
-      reply.header('content-type', this.s.metrics.contentType);
+      const text = await this.registry.metrics();
+      reply.header('content-type', this.registry.contentType);
       return text;
     } catch (err) {
       throw new DomainError('service_unavailable', `metrics unavailable: ${(err as Error).message}`);

@@ -1,15 +1,15 @@
-import { Controller, Inject } from '@nestjs/common';
+import { Controller } from '@nestjs/common';
 import { ROUTES } from '@app/api-contract';
-import { Services, SERVICES } from '@app/services';
+import { ProviderCheckUseCase } from '@app/provider';
 import { Endpoint } from '../../core/endpoint.decorator';
 
 @Controller()
 export class ProviderController {
-  constructor(@Inject(SERVICES) private readonly s: Services) {}
+  constructor(private readonly providerCheck: ProviderCheckUseCase) {}
 
   /** Read-only onboarding check of the configured provider (libs/provider provider-check.ts). */
   @Endpoint(ROUTES.providerCheck)
   async check() {
-    return this.s.providerCheck.execute();
+    return this.providerCheck.execute();
   }
 }

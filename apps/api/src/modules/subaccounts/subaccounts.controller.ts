@@ -3,8 +3,8 @@ import { z } from 'zod';
 import { createSubaccountInput, pageQuery, ROUTES } from '@app/api-contract';
 import { Cursors, DomainError, fetchSize, pageOf } from '@app/common';
 import { balanceJson } from '@app/ledger';
-import { Services, SERVICES } from '@app/services';
-import { SubaccountView } from '@app/subaccounts';
+import { Config, CONFIG } from '@app/config';
+import { CreateSubaccountUseCase, ImportSubaccountsUseCase, SubaccountsQueries, SubaccountView } from '@app/subaccounts';
 import { Principal } from '../../core/auth.guard';
 import { Endpoint, ValidBody, ValidParam, ValidQuery } from '../../core/endpoint.decorator';
 import { CurrentPrincipal } from '../../core/principal.decorator';
@@ -24,29 +24,38 @@ function subaccountJson(v: SubaccountView) {
 
 @Controller()
 export class SubaccountsController {
-  constructor(@Inject(SERVICES) private readonly s: Services) {}
+  private readonly providerAccount: string;
+
+  constructor(
+    @Inject(CONFIG) config: Config,
+    private readonly subaccounts: SubaccountsQueries,
+    private readonly createSubaccount: CreateSubaccountUseCase,
+    private readonly importSubaccounts: ImportSubaccountsUseCase,
+  ) {
+    this.providerAccount = config.PROVIDER_ACCOUNT;
+  }
 
   @Endpoint(ROUTES.listSubaccounts)
   async list(@ValidQuery() q: z.output<typeof pageQuery>) {
-    const rows = await this.s.subaccounts.list(this.s.providerAccount, fetchSize(q.limit), q.cursor === undefined ? undefined : Cursors.token.decode(q.cursor));
+    const rows = await this.subaccounts.list(this.providerAccount, fetchSize(q.limit), q.cursor === undefined ? undefined : Cursors.token.decode(q.cursor));
     return pageOf(rows, q.limit, (last) => Cursors.token.encode(last.token), subaccountJson);
   }
 
   @Endpoint(ROUTES.getSubaccount)
   async get(@ValidParam('token') token: string) {
-    const v = await this.s.subaccounts.get(this.s.providerAccount, token);
+    const v = await this.subaccounts.get(this.providerAccount, token);
     if (!v) throw new DomainError('subaccount_not_found', `sub-account ${token} does not exist`);
     return subaccountJson(v);
   }
 
   @Endpoint(ROUTES.createSubaccount, 201)
   async create(@ValidBody() body: z.output<typeof createSubaccountInput>, @CurrentPrincipal() who: Principal) {
-    const { token } = await this.s.createSubaccount.execute({ providerAccount: this.s.providerAccount, ...body, actor: who.actor });
-    return subaccountJson((await this.s.subaccounts.get(this.s.providerAccount, token))!);
+    const { token } = await this.createSubaccount.execute({ providerAccount: this.providerAccount, ...body, actor: who.actor });
+    return subaccountJson((await this.subaccounts.get(this.providerAccount, token))!);
   }
 
   @Endpoint(ROUTES.importSubaccounts, 200)
   async import(@CurrentPrincipal() who: Principal) {
-    return this.s.importSubaccounts.execute(this.s.providerAccount, who.actor);
+    return this.importSubaccounts.execute(this.providerAccount, who.actor);
   }
 }

@@ -3,7 +3,9 @@ import { DomainError, isStorableText, Logger, scrubText } from '@app/common';
 import { isValidSubaccountToken, subaccountCode } from '@app/ledger';
 import { appendJournal, Database, LedgerRepository, Tx } from '@app/persistence';
 import { CreateBody, CreateSubaccountInput, listAllSubaccounts, ProviderOutcome, SubaccountListBody } from '@app/provider';
-import { providerFailure } from '../../provider-error';
+import { providerFailure } from '@app/provider';
+import { CreationInput, CreationIntent, SubaccountCreationsRepository } from '../../subaccount-creations.repository';
+import { SubaccountsRepository } from '../../subaccounts.repository';
 
 export interface CreateSubaccountCommand {
   providerAccount: string;
@@ -20,8 +22,6 @@ export interface SubaccountCreator {
   createSubaccount(input: CreateSubaccountInput): Promise<ProviderOutcome<CreateBody>>;
   listSubaccounts(page: number): Promise<ProviderOutcome<SubaccountListBody>>;
 }
-
-interface IntentRow { id: string; status: 'pending' | 'created' | 'failed'; token: string | null; request_hash: string }
 
 const LIMITS = { email: 254, title: 100, firstname: 100, lastname: 100 } as const;
 
@@ -40,6 +40,8 @@ export class CreateSubaccountUseCase {
   constructor(
     private readonly db: Database,
     private readonly ledger: LedgerRepository,
+    private readonly subaccounts: SubaccountsRepository,
+    private readonly creations: SubaccountCreationsRepository,
     private readonly provider: SubaccountCreator,
     private readonly logger?: Logger,
   ) {}
@@ -60,7 +62,7 @@ export class CreateSubaccountUseCase {
         throw new DomainError('provider_unavailable', 'creating the sub-account: the provider answered an unusable token; the creation stays pending (retry to complete it)');
       }
       // Stored at once, on its own: if booking fails below, a retry completes it with this token.
-      await this.db.query(`UPDATE subaccount_creations SET token = $2, updated_at = clock_timestamp() WHERE id = $1`, [intent.id, o.body.token]);
+      await this.creations.setToken(intent.id, o.body.token);
       return this.complete(cmd, intent.id, o.body.token);
     }
     if (o.kind === 'rejected' && o.reason === 'email_exists' && intent.retried) {
@@ -72,7 +74,7 @@ export class CreateSubaccountUseCase {
       }
       const found = listing.items.find(sameEmail);
       if (found) {
-        await this.db.query(`UPDATE subaccount_creations SET token = $2, updated_at = clock_timestamp() WHERE id = $1`, [intent.id, found.token]);
+        await this.creations.setToken(intent.id, found.token);
         return this.complete(cmd, intent.id, found.token);
       }
     }
@@ -83,35 +85,25 @@ export class CreateSubaccountUseCase {
   }
 
   /** The intent row, pending, locked for this attempt; a completed one for this email is a 409. */
-  private async recordIntent(cmd: CreateSubaccountCommand, requestHash: string): Promise<IntentRow & { retried: boolean }> {
+  private async recordIntent(cmd: CreateSubaccountCommand, requestHash: string): Promise<CreationIntent & { retried: boolean }> {
+    const input: CreationInput = {
+      requestHash, type: cmd.type, title: cmd.title ?? null, firstname: cmd.firstname ?? null, lastname: cmd.lastname ?? null, isBuyer: cmd.isBuyer ?? null, actor: cmd.actor,
+    };
     return this.db.transaction(async (tx) => {
       await this.ledger.ensureProviderAccount(tx, cmd.providerAccount);
-      const [existing] = await tx.query<IntentRow>(
-        `SELECT id, status, token, request_hash FROM subaccount_creations WHERE provider_account_id = $1 AND lower(email) = lower($2) FOR UPDATE`,
-        [cmd.providerAccount, cmd.email],
-      );
+      const existing = await this.creations.lockByEmail(tx, cmd.providerAccount, cmd.email);
       if (!existing) {
-        const [row] = await tx.query<IntentRow>(
-          `INSERT INTO subaccount_creations (provider_account_id, email, request_hash, type, title, firstname, lastname, is_buyer, actor)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-           ON CONFLICT (provider_account_id, lower(email)) DO NOTHING
-           RETURNING id, status, token, request_hash`,
-          [cmd.providerAccount, cmd.email, requestHash, cmd.type, cmd.title ?? null, cmd.firstname ?? null, cmd.lastname ?? null, cmd.isBuyer ?? null, cmd.actor],
-        );
-        if (!row) throw new DomainError('subaccount_exists', 'a creation for this email is under way; retry in a moment');
-        return { ...row, retried: false };
+        const created = await this.creations.insertPending(tx, cmd.providerAccount, cmd.email, input);
+        if (!created) throw new DomainError('subaccount_exists', 'a creation for this email is under way; retry in a moment');
+        return { ...created, retried: false };
       }
       if (existing.status === 'created') {
         throw new DomainError('subaccount_exists', `a sub-account with this email exists (${existing.token})`, { token: existing.token });
       }
-      if (existing.status === 'pending' && existing.request_hash !== requestHash) {
+      if (existing.status === 'pending' && existing.requestHash !== requestHash) {
         throw new DomainError('subaccount_exists', 'a creation for this email is pending with other details; retry it with the same input to complete it');
       }
-      await tx.query(
-        `UPDATE subaccount_creations SET status = 'pending', request_hash = $2, type = $3, title = $4, firstname = $5, lastname = $6, is_buyer = $7,
-                actor = $8, error = NULL, updated_at = clock_timestamp() WHERE id = $1`,
-        [existing.id, requestHash, cmd.type, cmd.title ?? null, cmd.firstname ?? null, cmd.lastname ?? null, cmd.isBuyer ?? null, cmd.actor],
-      );
+      await this.creations.restart(tx, existing.id, input);
       // A pending intent was attempted before: the provider may already have the sub-account.
       return { ...existing, status: 'pending', retried: existing.status === 'pending' };
     });
@@ -121,24 +113,22 @@ export class CreateSubaccountUseCase {
   private async complete(cmd: CreateSubaccountCommand, intentId: string, token: string): Promise<{ token: string }> {
     await this.db.transaction(async (tx: Tx) => {
       const account = await this.ledger.ensureAccount(tx, cmd.providerAccount, subaccountCode(token));
-      const inserted = await tx.query(
-        `INSERT INTO subaccounts (provider_account_id, token, email, type, title, firstname, lastname, is_buyer, account_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING RETURNING token`,
-        [cmd.providerAccount, token, cmd.email, cmd.type, cmd.title ?? null, cmd.firstname ?? null, cmd.lastname ?? null, cmd.isBuyer ?? null, account.id],
-      );
-      if (inserted.length) {
+      const inserted = await this.subaccounts.insertCreated(tx, cmd.providerAccount, {
+        token, email: cmd.email, type: cmd.type, title: cmd.title, firstname: cmd.firstname, lastname: cmd.lastname, isBuyer: cmd.isBuyer, accountId: account.id,
+      });
+      if (inserted) {
         await appendJournal(tx, {
           providerAccount: cmd.providerAccount, actor: cmd.actor, action: 'subaccount.created', entityType: 'subaccount', entityId: token,
           data: { email: cmd.email, type: cmd.type },
         });
       }
-      await tx.query(`UPDATE subaccount_creations SET status = 'created', token = $2, error = NULL, updated_at = clock_timestamp() WHERE id = $1`, [intentId, token]);
+      await this.creations.markCreated(tx, intentId, token);
     });
     return { token };
   }
 
   private async mark(id: string, status: 'pending' | 'failed', error: string): Promise<void> {
-    await this.db.query(`UPDATE subaccount_creations SET status = $2, error = $3, updated_at = clock_timestamp() WHERE id = $1`, [id, status, scrubText(error).slice(0, 1000)])
+    await this.creations.markOutcome(id, status, scrubText(error).slice(0, 1000))
       .catch((err: Error) => this.logger?.warn({ err: err.message, intent: id }, 'could not record the outcome of a sub-account creation'));
   }
 }

@@ -1,8 +1,10 @@
 import { DomainError } from '@app/common';
 import { adjustmentPostings, Money, subaccountCode } from '@app/ledger';
-import { appendJournal, Database, LedgerRepository } from '@app/persistence';
+import { appendJournal, Database, LedgerRepository, ObservationsRepository, Tx } from '@app/persistence';
 import { listAllSubaccounts, MeBody, ProviderOutcome, SkippedListEntry, SubaccountListBody } from '@app/provider';
-import { providerFailure } from '../../provider-error';
+import { TransfersRepository } from '@app/transfers';
+import { providerFailure } from '@app/provider';
+import { SubaccountsRepository } from '../../subaccounts.repository';
 
 export interface SubaccountReads {
   me(): Promise<ProviderOutcome<MeBody>>;
@@ -21,10 +23,17 @@ export interface ImportResult {
  * as opening balances (from `funding`), so the ledger starts reconciled.
  */
 export class ImportSubaccountsUseCase {
-  constructor(private readonly db: Database, private readonly ledger: LedgerRepository, private readonly provider: SubaccountReads) {}
+  constructor(
+    private readonly db: Database,
+    private readonly ledger: LedgerRepository,
+    private readonly subaccounts: SubaccountsRepository,
+    private readonly transfers: TransfersRepository,
+    private readonly observations: ObservationsRepository,
+    private readonly provider: SubaccountReads,
+  ) {}
 
   async execute(providerAccount: string, actor: string): Promise<ImportResult> {
-    const [{ started }] = await this.db.query<{ started: Date }>('SELECT clock_timestamp() AS started');
+    const started = await this.db.clock();
     const me = await this.provider.me();
     if (me.kind !== 'ok') throw providerFailure('reading the main account', me);
     const listing = await listAllSubaccounts(this.provider);
@@ -35,28 +44,20 @@ export class ImportSubaccountsUseCase {
     return this.db.transaction(async (tx) => {
       await this.ledger.ensureProviderAccount(tx, providerAccount);
       const result: ImportResult = { total: items.length, imported: 0, refreshed: 0, openingBalances: 0, mainOpeningBalance: null, skipped };
-      const [{ has_main_opening }] = await tx.query<{ has_main_opening: boolean }>(
-        `SELECT EXISTS (SELECT 1 FROM ledger_transactions WHERE provider_account_id = $1 AND kind = 'opening_balance' AND reason = 'opening balance: main') AS has_main_opening`,
-        [providerAccount],
-      );
-      if (!has_main_opening && me.body.balance.isPositive()) {
+      const hasMainOpening = await this.ledger.hasTransaction(tx, providerAccount, 'opening_balance', 'opening balance: main');
+      if (!hasMainOpening && me.body.balance.isPositive()) {
         await this.bookOpening(tx, providerAccount, 'main', me.body.balance, actor, 'opening balance: main');
         result.mainOpeningBalance = me.body.balance.toFixed();
         result.openingBalances++;
       }
       for (const item of items) {
         const account = await this.ledger.ensureAccount(tx, providerAccount, subaccountCode(item.token));
-        const rows = await tx.query<{ inserted: boolean }>(
-          `INSERT INTO subaccounts (provider_account_id, token, email, type, account_id, provider_created_at, imported_at)
-           VALUES ($1, $2, $3, $4, $5, $6, now())
-           ON CONFLICT (provider_account_id, token) DO UPDATE SET email = EXCLUDED.email, type = EXCLUDED.type, imported_at = now()
-           RETURNING (xmax = 0) AS inserted`,
-          [providerAccount, item.token, item.email, item.type === 'advanced' ? 'advanced' : 'simple', account.id, item.createdAt],
-        );
-        if (rows[0].inserted) {
+        const inserted = await this.subaccounts.upsertImported(tx, providerAccount, {
+          token: item.token, email: item.email, type: item.type === 'advanced' ? 'advanced' : 'simple', accountId: account.id, providerCreatedAt: item.createdAt,
+        });
+        if (inserted) {
           result.imported++;
-          const [{ n }] = await tx.query<{ n: number }>('SELECT count(*)::int AS n FROM postings WHERE account_id = $1', [account.id]);
-          if (n === 0 && item.balance.isPositive()) {
+          if (!(await this.ledger.hasPostings(tx, account.id)) && item.balance.isPositive()) {
             await this.bookOpening(tx, providerAccount, subaccountCode(item.token), item.balance, actor, `opening balance: sub-account ${item.token}`);
             result.openingBalances++;
           }
@@ -66,15 +67,12 @@ export class ImportSubaccountsUseCase {
       }
       // The list is an exact reading of every sub-account: the first evidence that brackets
       // their first transfers (docs/in-doubt.md).
-      await tx.query(
-        `INSERT INTO observations (provider_account_id, account_id, source, balance, expected, settled, read_started_at)
-         SELECT $1, a.id, 'list', v.balance, b.debits_posted - b.credits_posted,
-                NOT EXISTS (SELECT 1 FROM transfers t WHERE t.provider_account_id = $1 AND t.subaccount_token = v.token AND t.status = 'executing'), $4
-           FROM unnest($2::text[], $3::numeric[]) AS v(token, balance)
-           JOIN ledger_accounts a ON a.provider_account_id = $1 AND a.code = 'sub:' || v.token
-           JOIN balances b ON b.account_id = a.id`,
-        [providerAccount, items.map((i) => i.token), items.map((i) => i.balance.toFixed()), started],
-      );
+      // A sub-account with a call in flight may have moved while the list was read: not settled.
+      const moving = await this.transfers.subaccountsExecuting(tx, providerAccount, items.map((i) => i.token));
+      await this.observations.recordReadings(tx, {
+        providerAccount, source: 'list', readStartedAt: started,
+        readings: items.map((i) => ({ code: subaccountCode(i.token), balance: i.balance, settled: !moving.has(i.token) })),
+      });
       await appendJournal(tx, {
         providerAccount, actor, action: 'subaccounts.imported', entityType: 'provider_account', entityId: providerAccount,
         data: { ...result },
@@ -83,7 +81,7 @@ export class ImportSubaccountsUseCase {
     });
   }
 
-  private async bookOpening(tx: Parameters<Parameters<Database['transaction']>[0]>[0], providerAccount: string, account: string, amount: Money, actor: string, reason: string) {
+  private async bookOpening(tx: Tx, providerAccount: string, account: string, amount: Money, actor: string, reason: string) {
     await this.ledger.record(tx, {
       providerAccount, kind: 'opening_balance', state: 'posted', actor, reason,
       lines: adjustmentPostings('opening_balance', account, amount),

@@ -4,7 +4,8 @@ import { Money } from '@app/ledger';
 import { appendJournal, Database, pgCode, PgError } from '@app/persistence';
 import { checkPolicy, Clock, PolicyFields, TopupMode, TopupPolicy } from '../../domain/policy';
 import { DEFAULT_SCHEDULE } from '../../domain/schedule';
-import { PolicyRow, toPolicy } from '../../topups.queries';
+import { SubaccountsRepository } from '@app/subaccounts';
+import { TopupsRepository } from '../../topups.repository';
 
 export interface CreateTopupPolicyCommand {
   providerAccount: string;
@@ -24,7 +25,12 @@ export interface CreateTopupPolicyCommand {
 
 /** Creates a policy. Its first period is the first fire after now: creating one never tops up for a period already past. */
 export class CreateTopupPolicyUseCase {
-  constructor(private readonly db: Database, private readonly opts: { now: Clock; defaultTimezone: string }) {}
+  constructor(
+    private readonly db: Database,
+    private readonly topups: TopupsRepository,
+    private readonly subaccounts: SubaccountsRepository,
+    private readonly opts: { now: Clock; defaultTimezone: string },
+  ) {}
 
   async execute(cmd: CreateTopupPolicyCommand): Promise<TopupPolicy> {
     const f = checkPolicy({
@@ -34,19 +40,13 @@ export class CreateTopupPolicyUseCase {
     const id = randomUUID();
     try {
       return await this.db.transaction(async (tx) => {
-        const sub = await tx.query('SELECT 1 FROM subaccounts WHERE provider_account_id = $1 AND token = $2', [cmd.providerAccount, f.subaccount]);
-        if (!sub.length) throw new DomainError('subaccount_not_found', `sub-account ${f.subaccount} does not exist`);
-        const [row] = await tx.query<PolicyRow>(
-          `INSERT INTO topup_policies (id, provider_account_id, subaccount_token, mode, amount, target, cap, schedule, timezone, enabled, effective_from, created_by, updated_by)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) RETURNING *`,
-          [id, cmd.providerAccount, f.subaccount, f.mode, f.amount?.toFixed() ?? null, f.target?.toFixed() ?? null, f.cap?.toFixed() ?? null,
-            f.schedule, f.timezone, f.enabled, this.opts.now(), cmd.actor],
-        );
+        if (!(await this.subaccounts.exists(tx, cmd.providerAccount, f.subaccount))) throw new DomainError('subaccount_not_found', `sub-account ${f.subaccount} does not exist`);
+        const policy = await this.topups.insertPolicy(tx, { id, providerAccount: cmd.providerAccount, fields: f, effectiveFrom: this.opts.now(), actor: cmd.actor });
         await appendJournal(tx, {
           providerAccount: cmd.providerAccount, actor: cmd.actor, action: 'topup_policy.created', entityType: 'topup_policy', entityId: id,
           correlationId: cmd.correlationId, data: journalFields(f),
         });
-        return toPolicy(row);
+        return policy;
       });
     } catch (err) {
       if (pgCode(err) === PgError.foreignKeyViolation) throw new DomainError('subaccount_not_found', `sub-account ${f.subaccount} does not exist`);

@@ -2,8 +2,9 @@ import { Database } from '@app/persistence';
 import { SubaccountReads } from '@app/subaccounts';
 import { Clock, decide } from '../../domain/policy';
 import { latestFire, nextFire, parseSchedule, periodKey } from '../../domain/schedule';
-import { pendingNet, readProviderBalance } from '../../balance-reading';
-import { TopupsQueries } from '../../topups.queries';
+import { TransfersRepository } from '@app/transfers';
+import { readProviderBalance } from '../../balance-reading';
+import { TopupsRepository } from '../../topups.repository';
 
 export interface TopupPreview {
   policy: string;
@@ -23,14 +24,16 @@ export interface TopupPreview {
 
 /** What the next run would do: when, and the amount it would transfer now (target mode reads the provider). */
 export class PreviewTopupPolicyUseCase {
-  private readonly queries: TopupsQueries;
-
-  constructor(private readonly db: Database, private readonly provider: SubaccountReads, private readonly opts: { now: Clock }) {
-    this.queries = new TopupsQueries(db);
-  }
+  constructor(
+    private readonly db: Database,
+    private readonly topups: TopupsRepository,
+    private readonly transfers: TransfersRepository,
+    private readonly provider: SubaccountReads,
+    private readonly opts: { now: Clock },
+  ) {}
 
   async execute(providerAccount: string, id: string): Promise<TopupPreview> {
-    const p = await this.queries.getPolicy(providerAccount, id);
+    const p = await this.topups.getPolicy(providerAccount, id);
     const now = this.opts.now();
     const active = p.enabled && !p.deletedAt;
     const s = parseSchedule(p.schedule, p.timezone);
@@ -40,8 +43,7 @@ export class PreviewTopupPolicyUseCase {
       const latest = latestFire(s, now);
       if (latest && latest > p.effectiveFrom) {
         const key = periodKey(latest, p.timezone);
-        const runs = await this.db.query('SELECT 1 FROM topup_runs WHERE policy_id = $1 AND period_key = $2', [p.id, key]);
-        if (!runs.length) duePeriod = key;
+        if (!(await this.topups.hasRun(this.db, p.id, key))) duePeriod = key;
       }
     }
     let reading = null;
@@ -50,7 +52,7 @@ export class PreviewTopupPolicyUseCase {
     let observed: string | null = null;
     if (p.mode === 'target') {
       const balance = await readProviderBalance(this.provider, p.subaccount);
-      if (balance) reading = { observed: balance, pendingNet: await pendingNet(this.db, providerAccount, p.subaccount) };
+      if (balance) reading = { observed: balance, pendingNet: await this.transfers.pendingNet(this.db, providerAccount, p.subaccount) };
     }
     if (p.mode === 'target' && !reading) {
       explanation = `the provider does not list sub-account ${p.subaccount}: a run would fail`;

@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { DomainError, Logger } from '@app/common';
 import { Money } from '@app/ledger';
-import { appendJournal, Database, pgCode, pgConstraint, PgError, Tx } from '@app/persistence';
+import { appendJournal, Database, pgCode, pgConstraint, PgError, Tx, withSavepoint } from '@app/persistence';
 import { SubaccountReads } from '@app/subaccounts';
-import { RecordTransferUseCase, Transfer } from '@app/transfers';
-import { pendingNet, readProviderBalance } from '../../balance-reading';
+import { RecordTransferUseCase, Transfer, TransfersRepository } from '@app/transfers';
+import { readProviderBalance } from '../../balance-reading';
 import { Clock, decide, Decision, TOPUP_ACTOR, TopupPolicy, TopupRunStatus } from '../../domain/policy';
 import { firesBetween, latestFire, parseSchedule, periodKey, Schedule } from '../../domain/schedule';
-import { PolicyRow, TopupsQueries } from '../../topups.queries';
+import { NewTopupRun, TopupsRepository } from '../../topups.repository';
 
 export interface RunDueTopupsOptions {
   now: Clock;
@@ -46,20 +46,18 @@ type PolicyOutcome =
  * See docs/topups.md.
  */
 export class RunDueTopupsUseCase {
-  private readonly queries: TopupsQueries;
-
   constructor(
     private readonly db: Database,
+    private readonly topups: TopupsRepository,
+    private readonly transfers: TransfersRepository,
     private readonly recordTransfer: RecordTransferUseCase,
     private readonly provider: SubaccountReads,
     private readonly opts: RunDueTopupsOptions,
-  ) {
-    this.queries = new TopupsQueries(db);
-  }
+  ) {}
 
   async execute(providerAccount: string, now: Date = this.opts.now()): Promise<RunDueTopupsResult> {
     const result: RunDueTopupsResult = { decided: 0, skipped: 0, failed: 0, missed: 0, alreadyRun: 0, deferred: 0, transfers: [] };
-    for (const policy of await this.queries.activePolicies(providerAccount)) {
+    for (const policy of await this.topups.activePolicies(providerAccount)) {
       try {
         const o = await this.runPolicy(policy, now, result);
         if (!o) continue;
@@ -85,7 +83,7 @@ export class RunDueTopupsUseCase {
     if (!due || due <= p.effectiveFrom) return null;
     const key = periodKey(due, p.timezone);
     // Cheap check first: the usual tick finds the period already run and reads nothing else.
-    if (await this.hasRun(this.db, p.id, key)) return { kind: 'already_run' };
+    if (await this.topups.hasRun(this.db, p.id, key)) return { kind: 'already_run' };
 
     let observed: Money | null = null;
     if (p.mode === 'target') {
@@ -109,9 +107,9 @@ export class RunDueTopupsUseCase {
 
   private async decideAndRecord(tx: Tx, p: TopupPolicy, s: Schedule, due: Date, key: string, now: Date, observed: Money | null): Promise<PolicyOutcome> {
     // Instances ticking together queue here; the policy cannot change under the decision.
-    const [locked] = await tx.query<PolicyRow>('SELECT * FROM topup_policies WHERE id = $1 FOR UPDATE', [p.id]);
-    if (!locked.enabled || locked.deleted_at || locked.updated_at.getTime() !== p.updatedAt.getTime()) return { kind: 'policy_changed' };
-    if (await this.hasRun(tx, p.id, key)) return { kind: 'already_run' };
+    const locked = await this.topups.lockPolicy(tx, p.providerAccount, p.id);
+    if (!locked.enabled || locked.deletedAt || locked.updatedAt.getTime() !== p.updatedAt.getTime()) return { kind: 'policy_changed' };
+    if (await this.topups.hasRun(tx, p.id, key)) return { kind: 'already_run' };
 
     const missed = await this.recordMissed(tx, p, s, due, key);
     let decision: Decision | null = null;
@@ -119,7 +117,7 @@ export class RunDueTopupsUseCase {
     if (p.mode === 'target' && observed === null) {
       failure = `the provider does not list sub-account ${p.subaccount}`;
     } else {
-      const reading = p.mode === 'target' ? { observed: observed!, pendingNet: await pendingNet(tx, p.providerAccount, p.subaccount) } : null;
+      const reading = p.mode === 'target' ? { observed: observed!, pendingNet: await this.transfers.pendingNet(tx, p.providerAccount, p.subaccount) } : null;
       decision = decide(p, reading);
     }
     const late = now.getTime() - due.getTime() > 5 * 60_000 ? `caught up at ${now.toISOString()}: ` : '';
@@ -134,22 +132,20 @@ export class RunDueTopupsUseCase {
       return { kind: 'ran', status: 'skipped', missed, transfer: null };
     }
     const amount = decision!.amount;
-    await tx.query('SAVEPOINT topup_transfer');
     try {
-      const runId = await this.insertRun(tx, { ...base, status: 'decided', amount, explanation: `${late}${decision!.explanation}` });
-      const idempotencyKey = `topup:${p.id}:${key}`;
-      const { transfer } = await this.recordTransfer.recordIn(tx, {
-        providerAccount: p.providerAccount, subaccount: p.subaccount, direction: 'add', amount, idempotencyKey, actor: TOPUP_ACTOR,
-        reference: `top-up ${key}`, metadata: { topupPolicy: p.id, topupPeriod: key }, correlationId: idempotencyKey,
+      // The transfer and its run in a savepoint: a refused transfer leaves a failed run instead.
+      return await withSavepoint(tx, async () => {
+        const runId = (await this.insertRun(tx, { ...base, status: 'decided', amount, explanation: `${late}${decision!.explanation}` }))!;
+        const idempotencyKey = `topup:${p.id}:${key}`;
+        const { transfer } = await this.recordTransfer.recordIn(tx, {
+          providerAccount: p.providerAccount, subaccount: p.subaccount, direction: 'add', amount, idempotencyKey, actor: TOPUP_ACTOR,
+          reference: `top-up ${key}`, metadata: { topupPolicy: p.id, topupPeriod: key }, correlationId: idempotencyKey,
+        });
+        await this.topups.setRunTransfer(tx, runId, transfer.id);
+        return { kind: 'ran', status: 'decided', missed, transfer } as const;
       });
-      await tx.query('UPDATE topup_runs SET transfer_id = $2 WHERE id = $1', [runId, transfer.id]);
-      await tx.query('RELEASE SAVEPOINT topup_transfer');
-      return { kind: 'ran', status: 'decided', missed, transfer };
     } catch (err) {
-      // The pipeline refused the transfer (e.g. the main account cannot cover it): the period
-      // is run, as failed, with the reason. Anything else (a conflict included) aborts the whole.
       if (!(err instanceof DomainError)) throw err;
-      await tx.query('ROLLBACK TO SAVEPOINT topup_transfer');
       await this.insertRun(tx, { ...base, status: 'failed', amount: null, explanation: `${late}${decision!.explanation}; the transfer was refused: ${err.message}` });
       return { kind: 'ran', status: 'failed', missed, transfer: null };
     }
@@ -157,7 +153,7 @@ export class RunDueTopupsUseCase {
 
   /** Periods after the last run (or the policy's start) and before the one being run. */
   private async recordMissed(tx: Tx, p: TopupPolicy, s: Schedule, due: Date, dueKey: string): Promise<number> {
-    const [{ last }] = await tx.query<{ last: Date | null }>('SELECT max(scheduled_for) AS last FROM topup_runs WHERE policy_id = $1', [p.id]);
+    const last = await this.topups.lastScheduledFor(tx, p.id);
     const from = last && last > p.effectiveFrom ? last : p.effectiveFrom;
     const max = this.opts.maxMissed ?? 1000;
     const fires = firesBetween(s, from, due, max + 1).filter((f) => f < due);
@@ -173,28 +169,13 @@ export class RunDueTopupsUseCase {
     return n;
   }
 
-  private async insertRun(
-    tx: Tx,
-    r: { policy: TopupPolicy; key: string; due: Date; observed: Money | null; status: TopupRunStatus; amount: Money | null; explanation: string },
-    ignoreExisting = false,
-  ): Promise<string | null> {
-    const id = randomUUID();
-    const rows = await tx.query<{ id: string }>(
-      `INSERT INTO topup_runs (id, policy_id, provider_account_id, period_key, scheduled_for, status, mode, amount, explanation, observed_balance, actor)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-       ${ignoreExisting ? 'ON CONFLICT ON CONSTRAINT topup_runs_one_per_period DO NOTHING' : ''} RETURNING id`,
-      [id, r.policy.id, r.policy.providerAccount, r.key, r.due, r.status, r.policy.mode, r.amount?.toFixed() ?? null, r.explanation,
-        r.observed?.toFixed() ?? null, TOPUP_ACTOR],
-    );
-    if (!rows.length) return null;
+  private async insertRun(tx: Tx, r: NewTopupRun, ignoreExisting = false): Promise<string | null> {
+    const id = await this.topups.insertRun(tx, randomUUID(), r, ignoreExisting);
+    if (!id) return null;
     await appendJournal(tx, {
       providerAccount: r.policy.providerAccount, actor: TOPUP_ACTOR, action: `topup_run.${r.status}`, entityType: 'topup_run', entityId: id,
       reason: r.explanation, data: { policy: r.policy.id, period: r.key, scheduledFor: r.due.toISOString(), amount: r.amount?.toFixed() ?? null },
     });
     return id;
-  }
-
-  private async hasRun(q: Tx | Database, policyId: string, key: string): Promise<boolean> {
-    return (await q.query('SELECT 1 FROM topup_runs WHERE policy_id = $1 AND period_key = $2', [policyId, key])).length > 0;
   }
 }

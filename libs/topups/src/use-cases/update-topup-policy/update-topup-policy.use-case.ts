@@ -2,7 +2,7 @@ import { DomainError } from '@app/common';
 import { Money } from '@app/ledger';
 import { appendJournal, Database, pgCode, PgError } from '@app/persistence';
 import { checkPolicy, Clock, PolicyFields, TopupMode, TopupPolicy } from '../../domain/policy';
-import { PolicyRow, TopupsQueries, toPolicy } from '../../topups.queries';
+import { TopupsRepository } from '../../topups.repository';
 import { journalFields } from '../create-topup-policy/create-topup-policy.use-case';
 
 export interface UpdateTopupPolicyCommand {
@@ -29,16 +29,12 @@ export interface UpdateTopupPolicyCommand {
  * schedule, or while disabled) are not owed and not listed as missed.
  */
 export class UpdateTopupPolicyUseCase {
-  private readonly queries: TopupsQueries;
-
-  constructor(private readonly db: Database, private readonly opts: { now: Clock }) {
-    this.queries = new TopupsQueries(db);
-  }
+  constructor(private readonly db: Database, private readonly topups: TopupsRepository, private readonly opts: { now: Clock }) {}
 
   async execute(cmd: UpdateTopupPolicyCommand): Promise<TopupPolicy> {
     try {
       return await this.db.transaction(async (tx) => {
-        const current = await this.queries.getPolicy(cmd.providerAccount, cmd.id, tx, true);
+        const current = await this.topups.lockPolicy(tx, cmd.providerAccount, cmd.id);
         if (current.deletedAt) throw new DomainError('invalid_state', `top-up policy ${cmd.id} is deleted`);
         const p = cmd.patch;
         const mode = p.mode ?? current.mode;
@@ -58,18 +54,12 @@ export class UpdateTopupPolicyUseCase {
         const changes = Object.fromEntries(Object.keys(after).filter((k) => before[k] !== after[k]).map((k) => [k, { from: before[k], to: after[k] }]));
         if (Object.keys(changes).length === 0) return current;
         const restart = f.schedule !== current.schedule || f.timezone !== current.timezone || (f.enabled && !current.enabled);
-        const [row] = await tx.query<PolicyRow>(
-          `UPDATE topup_policies SET subaccount_token = $3, mode = $4, amount = $5, target = $6, cap = $7, schedule = $8, timezone = $9, enabled = $10,
-                  effective_from = CASE WHEN $11 THEN $12 ELSE effective_from END, updated_by = $13
-            WHERE provider_account_id = $1 AND id = $2 RETURNING *`,
-          [cmd.providerAccount, cmd.id, f.subaccount, f.mode, f.amount?.toFixed() ?? null, f.target?.toFixed() ?? null, f.cap?.toFixed() ?? null,
-            f.schedule, f.timezone, f.enabled, restart, this.opts.now(), cmd.actor],
-        );
+        const updated = await this.topups.updatePolicy(tx, cmd.id, f, restart ? this.opts.now() : null, cmd.actor);
         await appendJournal(tx, {
           providerAccount: cmd.providerAccount, actor: cmd.actor, action: 'topup_policy.updated', entityType: 'topup_policy', entityId: cmd.id,
-          correlationId: cmd.correlationId, data: { changes, restartedFrom: restart ? row.effective_from.toISOString() : null },
+          correlationId: cmd.correlationId, data: { changes, restartedFrom: restart ? updated.effectiveFrom.toISOString() : null },
         });
-        return toPolicy(row);
+        return updated;
       });
     } catch (err) {
       if (pgCode(err) === PgError.foreignKeyViolation) throw new DomainError('subaccount_not_found', `sub-account ${cmd.patch.subaccount} does not exist`);

@@ -1,7 +1,8 @@
 import { GroupCommit, Logger } from '@app/common';
 import { Database } from '@app/persistence';
 import { Transfer } from '../../domain/transfer';
-import { toTransfer } from '../../persistence/transfers.repository';
+import { InDoubtBarrier, NO_BARRIER } from '../../domain/in-doubt-barrier';
+import { toTransfer } from '../../persistence/transfer-row';
 import { GroupClaimRow, TransferClaimsRepository } from '../../persistence/transfer-claims.repository';
 
 /** What a claim group answers for one transfer; `null`: claim it on its own. */
@@ -14,7 +15,7 @@ export interface ClaimGroupsOptions {
   providerAccount: string;
   workerId: string;
   leaseMs: number;
-  inDoubtBarrierMs?: number;
+  inDoubtBarrier?: InDoubtBarrier;
   logger?: Logger;
   maxGroup?: number;
 }
@@ -56,7 +57,7 @@ export class ClaimGroups {
     let rows: GroupClaimRow[];
     try {
       const o = this.opts;
-      rows = await this.repo.claimMany(this.db, o.providerAccount, [...first.keys()], o.inDoubtBarrierMs ?? 0, o.workerId, o.leaseMs);
+      rows = await this.repo.claimMany(this.db, o.providerAccount, [...first.keys()], o.inDoubtBarrier ?? NO_BARRIER, o.workerId, o.leaseMs);
     } catch (err) {
       this.opts.logger?.warn({ err: (err as Error).message, transfers: ids.length }, 'claim group failed; claiming its transfers one by one');
       return ids.map(() => null);

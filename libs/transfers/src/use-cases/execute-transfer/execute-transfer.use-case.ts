@@ -1,11 +1,11 @@
 import { Logger, redactSecrets, Semaphore } from '@app/common';
 import { Money, subaccountCode } from '@app/ledger';
-import { appendJournal, Database, LedgerRepository, pgCode, pgConstraint, PgError, Tx } from '@app/persistence';
+import { appendJournal, Database, LedgerRepository, ObservationsRepository, pgCode, pgConstraint, PgError, Tx } from '@app/persistence';
 import { CreditBody, ProviderOutcome } from '@app/provider';
+import { InDoubtBarrier, NO_BARRIER } from '../../domain/in-doubt-barrier';
 import { decide, RetryPolicy } from '../../domain/outcome';
 import { Transfer } from '../../domain/transfer';
-import { TransferRow, toTransfer } from '../../persistence/transfers.repository';
-import { TransferClaimsRepository } from '../../persistence/transfer-claims.repository';
+import { JobRef, ProviderColumns, TransfersRepository } from '../../persistence/transfers.repository';
 import { PostedSettlements } from './posted-settlements';
 import { ClaimGroups } from './claim-group';
 import { CallRate } from '../../provider-call-rate';
@@ -29,14 +29,12 @@ export interface ExecuteTransferOptions extends RetryPolicy {
    * call has answered, so that recording the outcome never holds the provider's concurrency.
    */
   callSlots?: Semaphore;
-  /**
-   * IN_DOUBT_BARRIER: while a transfer of a sub-account is in doubt (for at most this long
-   * after it went in doubt), the later transfers of that sub-account wait, so that each
-   * in-doubt question stays about one call (docs/in-doubt.md). 0: off.
-   */
-  inDoubtBarrierMs?: number;
+  /** IN_DOUBT_BARRIER: which later transfers of a sub-account wait while one is in doubt (InDoubtBarrier). Default: none. */
+  inDoubtBarrier?: InDoubtBarrier;
   /** Settles confirmed calls in groups (one lock of `main` per group); without it, one by one. */
   settlements?: PostedSettlements;
+  /** Runs before the claim (the in-doubt evidence takes a fresh reading of the sub-account when needed); never throws. */
+  beforeCall?: (transferId: string) => Promise<void>;
   /** Claims the transfers that start together in one transaction; without it, one by one. */
   claims?: ClaimGroups;
   /** PROVIDER_RATE_LIMIT_PER_SECOND in calls: a permit is taken before the claim and given back if no call follows. */
@@ -44,7 +42,7 @@ export interface ExecuteTransferOptions extends RetryPolicy {
 }
 
 export type ExecuteResult =
-  | { kind: 'done'; transfer: Transfer; next: Array<{ transferId: string; attempt: number }> }
+  | { kind: 'done'; transfer: Transfer; next: JobRef[] }
   | { kind: 'retry'; transfer: Transfer; delayMs: number }
   | { kind: 'skipped'; why: 'not_found' | 'not_pending' | 'busy' | 'blocked' | 'not_due'; delayMs?: number };
 
@@ -57,16 +55,17 @@ const ACTOR = 'system:worker';
  * index), in recording order.
  */
 export class ExecuteTransferUseCase {
-  private readonly claimsSql = new TransferClaimsRepository();
-
   constructor(
     private readonly db: Database,
     private readonly ledger: LedgerRepository,
+    private readonly transfers: TransfersRepository,
+    private readonly observations: ObservationsRepository,
     private readonly provider: CreditCalls,
     private readonly opts: ExecuteTransferOptions,
   ) {}
 
   async execute(transferId: string): Promise<ExecuteResult> {
+    await this.opts.beforeCall?.(transferId);
     const release = this.opts.callSlots ? await this.opts.callSlots.acquire() : () => undefined;
     let t: Transfer;
     let startedAt: Date;
@@ -100,20 +99,19 @@ export class ExecuteTransferUseCase {
     if (grouped) return grouped;
     try {
       return await this.db.transaction(async (tx) => {
-        // The same locked facts as a claim group reads (TransferClaimsRepository).
-        const [row] = await this.claimsSql.lockCandidates(tx, this.opts.providerAccount, [id], this.opts.inDoubtBarrierMs ?? 0);
-        if (!row) return { kind: 'skipped', why: 'not_found' } as const;
-        if (row.status !== 'pending') return { kind: 'skipped', why: 'not_pending' } as const;
-        if (row.expired) return { kind: 'expired', transfer: await this.fail(tx, toTransfer(row), 'expired', null) } as const;
-        if (row.blocked) return { kind: 'skipped', why: 'blocked' } as const;
-        if (row.due_in_ms > 0) return { kind: 'skipped', why: 'not_due', delayMs: row.due_in_ms } as const;
-        const [claimed] = await this.claimsSql.markExecuting(tx, [id], this.opts.workerId, this.opts.leaseMs);
+        const c = await this.transfers.lockForClaim(tx, this.opts.providerAccount, id, this.opts.inDoubtBarrier ?? NO_BARRIER);
+        if (!c) return { kind: 'skipped', why: 'not_found' } as const;
+        if (c.transfer.status !== 'pending') return { kind: 'skipped', why: 'not_pending' } as const;
+        if (c.expired) return { kind: 'expired', transfer: await this.fail(tx, c.transfer, 'expired', null) } as const;
+        if (c.blocked) return { kind: 'skipped', why: 'blocked' } as const;
+        if (c.dueInMs > 0) return { kind: 'skipped', why: 'not_due', delayMs: c.dueInMs } as const;
+        const claimed = await this.transfers.markExecuting(tx, id, this.opts.workerId, this.opts.leaseMs);
         await appendJournal(tx, {
-          providerAccount: claimed.provider_account_id, actor: ACTOR, action: 'transfer.executing', entityType: 'transfer',
+          providerAccount: claimed.providerAccount, actor: ACTOR, action: 'transfer.executing', entityType: 'transfer',
           entityId: id, correlationId: null, data: { attempt: claimed.attempts, worker: this.opts.workerId },
         });
-        return { kind: 'claimed', transfer: toTransfer(claimed) } as const;
-      });
+        return { kind: 'claimed', transfer: claimed } as const;
+      }, { sqlOnly: true });
     } catch (err) {
       if (pgCode(err) === PgError.uniqueViolation && pgConstraint(err) === 'transfers_one_executing_per_subaccount') {
         return { kind: 'skipped', why: 'busy' };
@@ -136,16 +134,14 @@ export class ExecuteTransferUseCase {
       // Not the ordinary case (a late answer, an attempt no longer current) or the group
       // failed: applied below, on its own.
     }
+    // The worker's per-transfer transactions are set-based SQL only (see Database.transaction).
     return this.db.transaction(async (tx) => {
-      const [row] = await tx.query<TransferRow>(
-        `SELECT * FROM transfers WHERE id = $1 AND attempts = $2 AND status IN ('executing', 'in_doubt') FOR UPDATE`,
-        [t.id, t.attempts],
-      );
-      if (!row) {
+      const current = await this.transfers.lockAttempt(tx, t.id, t.attempts);
+      if (!current) {
         this.opts.logger?.warn({ transferId: t.id, attempt: t.attempts }, 'outcome for an attempt that is no longer current; ignored');
         return { kind: 'done', transfer: t };
       }
-      const late = row.status === 'in_doubt';
+      const late = current.status === 'in_doubt';
       const provider = providerColumns(outcome);
       if (decision.next === 'posted') {
         if (outcome.kind !== 'ok') throw new Error('unreachable: posted without an ok outcome');
@@ -160,44 +156,26 @@ export class ExecuteTransferUseCase {
         return { kind: 'done', transfer: await this.fail(tx, t, 'provider_unreachable', provider, late) };
       }
       if (decision.next === 'retry') {
-        const [r] = await tx.query<TransferRow>(
-          `UPDATE transfers SET status = 'pending', lease_expires_at = NULL, claimed_by = NULL,
-                  next_attempt_at = now() + make_interval(secs => $2::double precision / 1000), failure_reason = $3
-            WHERE id = $1 RETURNING *`,
-          [t.id, decision.delayMs, `retrying: ${decision.reason}`],
-        );
+        const retrying = await this.transfers.scheduleRetry(tx, t.id, decision.delayMs, `retrying: ${decision.reason}`);
         await appendJournal(tx, {
           providerAccount: t.providerAccount, actor: ACTOR, action: 'transfer.retry_scheduled', entityType: 'transfer', entityId: t.id,
           reason: decision.reason, data: { attempt: t.attempts, delayMs: decision.delayMs },
         });
-        return { kind: 'retry', transfer: toTransfer(r), delayMs: decision.delayMs };
+        return { kind: 'retry', transfer: retrying, delayMs: decision.delayMs };
       }
       // in doubt: keep the reservation, never retry.
-      const transfer = late ? toTransfer(row) : await this.setStatus(tx, t, 'in_doubt', provider, decision.reason, null);
+      const transfer = late ? current : await this.setStatus(tx, t, 'in_doubt', provider, decision.reason, null);
       return { kind: 'done', transfer };
-    });
+    }, { sqlOnly: true });
   }
 
   private async setStatus(tx: Tx, t: Transfer, status: 'posted' | 'in_doubt' | 'failed' | 'voided', provider: ProviderColumns | null, failureReason: string | null, resolution: string | null): Promise<Transfer> {
-    const [r] = await tx.query<TransferRow>(
-      `UPDATE transfers SET status = $2, lease_expires_at = NULL,
-              provider_code = coalesce($3, provider_code), provider_message = coalesce($4, provider_message),
-              provider_credit = coalesce($5, provider_credit), provider_subaccount_credit = coalesce($6, provider_subaccount_credit),
-              provider_at = coalesce($7, provider_at), provider_raw = coalesce($8, provider_raw), failure_reason = $9,
-              resolution_outcome = CASE WHEN $10::text IS NULL THEN resolution_outcome WHEN $2 = 'posted' THEN 'applied' ELSE 'not_applied' END,
-              resolution_by = CASE WHEN $10::text IS NULL THEN resolution_by ELSE $11 END,
-              resolution_reason = coalesce($10, resolution_reason),
-              resolution_at = CASE WHEN $10::text IS NULL THEN resolution_at ELSE clock_timestamp() END,
-              in_doubt_at = CASE WHEN $2 = 'in_doubt' THEN clock_timestamp() ELSE in_doubt_at END
-        WHERE id = $1 RETURNING *`,
-      [t.id, status, provider?.code ?? null, provider?.message ?? null, provider?.credit ?? null, provider?.subaccountCredit ?? null,
-        provider ? new Date() : null, provider?.raw ? JSON.stringify(provider.raw) : null, failureReason, resolution, ACTOR],
-    );
+    const updated = await this.transfers.setStatus(tx, t.id, { status, provider, failureReason, resolution, actor: ACTOR });
     await appendJournal(tx, {
       providerAccount: t.providerAccount, actor: ACTOR, action: `transfer.${status}`, entityType: 'transfer', entityId: t.id,
       reason: resolution ?? failureReason, data: { attempt: t.attempts, provider: provider ? { ...provider, raw: undefined } : null },
     });
-    return toTransfer(r);
+    return updated;
   }
 
   private async fail(tx: Tx, t: Transfer, reason: string, provider: ProviderColumns | null, late = false): Promise<Transfer> {
@@ -211,33 +189,18 @@ export class ExecuteTransferUseCase {
    * the same provider account overlapped this one.
    */
   private async observe(tx: Tx, t: Transfer, body: CreditBody, startedAt: Date): Promise<void> {
-    const [{ overlapped }] = await tx.query<{ overlapped: boolean }>(
-      `SELECT EXISTS (SELECT 1 FROM transfers WHERE provider_account_id = $1 AND id <> $2
-                        AND (status = 'executing' OR (provider_at IS NOT NULL AND provider_at >= $3))) AS overlapped`,
-      [t.providerAccount, t.id, startedAt],
-    );
-    await tx.query(
-      `INSERT INTO observations (provider_account_id, account_id, source, balance, expected, settled, transfer_id, read_started_at)
-       SELECT $1, a.id, 'transfer', v.balance, b.debits_posted - b.credits_posted, v.settled, $2, $7
-         FROM (VALUES ($3::text, $4::numeric, true), ('main', $5::numeric, $6::boolean)) AS v(code, balance, settled)
-         JOIN ledger_accounts a ON a.provider_account_id = $1 AND a.code = v.code
-         JOIN balances b ON b.account_id = a.id`,
-      [t.providerAccount, t.id, subaccountCode(t.subaccount), body.subaccountBalance.toFixed(), body.mainBalance.toFixed(), !overlapped, startedAt],
-    );
+    const overlapped = (await this.transfers.overlapped(tx, t.providerAccount, [{ id: t.id, startedAt }])).get(t.id) ?? true;
+    await this.observations.recordReadings(tx, {
+      providerAccount: t.providerAccount, source: 'transfer', transferId: t.id, readStartedAt: startedAt,
+      readings: [{ code: subaccountCode(t.subaccount), balance: body.subaccountBalance, settled: true }, { code: 'main', balance: body.mainBalance, settled: !overlapped }],
+    });
   }
 
   /** The next pending transfer of the same sub-account, now free to run. */
-  private async nextInLine(t: Transfer): Promise<Array<{ transferId: string; attempt: number }>> {
-    const rows = await this.db.query<{ id: string; attempts: number }>(
-      `SELECT id, attempts FROM transfers WHERE provider_account_id = $1 AND subaccount_token = $2 AND status = 'pending'
-        ORDER BY seq LIMIT 1`,
-      [t.providerAccount, t.subaccount],
-    );
-    return rows.map((r) => ({ transferId: r.id, attempt: r.attempts }));
+  private async nextInLine(t: Transfer): Promise<JobRef[]> {
+    return this.transfers.nextPending(t.providerAccount, t.subaccount);
   }
 }
-
-interface ProviderColumns { code: number | null; message: string | null; credit: string | null; subaccountCredit: string | null; raw: unknown }
 
 function providerColumns(o: ProviderOutcome<CreditBody>): ProviderColumns {
   switch (o.kind) {

@@ -3,11 +3,19 @@ import { DomainError, GroupCommit, Logger } from '@app/common';
 import { transferPostings } from '@app/ledger';
 import { appendJournalMany, Database, LedgerRepository, pgCode, pgConstraint, PgError, Tx } from '@app/persistence';
 import { Transfer } from '../../domain/transfer';
-import { TransferRow, TransfersRepository, toTransfer } from '../../persistence/transfers.repository';
+import { TransfersRepository } from '../../persistence/transfers.repository';
 import { TransferQueue } from '../../transfer-queue';
 import { RecordTransferCommand } from './record-transfer.command';
 
 export interface RecordTransferResult { transfer: Transfer; replayed: boolean }
+
+/**
+ * Which sub-accounts exist (libs/subaccounts' repository implements it; the port keeps
+ * transfers from depending on that library, which depends on this one).
+ */
+export interface SubaccountDirectory {
+  existing(tx: Tx, providerAccount: string, tokens: string[]): Promise<Set<string>>;
+}
 
 /**
  * Records transfers: reserves the money in the ledger (pending transaction) and writes the
@@ -26,6 +34,7 @@ export class RecordTransferUseCase {
     private readonly db: Database,
     private readonly ledger: LedgerRepository,
     private readonly transfers: TransfersRepository,
+    private readonly subaccounts: SubaccountDirectory,
     private readonly queue: TransferQueue,
     private readonly opts: { expirySeconds: number; logger?: Logger; maxGroup?: number },
   ) {
@@ -58,9 +67,7 @@ export class RecordTransferUseCase {
     const keys = [...new Set(cmds.flatMap((c) => (c.idempotencyKey ? [c.idempotencyKey] : [])))];
     const existing = await this.transfers.byIdempotencyKeys(tx, providerAccount, keys);
     const tokens = [...new Set(cmds.map((c) => c.subaccount))];
-    const known = new Set((await tx.query<{ token: string }>(
-      'SELECT token FROM subaccounts WHERE provider_account_id = $1 AND token = ANY($2::text[])', [providerAccount, tokens],
-    )).map((r) => r.token));
+    const known = await this.subaccounts.existing(tx, providerAccount, tokens);
 
     const results: Array<RecordTransferResult | DomainError | { sameAs: number } | null> = [];
     const toRecord: Array<{ index: number; id: string; cmd: RecordTransferCommand }> = [];
@@ -104,22 +111,12 @@ export class RecordTransferUseCase {
     });
 
     if (recorded.length) {
-      const col = <T>(f: (r: (typeof recorded)[number]) => T) => recorded.map(f);
-      const rows = await tx.query<TransferRow>(
-        `INSERT INTO transfers (id, provider_account_id, subaccount_token, direction, amount, status, reference, metadata,
-                                idempotency_key, request_hash, ledger_transaction_id, expires_at, created_by, correlation_id)
-         SELECT t.id, $1, t.token, t.direction, t.amount, 'pending', t.reference, t.metadata, t.idempotency_key, t.request_hash,
-                t.ledger_transaction_id, now() + make_interval(secs => $2), t.created_by, t.correlation_id
-           FROM unnest($3::uuid[], $4::text[], $5::text[], $6::numeric[], $7::text[], $8::jsonb[], $9::text[], $10::text[], $11::uuid[], $12::text[], $13::text[])
-                WITH ORDINALITY AS t(id, token, direction, amount, reference, metadata, idempotency_key, request_hash, ledger_transaction_id, created_by, correlation_id, n)
-          ORDER BY t.n
-         RETURNING *`,
-        [providerAccount, this.opts.expirySeconds, col((r) => r.id), col((r) => r.cmd.subaccount), col((r) => r.cmd.direction),
-          col((r) => r.cmd.amount.toFixed()), col((r) => r.cmd.reference ?? null), col((r) => (r.cmd.metadata ? JSON.stringify(r.cmd.metadata) : null)),
-          col((r) => r.cmd.idempotencyKey ?? null), col((r) => hashes[r.index]), col((r) => r.ledgerTransactionId), col((r) => r.cmd.actor),
-          col((r) => r.cmd.correlationId ?? null)],
-      );
-      const byId = new Map(rows.map((row) => [row.id, toTransfer(row)]));
+      const inserted = await this.transfers.insertPending(tx, providerAccount, this.opts.expirySeconds, recorded.map((r) => ({
+        id: r.id, subaccount: r.cmd.subaccount, direction: r.cmd.direction, amount: r.cmd.amount, reference: r.cmd.reference ?? null,
+        metadata: r.cmd.metadata ?? null, idempotencyKey: r.cmd.idempotencyKey ?? null, requestHash: hashes[r.index], ledgerTransactionId: r.ledgerTransactionId,
+        createdBy: r.cmd.actor, correlationId: r.cmd.correlationId ?? null,
+      })));
+      const byId = new Map(inserted.map((t) => [t.id, t]));
       for (const r of recorded) results[r.index] = { transfer: byId.get(r.id)!, replayed: false };
       await appendJournalMany(tx, recorded.map(({ id, cmd, ledgerTransactionId }) => ({
         providerAccount,
@@ -155,13 +152,7 @@ export class RecordTransferUseCase {
     try {
       const pending = transfers.filter((t) => t.status === 'pending');
       if (!pending.length) return;
-      const heads = await this.db.query<{ id: string; attempts: number }>(
-        `SELECT t.id, t.attempts FROM transfers t WHERE t.id = ANY($1::uuid[]) AND t.status = 'pending'
-            AND NOT EXISTS (SELECT 1 FROM transfers o WHERE o.provider_account_id = t.provider_account_id
-                              AND o.subaccount_token = t.subaccount_token AND o.status IN ('pending', 'executing') AND o.seq < t.seq)`,
-        [pending.map((t) => t.id)],
-      );
-      await this.queue.enqueue(heads.map((t) => ({ transferId: t.id, attempt: t.attempts })));
+      await this.queue.enqueue(await this.transfers.headsOfLine(pending.map((t) => t.id)));
     } catch (err) {
       this.opts.logger?.warn({ err: (err as Error).message, count: transfers.length }, 'enqueue failed; the outbox relay will enqueue these transfers');
     }
@@ -176,7 +167,7 @@ export class RecordTransferUseCase {
   async recordMany(cmds: RecordTransferCommand[]): Promise<Array<RecordTransferResult | DomainError>> {
     for (let attempt = 0; ; attempt++) {
       try {
-        return await this.db.transaction((tx) => this.recordManyIn(tx, cmds));
+        return await this.db.transaction((tx) => this.recordManyIn(tx, cmds), { sqlOnly: true });
       } catch (err) {
         if (attempt < 3 && isKeyRace(err)) continue;
         throw err;

@@ -1,7 +1,7 @@
 import { DomainError } from '@app/common';
 import { appendJournal, Database, LedgerRepository, Tx } from '@app/persistence';
 import { Transfer } from '../../domain/transfer';
-import { TransferRow, toTransfer } from '../../persistence/transfers.repository';
+import { TransfersRepository } from '../../persistence/transfers.repository';
 
 export interface ResolveTransferCommand {
   providerAccount: string;
@@ -15,28 +15,23 @@ export interface ResolveTransferCommand {
 
 /** Settles an in-doubt transfer on evidence or an operator's word: posts or voids it, journaled. */
 export class ResolveTransferUseCase {
-  constructor(private readonly db: Database, private readonly ledger: LedgerRepository) {}
+  constructor(private readonly db: Database, private readonly ledger: LedgerRepository, private readonly transfers: TransfersRepository) {}
 
   /** `also` runs in the same database transaction once the transfer is resolved (e.g. storing the evidence). */
   async execute(cmd: ResolveTransferCommand, also?: (tx: Tx, transfer: Transfer) => Promise<void>): Promise<Transfer> {
     return this.db.transaction(async (tx) => {
-      const [row] = await tx.query<TransferRow>('SELECT * FROM transfers WHERE id = $1 AND provider_account_id = $2 FOR UPDATE', [cmd.transferId, cmd.providerAccount]);
+      const row = await this.transfers.lock(tx, cmd.providerAccount, cmd.transferId);
       if (!row) throw new DomainError('transfer_not_found', `transfer ${cmd.transferId} does not exist`);
       if (row.status !== 'in_doubt') {
         throw new DomainError('invalid_state', `only an in_doubt transfer can be resolved; this one is ${row.status}`, { status: row.status });
       }
       const to = cmd.outcome === 'applied' ? 'posted' : 'voided';
-      await this.ledger.settle(tx, row.ledger_transaction_id, to, cmd.actor, cmd.reason, { transferId: row.id, resolution: cmd.outcome, evidence: cmd.evidence ?? null });
-      const [updated] = await tx.query<TransferRow>(
-        `UPDATE transfers SET status = $2, resolution_outcome = $3, resolution_by = $4, resolution_reason = $5, resolution_at = clock_timestamp()
-          WHERE id = $1 RETURNING *`,
-        [row.id, to, cmd.outcome, cmd.actor, cmd.reason],
-      );
+      await this.ledger.settle(tx, row.ledgerTransactionId, to, cmd.actor, cmd.reason, { transferId: row.id, resolution: cmd.outcome, evidence: cmd.evidence ?? null });
+      const transfer = await this.transfers.resolve(tx, row.id, { status: to, outcome: cmd.outcome, by: cmd.actor, reason: cmd.reason });
       await appendJournal(tx, {
         providerAccount: cmd.providerAccount, actor: cmd.actor, action: `transfer.resolved_${cmd.outcome}`, entityType: 'transfer',
         entityId: row.id, reason: cmd.reason, data: { evidence: cmd.evidence ?? null },
       });
-      const transfer = toTransfer(updated);
       if (also) await also(tx, transfer);
       return transfer;
     });

@@ -1,6 +1,5 @@
 import { Logger, scrubText } from '@app/common';
-import { Database } from '@app/persistence';
-import { OutboxEventRow, webhookBody } from '../../outbox-events.queries';
+import { OutboxEventsRepository, webhookBody } from '../../outbox-events.repository';
 import { signWebhook, WEBHOOK_HEADERS } from '../../webhook-signature';
 
 export interface DeliverWebhookOptions {
@@ -30,10 +29,10 @@ export class WebhookDeliveryError extends Error {
  * delivered by a duplicate job) is not sent again.
  */
 export class DeliverWebhookUseCase {
-  constructor(private readonly db: Database, private readonly opts: DeliverWebhookOptions) {}
+  constructor(private readonly events: OutboxEventsRepository, private readonly opts: DeliverWebhookOptions) {}
 
   async execute(eventId: string, lastAttempt: boolean): Promise<DeliveryResult> {
-    const [row] = await this.db.query<OutboxEventRow>('SELECT * FROM outbox_events WHERE id = $1 AND provider_account_id = $2', [eventId, this.opts.providerAccount]);
+    const row = await this.events.get(this.opts.providerAccount, eventId);
     if (!row) return { kind: 'skipped', why: 'not_found' };
     if (row.status !== 'pending') return { kind: 'skipped', why: 'not_pending' };
 
@@ -63,13 +62,7 @@ export class DeliverWebhookUseCase {
     }
 
     const delivered = error === null;
-    const [updated] = await this.db.query<{ attempts: number; status: string }>(
-      `UPDATE outbox_events SET attempts = attempts + 1, last_attempt_at = clock_timestamp(), last_status_code = $2, last_error = $3,
-              status = CASE WHEN $4 THEN 'delivered' WHEN $5 THEN 'failed' ELSE 'pending' END,
-              delivered_at = CASE WHEN $4 THEN clock_timestamp() END
-        WHERE id = $1 AND status = 'pending' RETURNING attempts, status`,
-      [row.id, statusCode, error === null ? null : scrubText(error).slice(0, 1000), delivered, lastAttempt],
-    );
+    const updated = await this.events.recordAttempt(row.id, { statusCode, error: error === null ? null : scrubText(error).slice(0, 1000), lastAttempt });
     if (delivered) return { kind: 'delivered', status: statusCode!, attempts: updated?.attempts ?? row.attempts + 1 };
     this.opts.logger?.warn({ eventId: row.id, event: row.type, statusCode, error, attempts: updated?.attempts, final: lastAttempt }, lastAttempt ? 'webhook delivery failed for good' : 'webhook delivery failed; will retry');
     throw new WebhookDeliveryError(error!, statusCode, lastAttempt);

@@ -1,4 +1,4 @@
-import { Database } from '@app/persistence';
+import { OutboxEventsRepository } from '../../outbox-events.repository';
 import { WebhookQueue } from '../../webhook-queue';
 
 /**
@@ -8,14 +8,11 @@ import { WebhookQueue } from '../../webhook-queue';
  * Every worker may run it.
  */
 export class RelayWebhooksUseCase {
-  constructor(private readonly db: Database, private readonly queue: WebhookQueue, private readonly providerAccount: string) {}
+  constructor(private readonly events: OutboxEventsRepository, private readonly queue: WebhookQueue, private readonly providerAccount: string) {}
 
   async execute(batch = 500): Promise<number> {
-    const rows = await this.db.query<{ id: string }>(
-      `SELECT id FROM outbox_events WHERE provider_account_id = $1 AND status = 'pending' ORDER BY seq LIMIT $2`,
-      [this.providerAccount, batch],
-    );
-    await this.queue.enqueue(rows.map((r) => r.id));
-    return rows.length;
+    const ids = await this.events.pendingIds(this.providerAccount, batch);
+    await this.queue.enqueue(ids);
+    return ids.length;
   }
 }

@@ -1,5 +1,5 @@
 import { DomainError } from '@app/common';
-import { ProviderOutcome } from '@app/provider';
+import { ProviderOutcome } from './provider-outcome';
 
 /** Turns a non-ok provider answer to a read or create call into the error a client sees. */
 export function providerFailure(what: string, o: Exclude<ProviderOutcome<unknown>, { kind: 'ok' }>): DomainError {

@@ -1,24 +1,8 @@
 import { Database } from '@app/persistence';
 
-/** The SQL behind the API's /metrics gauges (read at each scrape). */
-export class MetricsQueries {
+/** The SQL behind the API's reconciliation gauges on /metrics (read at each scrape). */
+export class ReconciliationMetricsQueries {
   constructor(private readonly db: Database) {}
-
-  async inDoubt(providerAccount: string): Promise<{ count: number; oldestAgeSeconds: number }> {
-    const [r] = await this.db.query<{ n: number; oldest: number | null }>(
-      `SELECT count(*)::int AS n, extract(epoch FROM now() - min(updated_at))::float8 AS oldest FROM transfers WHERE provider_account_id = $1 AND status = 'in_doubt'`,
-      [providerAccount],
-    );
-    return { count: r?.n ?? 0, oldestAgeSeconds: r?.oldest ?? 0 };
-  }
-
-  async oldestPendingAgeSeconds(providerAccount: string): Promise<number> {
-    const [r] = await this.db.query<{ age: number | null }>(
-      `SELECT extract(epoch FROM now() - min(created_at))::float8 AS age FROM transfers WHERE provider_account_id = $1 AND status = 'pending'`,
-      [providerAccount],
-    );
-    return r?.age ?? 0;
-  }
 
   /** The last finished run of each provider account. */
   async lastReconciliations(): Promise<Array<{ providerAccount: string; finishedAt: number; ok: boolean; drifted: number }>> {

@@ -1,5 +1,5 @@
 import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
-import { ProviderCallName, ProviderOutcome } from '@app/provider';
+import { ProviderCallName, ProviderOutcome } from './provider-outcome';
 
 const CALLS: ProviderCallName[] = ['add', 'remove', 'me', 'list', 'create'];
 const OUTCOMES: Array<ProviderOutcome<unknown>['kind']> = ['ok', 'rejected', 'not_sent', 'unknown'];

@@ -1,0 +1,60 @@
+import { Money } from '@app/ledger';
+import { Tx } from './database';
+
+/** One provider reading of an account, with what the ledger expected at that point. */
+export interface AccountReading {
+  /** The ledger account code (`main`, `sub:<token>`). */
+  code: string;
+  balance: Money;
+  /** False when another call may have moved the figure while it was read. */
+  settled: boolean;
+}
+
+/**
+ * The one writer of `observations` (the provider's balance readings). The table is written by
+ * the transfer pipeline (the balances a credit call answers), the sub-account import (the
+ * provider's list) and reconciliation, and read by the evidence rules, reconciliation and the
+ * sub-account views. It lives here, beside the ledger, because every reading is stored with
+ * the ledger's own figure for the account at that point (`expected`, from `balances` or the
+ * running balance of an `account_entries` row): a reading means nothing without the ledger
+ * it is compared with, and every library that writes one already depends on the ledger's store.
+ */
+export class ObservationsRepository {
+  /**
+   * Readings taken now: `expected` is the account's posted balance at this point of the
+   * caller's transaction.
+   */
+  async recordReadings(tx: Tx, r: { providerAccount: string; source: 'transfer' | 'list'; transferId?: string | null; readStartedAt: Date; readings: AccountReading[] }): Promise<void> {
+    if (!r.readings.length) return;
+    await tx.query(
+      `INSERT INTO observations (provider_account_id, account_id, source, balance, expected, settled, transfer_id, read_started_at)
+       SELECT $1, a.id, $2, v.balance, b.debits_posted - b.credits_posted, v.settled, $3, $4
+         FROM unnest($5::text[], $6::numeric[], $7::boolean[]) WITH ORDINALITY AS v(code, balance, settled, n)
+         JOIN ledger_accounts a ON a.provider_account_id = $1 AND a.code = v.code
+         JOIN balances b ON b.account_id = a.id
+        ORDER BY v.n`,
+      [r.providerAccount, r.source, r.transferId ?? null, r.readStartedAt, r.readings.map((x) => x.code), r.readings.map((x) => x.balance.toFixed()),
+        r.readings.map((x) => x.settled)],
+    );
+  }
+
+  /**
+   * The readings a group of settled transfers answered (source `transfer`). Expected = the
+   * running balance of the transfer's own account entry on that account: the ledger's posted
+   * balance at the point where that transfer was settled, whatever else the group settled.
+   */
+  async recordSettlementReadings(tx: Tx, providerAccount: string, rows: Array<AccountReading & { transferId: string; ledgerTransactionId: string; readStartedAt: Date }>): Promise<void> {
+    if (!rows.length) return;
+    await tx.query(
+      `INSERT INTO observations (provider_account_id, account_id, source, balance, expected, settled, transfer_id, read_started_at)
+       SELECT $1, a.id, 'transfer', v.balance, e.balance_after, v.settled, v.transfer_id, v.read_started_at
+         FROM unnest($2::uuid[], $3::uuid[], $4::text[], $5::numeric[], $6::boolean[], $7::timestamptz[]) WITH ORDINALITY AS v(transfer_id, ltx, code, balance, settled, read_started_at, n)
+         JOIN ledger_accounts a ON a.provider_account_id = $1 AND a.code = v.code
+         JOIN postings p ON p.transaction_id = v.ltx AND p.account_id = a.id
+         JOIN account_entries e ON e.posting_id = p.id
+        ORDER BY v.n`,
+      [providerAccount, rows.map((r) => r.transferId), rows.map((r) => r.ledgerTransactionId), rows.map((r) => r.code), rows.map((r) => r.balance.toFixed()),
+        rows.map((r) => r.settled), rows.map((r) => r.readStartedAt)],
+    );
+  }
+}
