@@ -32,7 +32,7 @@ describe('claim groups (Postgres, sandbox over HTTP)', () => {
       return r;
     };
     const claims = new ClaimGroups(p.db, { providerAccount: p.providerAccount, workerId: 'grouped', leaseMs: 10_000 });
-    const execute = new ExecuteTransferUseCase(p.db, p.ledger, { addCredit: held, removeCredit: held }, {
+    const execute = new ExecuteTransferUseCase(p.db, p.ledger, p.transfers, p.observations, { addCredit: held, removeCredit: held }, {
       providerAccount: p.providerAccount, leaseMs: 10_000, workerId: 'grouped', maxAttempts: 1, baseDelayMs: 10, maxDelayMs: 10, claims,
     });
     const ids: string[] = [];
@@ -110,7 +110,7 @@ describe('claim groups (Postgres, sandbox over HTTP)', () => {
     expect(row).toEqual({ status: 'pending', attempts: 0 });
     expect(await claimTransactions([two.id])).toEqual([]);
     // Claimed on its own, as the caller then does, it is busy.
-    const alone = new ExecuteTransferUseCase(p.db, p.ledger, p.client, { providerAccount: p.providerAccount, leaseMs: 10_000, workerId: 'alone', maxAttempts: 1, baseDelayMs: 10 });
+    const alone = new ExecuteTransferUseCase(p.db, p.ledger, p.transfers, p.observations, p.client, { providerAccount: p.providerAccount, leaseMs: 10_000, workerId: 'alone', maxAttempts: 1, baseDelayMs: 10 });
     expect(await alone.execute(two.id)).toEqual({ kind: 'skipped', why: 'busy' });
   });
 });

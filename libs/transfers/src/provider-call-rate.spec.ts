@@ -59,7 +59,7 @@ describe('provider call rate (real Redis)', () => {
       const calls: number[] = [];
       const counted = { addCredit: async (t: string, a: Money) => { calls.push(Date.now()); return p.client.addCredit(t, a); }, removeCredit: p.client.removeCredit.bind(p.client) };
       const rate = new RedisCallRate(connect(), key(), 1);
-      const execute = new ExecuteTransferUseCase(p.db, p.ledger, counted, {
+      const execute = new ExecuteTransferUseCase(p.db, p.ledger, p.transfers, p.observations, counted, {
         providerAccount: p.providerAccount, leaseMs: 10_000, workerId: 'rated', maxAttempts: 1, baseDelayMs: 10, callRate: rate,
       });
       const rec = (s: string) => p.record.execute({ providerAccount: p.providerAccount, subaccount: s, direction: 'add', amount: Money.parse('1.000'), actor: 'system:test' });
