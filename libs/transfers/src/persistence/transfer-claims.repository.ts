@@ -6,7 +6,7 @@ import { TransferRow } from './transfer-row';
 // The transfers $1 of provider account $2, locked in ascending id order (the order every
 // multi-row lock of transfers takes), with the facts a claim decides on: the same as
 // TransfersRepository.lockForClaim ($3, $4: the in-doubt barrier's ms and amount gap), and busy.
-const CANDIDATES = `
+export const CLAIM_CANDIDATES = `
   SELECT t.*, greatest(0, extract(epoch FROM t.next_attempt_at - now()) * 1000)::int AS due_in_ms,
          t.expires_at <= now() AS expired,
          EXISTS (SELECT 1 FROM transfers o WHERE o.provider_account_id = t.provider_account_id
@@ -47,7 +47,7 @@ export class TransferClaimsRepository {
    */
   async claimMany(db: Database, providerAccount: string, ids: string[], barrier: InDoubtBarrier, workerId: string, leaseMs: number): Promise<GroupClaimRow[]> {
     const rows = await db.query<GroupClaimRow & { journaled: number } & Partial<TransferRow>>(
-      `WITH c AS (${CANDIDATES}), ok AS (
+      `WITH c AS (${CLAIM_CANDIDATES}), ok AS (
          SELECT DISTINCT ON (subaccount_token) id FROM c
           WHERE status = 'pending' AND NOT expired AND NOT blocked AND due_in_ms = 0 AND NOT busy
           ORDER BY subaccount_token, seq
