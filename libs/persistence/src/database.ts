@@ -94,6 +94,15 @@ export async function withSavepoint<T>(tx: Tx, fn: () => Promise<T>): Promise<T>
   }
 }
 
+/** `withSavepoint`, with the error returned instead of thrown: the rest of the transaction stands. */
+export async function trySavepoint<T>(tx: Tx, fn: () => Promise<T>): Promise<{ ok: true; value: T } | { ok: false; error: Error }> {
+  try {
+    return { ok: true, value: await withSavepoint(tx, fn) };
+  } catch (err) {
+    return { ok: false, error: err as Error };
+  }
+}
+
 const RETRYABLE = new Set<string>([PgError.serializationFailure, PgError.deadlockDetected]);
 
 /** `tx.prisma` of a transaction opened `sqlOnly`. */

@@ -69,6 +69,13 @@ describe('settlement by evidence, the barrier, usage accounting (Postgres, sandb
     expect(await every.execute(near.id)).toMatchObject({ kind: 'skipped', why: 'blocked' });
     await f.waitFor(async () => { await settle.execute(); return (await status(first.id)).status === 'posted'; }, 10_000, 'the first to be settled');
     expect(await close.execute(near.id)).toMatchObject({ kind: 'done', transfer: { status: 'posted' } });
+    // An in-doubt amount within the floor (1.500 <= 2.000) holds nothing with `close`: waiting could not make it decidable.
+    const small = await f.inDoubt(c, 'add', '1.500', 'apply_then_drop');
+    const after = await record('2.500');
+    expect(await every.execute(after.id)).toMatchObject({ kind: 'skipped', why: 'blocked' });
+    expect(await close.execute(after.id)).toMatchObject({ kind: 'done', transfer: { status: 'posted' } });
+    await f.waitFor(async () => { await settle.execute(); return (await status(small.id)).status !== 'in_doubt'; }, 10_000, 'the small one to be settled');
+    expect(await status(small.id)).toMatchObject({ status: 'posted', resolution: { outcome: 'applied', by: 'system:evidence' } });
   });
 
   it('books usage between readings exactly once; a gain is not usage', async () => {

@@ -14,7 +14,7 @@ export const CLAIM_CANDIDATES = `
          OR EXISTS (SELECT 1 FROM transfers d WHERE d.provider_account_id = t.provider_account_id
                    AND d.subaccount_token = t.subaccount_token AND d.status = 'in_doubt'
                    AND d.in_doubt_at > clock_timestamp() - make_interval(secs => $3::double precision / 1000)
-                   AND ($4::numeric IS NULL OR abs(d.amount - t.amount) <= $4::numeric)) AS blocked,
+                   AND ($4::numeric IS NULL OR (d.amount > $4::numeric AND abs(d.amount - t.amount) <= $4::numeric))) AS blocked,
          EXISTS (SELECT 1 FROM transfers x WHERE x.provider_account_id = t.provider_account_id
                    AND x.subaccount_token = t.subaccount_token AND x.status = 'executing') AS busy
     FROM transfers t WHERE t.id = ANY($1::uuid[]) AND t.provider_account_id = $2

@@ -335,7 +335,7 @@ export class TransfersRepository {
           AND NOT EXISTS (SELECT 1 FROM transfers d WHERE d.provider_account_id = t.provider_account_id
                             AND d.subaccount_token = t.subaccount_token AND d.status = 'in_doubt'
                             AND d.in_doubt_at > clock_timestamp() - make_interval(secs => $3::double precision / 1000)
-                            AND ($4::numeric IS NULL OR abs(d.amount - t.amount) <= $4::numeric))
+                            AND ($4::numeric IS NULL OR (d.amount > $4::numeric AND abs(d.amount - t.amount) <= $4::numeric)))
         ORDER BY provider_account_id, subaccount_token, seq LIMIT $1`,
       [batch, providerAccount, barrier.ms, barrier.within],
     );

@@ -1,9 +1,8 @@
 import { Logger } from '@app/common';
 import { adjustmentPostings, Money, subaccountCode } from '@app/ledger';
-import { appendJournal, Database, LedgerRepository } from '@app/persistence';
+import { appendJournal, Database, LedgerRepository, trySavepoint } from '@app/persistence';
 import { BalanceReading, EvidenceQueries, learnSpendBound, maxSpend, SpendBoundPolicy, TransfersRepository, usageBetween } from '@app/transfers';
 import { PairKind, UsageBookingsRepository } from '../../persistence/usage-bookings.repository';
-import { underSavepoint } from '../../persistence/savepoint';
 
 export const USAGE_ACTOR = 'system:usage';
 
@@ -92,7 +91,7 @@ export class BookUsageUseCase {
             : step.usage.isZero() ? 'none'
               : bound && step.usage.greaterThan(maxSpend(bound, seconds)) ? 'implausible' : 'usage';
         const pair = { accountId, prev, next, seconds, known: step.known, usage: step.usage, kind };
-        const done = await underSavepoint(tx, 'usage_pair', async () => {
+        const done = await trySavepoint(tx, async () => {
           let ledgerTransactionId: string | null = null;
           if (kind === 'usage') {
             ledgerTransactionId = await this.ledger.record(tx, {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { DomainError, scrubText } from '@app/common';
 import { adjustmentPostings, Money } from '@app/ledger';
-import { Database, LedgerRepository, Tx } from '@app/persistence';
+import { Database, LedgerRepository, trySavepoint, Tx } from '@app/persistence';
 import { SubaccountReads } from '@app/subaccounts';
 import { EvidenceQueries, ResolveTransferUseCase, SettleInDoubtUseCase, TransfersRepository } from '@app/transfers';
 import {
@@ -10,7 +10,6 @@ import {
 import { DEFAULT_TOLERANCE, RECONCILIATION_ACTOR, suggestionFor } from '../../domain/reconciliation';
 import { ReconciliationRepository } from '../../persistence/reconciliation.repository';
 import { UsageBookingsRepository } from '../../persistence/usage-bookings.repository';
-import { underSavepoint } from '../../persistence/savepoint';
 import { ItemView, ReconciliationQueries, RunDetail, RunSummary } from '../../reconciliation.queries';
 import { readProvider, ReadFailure } from './read-provider';
 import { DriftAlert, RunReconciliationCommand, RunReconciliationOptions } from './run-reconciliation.command';
@@ -207,7 +206,7 @@ export class RunReconciliationUseCase {
     const policy = main ? 'USAGE_AUTO_BOOK' : 'RECONCILE_AUTO_BOOK_USAGE';
     const reason = `${policy}: usage seen by reconciliation ${runId}${main ? ' (the main account\'s fall since the previous reading, nothing in doubt)' : ''}`;
     const findingId = v.finding!.id;
-    const done = await underSavepoint(tx, 'auto_book', async () => {
+    const done = await trySavepoint(tx, async () => {
       const ledgerTransactionId = await this.ledger.record(tx, {
         providerAccount, kind: 'usage', state: 'posted', actor: RECONCILIATION_ACTOR, reason,
         lines: adjustmentPostings('usage', v.account.code, v.residual), journalData: { runId, findingId, policy },
