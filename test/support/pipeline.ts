@@ -7,7 +7,7 @@ import { SmsPartnerClient } from '@app/provider';
 import { createSandboxServer, SandboxServer } from '@app/sandbox';
 import { ImportSubaccountsUseCase, SubaccountsRepository } from '@app/subaccounts';
 import {
-  BullTransferQueue, ExecuteTransferJobUseCase, ExecuteTransferUseCase, RecordTransferUseCase, ResolveTransferUseCase,
+  BullTransferQueue, ClaimGroups, ExecuteTransferJobUseCase, ExecuteTransferUseCase, RecordTransferUseCase, ResolveTransferUseCase,
   SweepTransfersUseCase, TransfersRepository,
 } from '@app/transfers';
 import { testDatabase, uniqueProviderAccount } from './db';
@@ -41,6 +41,8 @@ export async function pipelineFixture(opts: PipelineOptions = {}) {
     providerAccount,
     leaseMs: opts.leaseMs ?? 10_000, workerId: 'test-worker', maxAttempts: opts.maxAttempts ?? 3, baseDelayMs: 50, maxDelayMs: 200,
     onProviderCall: (d, o) => providerCalls.push(`${d}:${o.kind}`),
+    // As the worker wires it: claims that start together share a transaction.
+    claims: new ClaimGroups(db, { providerAccount, workerId: 'test-worker', leaseMs: opts.leaseMs ?? 10_000 }),
   });
   const resolve = new ResolveTransferUseCase(db, ledger, transfers);
   const sweep = new SweepTransfersUseCase(providerAccount, db, ledger, transfers, queue);

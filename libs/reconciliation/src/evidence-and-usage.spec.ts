@@ -1,5 +1,5 @@
 import { Money } from '@app/ledger';
-import { EvidenceQueries, ExecuteTransferUseCase, SettleInDoubtUseCase } from '@app/transfers';
+import { ClaimGroups, EvidenceQueries, ExecuteTransferUseCase, SettleInDoubtUseCase } from '@app/transfers';
 import { reconciliationFixture, ReconciliationFixture, OPERATOR } from '../../../test/support/reconciliation';
 import { BookUsageUseCase } from './use-cases/book-usage/book-usage.use-case';
 import { UsageReportQueries } from './usage-report.queries';
@@ -52,6 +52,8 @@ describe('settlement by evidence, the barrier, usage accounting (Postgres, sandb
     const [, , c] = f.tokens;
     const executor = (inDoubtBarrier: { ms: number; within: string | null }) => new ExecuteTransferUseCase(f.db, f.ledger, f.transfers, f.observations, f.client, {
       providerAccount: f.providerAccount, leaseMs: 10_000, workerId: 'barrier', maxAttempts: 3, baseDelayMs: 50, inDoubtBarrier,
+      // As the worker wires it: the claim group reads the barrier too.
+      claims: new ClaimGroups(f.db, { providerAccount: f.providerAccount, workerId: 'barrier', leaseMs: 10_000, inDoubtBarrier }),
     });
     const every = executor({ ms: 60_000, within: null });
     const close = executor({ ms: 60_000, within: '2.000' });

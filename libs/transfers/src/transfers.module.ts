@@ -16,6 +16,8 @@ import { TransfersRepository } from './persistence/transfers.repository';
 import { BullTransferQueue } from './transfer-queue';
 import { ExecuteTransferUseCase } from './use-cases/execute-transfer/execute-transfer.use-case';
 import { PostedSettlements } from './use-cases/execute-transfer/posted-settlements';
+import { ClaimGroups } from './use-cases/execute-transfer/claim-group';
+import { RedisCallRate } from './provider-call-rate';
 import { ExecuteTransferJobUseCase } from './use-cases/execute-transfer/execute-transfer-job.use-case';
 import { RecordTransferBatchUseCase } from './use-cases/record-transfer-batch/record-transfer-batch.use-case';
 import { RecordTransferUseCase } from './use-cases/record-transfer/record-transfer.use-case';
@@ -38,6 +40,8 @@ export function spendBounds(config: Config) {
   return { floor: Money.parse(config.IN_DOUBT_SPEND_FLOOR), factor: config.IN_DOUBT_SPEND_FACTOR, minWindows: config.IN_DOUBT_MIN_HISTORY_WINDOWS };
 }
 
+const WORKER_ID = `${hostname()}:${process.pid}`;
+
 /**
  * Transfers: recorded (RecordTransferUseCase, the batch), executed against the provider by the
  * worker (the execute-transfer job: ExecuteTransferJobUseCase → ExecuteTransferUseCase), swept, resolved by a person or
@@ -59,17 +63,20 @@ export function spendBounds(config: Config) {
     { provide: RecordTransferBatchUseCase, inject: [RecordTransferUseCase], useFactory: (record: RecordTransferUseCase) => new RecordTransferBatchUseCase(record) },
     {
       provide: ExecuteTransferUseCase,
-      inject: [Database, LedgerRepository, TransfersRepository, ObservationsRepository, SubaccountKeyAwareCredits, SettleInDoubtUseCase, CONFIG, LOGGER],
+      inject: [Database, LedgerRepository, TransfersRepository, ObservationsRepository, SubaccountKeyAwareCredits, SettleInDoubtUseCase, Queues, CONFIG, LOGGER],
       useFactory: (
         db: Database, ledger: LedgerRepository, transfers: TransfersRepository, observations: ObservationsRepository, credits: SubaccountKeyAwareCredits,
-        settle: SettleInDoubtUseCase, c: Config, logger: Logger,
+        settle: SettleInDoubtUseCase, q: Queues, c: Config, logger: Logger,
       ) =>
         new ExecuteTransferUseCase(db, ledger, transfers, observations, credits, {
           providerAccount: c.PROVIDER_ACCOUNT,
           callSlots: new Semaphore(c.WORKER_CONCURRENCY),
           settlements: new PostedSettlements(db, ledger, transfers, observations, logger),
+          claims: new ClaimGroups(db, { providerAccount: c.PROVIDER_ACCOUNT, workerId: WORKER_ID, leaseMs: c.EXECUTION_LEASE_MS, inDoubtBarrier: inDoubtBarrier(c), logger }),
+          // Counted in calls and shared by every worker of the provider account; jobs that make no call give their permit back.
+          callRate: new RedisCallRate(q.connection, `${q.prefix}:provider-calls:${c.PROVIDER_ACCOUNT}`, c.PROVIDER_RATE_LIMIT_PER_SECOND),
           leaseMs: c.EXECUTION_LEASE_MS,
-          workerId: `${hostname()}:${process.pid}`,
+          workerId: WORKER_ID,
           maxAttempts: c.PROVIDER_MAX_ATTEMPTS,
           baseDelayMs: c.PROVIDER_RETRY_BASE_MS,
           logger,

@@ -10,9 +10,10 @@ const config = loadConfig();
 
 /** Thin host: one `execute-transfer` job → ExecuteTransferJobUseCase. */
 @Processor(QUEUES.transfers, {
-  // Provider calls are limited to WORKER_CONCURRENCY by the use case's call slots.
+  // Provider calls are limited to WORKER_CONCURRENCY by the use case's call slots, and to
+  // PROVIDER_RATE_LIMIT_PER_SECOND by its call rate (counted in calls: BullMQ's limiter
+  // would count every job, including those that make no call).
   concurrency: config.WORKER_CONCURRENCY * WORKER_JOBS_PER_CALL_SLOT,
-  limiter: { max: config.PROVIDER_RATE_LIMIT_PER_SECOND, duration: 1000 },
   // The queue lock lasts as long as the execution lease (both mean "this attempt's process
   // is presumed dead after this long"). A job whose worker stalls longer (event loop blocked,
   // process stopped) is redelivered while the first attempt may still run: the claim in

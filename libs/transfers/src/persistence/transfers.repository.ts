@@ -3,6 +3,7 @@ import { Database, Queryable, Tx } from '@app/persistence';
 import { InDoubtBarrier } from '../domain/in-doubt-barrier';
 import { Transfer, TransferStatus } from '../domain/transfer';
 import { TransferFilter, TransferRow, toTransfer, transferFromModel } from './transfer-row';
+import { CLAIM_CANDIDATES } from './transfer-claims.repository';
 
 export * from './transfer-row';
 
@@ -168,17 +169,10 @@ export class TransfersRepository {
    * `barrier.ms` whose amount is within `barrier.within` of this one's), due.
    */
   async lockForClaim(tx: Tx, providerAccount: string, id: string, barrier: InDoubtBarrier): Promise<ClaimCandidate | null> {
+    // The same facts as a claim group reads (transfer-claims.repository.ts), for one transfer.
     const [row] = await tx.query<TransferRow & { due_in_ms: number; expired: boolean; blocked: boolean }>(
-      `SELECT t.*, greatest(0, extract(epoch FROM t.next_attempt_at - now()) * 1000)::int AS due_in_ms,
-              t.expires_at <= now() AS expired,
-              EXISTS (SELECT 1 FROM transfers o WHERE o.provider_account_id = t.provider_account_id
-                        AND o.subaccount_token = t.subaccount_token AND o.status = 'pending' AND o.seq < t.seq)
-              OR EXISTS (SELECT 1 FROM transfers d WHERE d.provider_account_id = t.provider_account_id
-                        AND d.subaccount_token = t.subaccount_token AND d.status = 'in_doubt'
-                        AND d.in_doubt_at > clock_timestamp() - make_interval(secs => $3::double precision / 1000)
-                        AND ($4::numeric IS NULL OR (d.amount > $4::numeric AND abs(d.amount - t.amount) <= $4::numeric))) AS blocked
-         FROM transfers t WHERE t.id = $1 AND t.provider_account_id = $2 FOR UPDATE`,
-      [id, providerAccount, barrier.ms, barrier.within],
+      CLAIM_CANDIDATES,
+      [[id], providerAccount, barrier.ms, barrier.within],
     );
     return row ? { transfer: toTransfer(row), dueInMs: row.due_in_ms, expired: row.expired, blocked: row.blocked } : null;
   }

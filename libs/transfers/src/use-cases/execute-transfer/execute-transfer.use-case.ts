@@ -7,6 +7,8 @@ import { decide, RetryPolicy } from '../../domain/outcome';
 import { Transfer } from '../../domain/transfer';
 import { JobRef, ProviderColumns, TransfersRepository } from '../../persistence/transfers.repository';
 import { PostedSettlements } from './posted-settlements';
+import { ClaimGroups } from './claim-group';
+import { CallRate } from '../../provider-call-rate';
 
 /** The provider calls this use case needs (SmsPartnerClient implements them). */
 export interface CreditCalls {
@@ -33,6 +35,10 @@ export interface ExecuteTransferOptions extends RetryPolicy {
   settlements?: PostedSettlements;
   /** Runs before the claim (the in-doubt evidence takes a fresh reading of the sub-account when needed); never throws. */
   beforeCall?: (transferId: string) => Promise<void>;
+  /** Claims the transfers that start together in one transaction; without it, one by one. */
+  claims?: ClaimGroups;
+  /** PROVIDER_RATE_LIMIT_PER_SECOND in calls: a permit is taken before the claim and given back if no call follows. */
+  callRate?: CallRate;
 }
 
 export type ExecuteResult =
@@ -65,7 +71,9 @@ export class ExecuteTransferUseCase {
     let startedAt: Date;
     let outcome: ProviderOutcome<CreditBody>;
     try {
+      const permit = await this.opts.callRate?.take();
       const claim = await this.claim(transferId);
+      if (claim.kind !== 'claimed') await permit?.giveBack(); // no call: the second's budget is for calls
       if (claim.kind === 'skipped') return claim;
       if (claim.kind === 'expired') {
         release();
@@ -86,6 +94,9 @@ export class ExecuteTransferUseCase {
   }
 
   private async claim(id: string): Promise<{ kind: 'claimed' | 'expired'; transfer: Transfer } | Extract<ExecuteResult, { kind: 'skipped' }>> {
+    // The ordinary case is claimed in a group; anything else (null) on its own, below.
+    const grouped = await this.opts.claims?.submit(id);
+    if (grouped) return grouped;
     try {
       return await this.db.transaction(async (tx) => {
         const c = await this.transfers.lockForClaim(tx, this.opts.providerAccount, id, this.opts.inDoubtBarrier ?? NO_BARRIER);
