@@ -8,7 +8,7 @@ import { createSandboxServer, SandboxServer } from '@app/sandbox';
 import { ImportSubaccountsUseCase, SubaccountsRepository } from '@app/subaccounts';
 import {
   BullTransferQueue, ClaimGroups, ExecuteTransferJobUseCase, ExecuteTransferUseCase, RecordTransferUseCase, ResolveTransferUseCase,
-  SweepTransfersUseCase, TransfersRepository,
+  SweepTransfersUseCase, TransferSweepsRepository, TransfersRepository,
 } from '@app/transfers';
 import { testDatabase, uniqueProviderAccount } from './db';
 
@@ -45,7 +45,7 @@ export async function pipelineFixture(opts: PipelineOptions = {}) {
     claims: new ClaimGroups(db, { providerAccount, workerId: 'test-worker', leaseMs: opts.leaseMs ?? 10_000 }),
   });
   const resolve = new ResolveTransferUseCase(db, ledger, transfers);
-  const sweep = new SweepTransfersUseCase(providerAccount, db, ledger, transfers, queue);
+  const sweep = new SweepTransfersUseCase(providerAccount, db, ledger, new TransferSweepsRepository(db), queue);
   const imported = await new ImportSubaccountsUseCase(db, ledger, subaccounts, transfers, observations, client).execute(providerAccount, 'system:test');
   const tokens = sandbox.state.subaccountsOf(apiKey).map((s) => s.token);
   let worker: Worker<ExecuteTransferJob> | undefined;

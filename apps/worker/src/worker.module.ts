@@ -11,7 +11,7 @@ import { ReconciliationModule } from '@app/reconciliation/module';
 import { TopupsModule } from '@app/topups/module';
 import { TransfersModule } from '@app/transfers/module';
 import { WebhooksModule } from '@app/webhooks/module';
-import { TransferExecutionProcessor } from './processors/transfer-execution.processor';
+import { ExecuteTransferProcessor } from './processors/execute-transfer.processor';
 import { TransferSweeperCron } from './processors/transfer-sweeper.cron';
 import { ReconciliationCron } from './processors/reconciliation.cron';
 import { TopupsCron } from './processors/topups.cron';
@@ -43,7 +43,7 @@ export class WorkerModule {
         LedgerModule, ProviderModule, TransfersModule, ReconciliationModule, TopupsModule, WebhooksModule,
       ],
       providers: [
-        TransferExecutionProcessor, TransferSweeperCron, ReconciliationCron, TopupsCron, InDoubtEvidenceCron,
+        ExecuteTransferProcessor, TransferSweeperCron, ReconciliationCron, TopupsCron, InDoubtEvidenceCron,
         // Events are always recorded; they are delivered only by workers that have a WEBHOOK_URL.
         ...(config.WEBHOOK_URL && config.WEBHOOK_SECRET ? [WebhookDeliveryProcessor, WebhookRelayCron] : []),
         // Digests are published only with a JOURNAL_SIGNING_KEY.

@@ -2,6 +2,7 @@ export * from './domain/transfer';
 export * from './domain/outcome';
 export * from './domain/in-doubt-barrier';
 export * from './persistence/transfers.repository';
+export * from './persistence/transfer-sweeps.repository';
 export * from './transfer-queue';
 export * from './provider-call-rate';
 export * from './use-cases/record-transfer/record-transfer.command';

@@ -3,6 +3,7 @@ import { Money } from '@app/ledger';
 import { pipelineFixture, Pipeline } from '../../../test/support/pipeline';
 import { ExecuteTransferUseCase } from './use-cases/execute-transfer/execute-transfer.use-case';
 import { SweepTransfersUseCase } from './use-cases/sweep-transfers/sweep-transfers.use-case';
+import { TransferSweepsRepository } from './persistence/transfer-sweeps.repository';
 
 const m = Money.parse;
 const actor = 'token:operator#1/operator';
@@ -164,7 +165,7 @@ describe('transfer pipeline (Postgres, sandbox over HTTP, BullMQ)', () => {
     const foreign = new ExecuteTransferUseCase(p.db, p.ledger, p.transfers, p.observations, p.client, { providerAccount: 'someone-else', leaseMs: 10_000, workerId: 'w2', maxAttempts: 1, baseDelayMs: 10 });
     expect(await foreign.execute(transfer.id)).toMatchObject({ kind: 'skipped', why: 'not_found' });
     await p.db.query(`UPDATE transfers SET status = 'executing', attempts = 1, lease_expires_at = now() - interval '1 second' WHERE id = $1`, [transfer.id]);
-    const foreignSweep = new SweepTransfersUseCase('someone-else', p.db, p.ledger, p.transfers, p.queue);
+    const foreignSweep = new SweepTransfersUseCase('someone-else', p.db, p.ledger, new TransferSweepsRepository(p.db), p.queue);
     await foreignSweep.execute();
     expect((await p.transfers.get(p.providerAccount, transfer.id))!.status).toBe('executing');
     await p.sweep.execute();

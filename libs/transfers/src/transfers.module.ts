@@ -12,6 +12,7 @@ import { SubaccountsRepository } from '@app/subaccounts';
 import { SubaccountsStoreModule } from '@app/subaccounts/store';
 import { EvidenceQueries } from './persistence/evidence.queries';
 import { InDoubtBarrier, NO_BARRIER } from './domain/in-doubt-barrier';
+import { TransferSweepsRepository } from './persistence/transfer-sweeps.repository';
 import { TransfersRepository } from './persistence/transfers.repository';
 import { BullTransferQueue } from './transfer-queue';
 import { ExecuteTransferUseCase } from './use-cases/execute-transfer/execute-transfer.use-case';
@@ -108,7 +109,7 @@ const WORKER_ID = `${hostname()}:${process.pid}`;
       provide: SweepTransfersUseCase,
       inject: [Database, LedgerRepository, TransfersRepository, BullTransferQueue, CONFIG, LOGGER],
       useFactory: (db: Database, ledger: LedgerRepository, transfers: TransfersRepository, queue: BullTransferQueue, c: Config, logger: Logger) =>
-        new SweepTransfersUseCase(c.PROVIDER_ACCOUNT, db, ledger, transfers, queue, logger, inDoubtBarrier(c)),
+        new SweepTransfersUseCase(c.PROVIDER_ACCOUNT, db, ledger, new TransferSweepsRepository(db), queue, logger, inDoubtBarrier(c)),
     },
   ],
   exports: [

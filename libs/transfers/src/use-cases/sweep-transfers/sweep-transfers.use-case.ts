@@ -1,7 +1,7 @@
 import { Logger } from '@app/common';
 import { appendJournal, Database, LedgerRepository } from '@app/persistence';
 import { InDoubtBarrier, NO_BARRIER } from '../../domain/in-doubt-barrier';
-import { TransfersRepository } from '../../persistence/transfers.repository';
+import { TransferSweepsRepository } from '../../persistence/transfer-sweeps.repository';
 import { TransferQueue } from '../../transfer-queue';
 
 const LEASE_EXPIRED = 'lease expired during the provider call';
@@ -23,7 +23,7 @@ export class SweepTransfersUseCase {
     private readonly providerAccount: string,
     private readonly db: Database,
     private readonly ledger: LedgerRepository,
-    private readonly transfers: TransfersRepository,
+    private readonly sweeps: TransferSweepsRepository,
     private readonly queue: TransferQueue,
     private readonly logger?: Logger,
     /** IN_DOUBT_BARRIER (see InDoubtBarrier): the relay leaves the transfers it holds alone. */
@@ -32,7 +32,7 @@ export class SweepTransfersUseCase {
 
   async execute(batch = 500): Promise<SweepResult> {
     const leasesExpired = await this.db.transaction(async (tx) => {
-      const rows = await this.transfers.expireLeases(tx, this.providerAccount, batch, LEASE_EXPIRED);
+      const rows = await this.sweeps.expireLeases(tx, this.providerAccount, batch, LEASE_EXPIRED);
       for (const r of rows) {
         await appendJournal(tx, {
           providerAccount: this.providerAccount, actor: 'system:sweeper', action: 'transfer.in_doubt', entityType: 'transfer', entityId: r.id,
@@ -42,14 +42,14 @@ export class SweepTransfersUseCase {
       return rows.length;
     });
 
-    const expiredIds = await this.transfers.expiredPending(this.providerAccount, batch);
+    const expiredIds = await this.sweeps.expiredPending(this.providerAccount, batch);
     let expired = 0;
     for (const id of expiredIds) {
       expired += await this.db.transaction(async (tx) => {
-        const t = await this.transfers.lockExpiredPending(tx, id);
+        const t = await this.sweeps.lockExpiredPending(tx, id);
         if (!t) return 0;
         await this.ledger.settle(tx, t.ledgerTransactionId, 'voided', 'system:sweeper', 'expired', { transferId: id });
-        await this.transfers.markFailed(tx, id, 'expired');
+        await this.sweeps.markFailed(tx, id, 'expired');
         await appendJournal(tx, {
           providerAccount: t.providerAccount, actor: 'system:sweeper', action: 'transfer.failed', entityType: 'transfer', entityId: id,
           reason: 'expired', data: {},
@@ -58,7 +58,7 @@ export class SweepTransfersUseCase {
       });
     }
 
-    const heads = await this.transfers.relayHeads(this.providerAccount, batch, this.inDoubtBarrier);
+    const heads = await this.sweeps.relayHeads(this.providerAccount, batch, this.inDoubtBarrier);
     const due = heads.filter((h) => h.nextAttemptAt.getTime() <= Date.now());
     let enqueued = 0;
     if (due.length) {

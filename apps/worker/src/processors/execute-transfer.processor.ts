@@ -21,7 +21,7 @@ const config = loadConfig();
   lockDuration: config.EXECUTION_LEASE_MS,
   stalledInterval: Math.min(30_000, config.EXECUTION_LEASE_MS),
 })
-export class TransferExecutionProcessor extends WorkerHost implements OnApplicationBootstrap, BeforeApplicationShutdown {
+export class ExecuteTransferProcessor extends WorkerHost implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly handlers: Record<string, (job: Job) => Promise<unknown>>;
 
   constructor(@Inject(LOGGER) private readonly logger: Logger, private readonly executeTransferJob: ExecuteTransferJobUseCase) {

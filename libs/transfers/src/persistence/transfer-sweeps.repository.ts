@@ -1,0 +1,65 @@
+import { Database, Tx } from '@app/persistence';
+import { InDoubtBarrier } from '../domain/in-doubt-barrier';
+import { JobRef } from './transfers.repository';
+
+/**
+ * The sweeper's statements on `transfers` (SweepTransfersUseCase): expired leases go in doubt,
+ * expired pending transfers fail, and the outbox relay finds the heads of line to enqueue.
+ */
+export class TransferSweepsRepository {
+  constructor(private readonly db: Database) {}
+
+  /** Executing transfers whose lease ran out go in doubt (at most `batch`, skipping locked rows). */
+  async expireLeases(tx: Tx, providerAccount: string, batch: number, reason: string): Promise<Array<{ id: string; attempts: number; claimedBy: string | null }>> {
+    const rows = await tx.query<{ id: string; attempts: number; claimed_by: string | null }>(
+      `UPDATE transfers SET status = 'in_doubt', lease_expires_at = NULL, failure_reason = $3, in_doubt_at = clock_timestamp()
+        WHERE id IN (SELECT id FROM transfers WHERE provider_account_id = $2 AND status = 'executing' AND lease_expires_at < now()
+                      ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED)
+        RETURNING id, attempts, claimed_by`,
+      [batch, providerAccount, reason],
+    );
+    return rows.map((r) => ({ id: r.id, attempts: r.attempts, claimedBy: r.claimed_by }));
+  }
+
+  /** Pending transfers past their expiry (the database's clock), oldest first. */
+  async expiredPending(providerAccount: string, batch: number): Promise<string[]> {
+    const rows = await this.db.query<{ id: string }>(
+      `SELECT id FROM transfers WHERE provider_account_id = $2 AND status = 'pending' AND expires_at <= now() ORDER BY seq LIMIT $1`,
+      [batch, providerAccount],
+    );
+    return rows.map((r) => r.id);
+  }
+
+  /** The transfer if it is still pending and expired, locked; null if another holds it or it moved on. */
+  async lockExpiredPending(tx: Tx, id: string): Promise<{ providerAccount: string; ledgerTransactionId: string } | null> {
+    const [t] = await tx.query<{ provider_account_id: string; ledger_transaction_id: string }>(
+      `SELECT provider_account_id, ledger_transaction_id FROM transfers WHERE id = $1 AND status = 'pending' AND expires_at <= now() FOR UPDATE SKIP LOCKED`,
+      [id],
+    );
+    return t ? { providerAccount: t.provider_account_id, ledgerTransactionId: t.ledger_transaction_id } : null;
+  }
+
+  async markFailed(tx: Tx, id: string, failureReason: string): Promise<void> {
+    await tx.query(`UPDATE transfers SET status = 'failed', failure_reason = $2 WHERE id = $1`, [id, failureReason]);
+  }
+
+  /**
+   * The outbox relay's heads: the first pending transfer of every sub-account with no call in
+   * flight and none holding it in doubt (`lockForClaim`'s barrier), with when it is due.
+   */
+  async relayHeads(providerAccount: string, batch: number, barrier: InDoubtBarrier): Promise<Array<JobRef & { nextAttemptAt: Date }>> {
+    const rows = await this.db.query<{ id: string; attempts: number; next_attempt_at: Date }>(
+      `SELECT DISTINCT ON (provider_account_id, subaccount_token) id, attempts, next_attempt_at
+         FROM transfers t WHERE provider_account_id = $2 AND status = 'pending'
+          AND NOT EXISTS (SELECT 1 FROM transfers e WHERE e.provider_account_id = t.provider_account_id
+                            AND e.subaccount_token = t.subaccount_token AND e.status = 'executing')
+          AND NOT EXISTS (SELECT 1 FROM transfers d WHERE d.provider_account_id = t.provider_account_id
+                            AND d.subaccount_token = t.subaccount_token AND d.status = 'in_doubt'
+                            AND d.in_doubt_at > clock_timestamp() - make_interval(secs => $3::double precision / 1000)
+                            AND ($4::numeric IS NULL OR (d.amount > $4::numeric AND abs(d.amount - t.amount) <= $4::numeric)))
+        ORDER BY provider_account_id, subaccount_token, seq LIMIT $1`,
+      [batch, providerAccount, barrier.ms, barrier.within],
+    );
+    return rows.map((r) => ({ transferId: r.id, attempt: r.attempts, nextAttemptAt: r.next_attempt_at }));
+  }
+}
