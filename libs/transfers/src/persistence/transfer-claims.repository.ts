@@ -6,15 +6,22 @@ import { TransferRow } from './transfer-row';
 // The transfers $1 of provider account $2, locked in ascending id order (the order every
 // multi-row lock of transfers takes), with the facts a claim decides on: the same as
 // TransfersRepository.lockForClaim ($3, $4: the in-doubt barrier's ms and amount gap), and busy.
+/**
+ * The in-doubt barrier (InDoubtBarrier) as SQL: an in-doubt transfer of `t`'s sub-account holds
+ * `t`, for `ms` after it went in doubt, when their amounts are within `within` (NULL: always).
+ * The claims and the relay (TransferSweepsRepository.relayHeads) read this one condition.
+ */
+export const heldInDoubt = (ms: string, within: string) => `EXISTS (SELECT 1 FROM transfers d WHERE d.provider_account_id = t.provider_account_id
+                   AND d.subaccount_token = t.subaccount_token AND d.status = 'in_doubt'
+                   AND d.in_doubt_at > clock_timestamp() - make_interval(secs => ${ms}::double precision / 1000)
+                   AND (${within}::numeric IS NULL OR (d.amount > ${within}::numeric AND abs(d.amount - t.amount) <= ${within}::numeric)))`;
+
 export const CLAIM_CANDIDATES = `
   SELECT t.*, greatest(0, extract(epoch FROM t.next_attempt_at - now()) * 1000)::int AS due_in_ms,
          t.expires_at <= now() AS expired,
          EXISTS (SELECT 1 FROM transfers o WHERE o.provider_account_id = t.provider_account_id
                    AND o.subaccount_token = t.subaccount_token AND o.status = 'pending' AND o.seq < t.seq)
-         OR EXISTS (SELECT 1 FROM transfers d WHERE d.provider_account_id = t.provider_account_id
-                   AND d.subaccount_token = t.subaccount_token AND d.status = 'in_doubt'
-                   AND d.in_doubt_at > clock_timestamp() - make_interval(secs => $3::double precision / 1000)
-                   AND ($4::numeric IS NULL OR (d.amount > $4::numeric AND abs(d.amount - t.amount) <= $4::numeric))) AS blocked,
+         OR ${heldInDoubt('$3', '$4')} AS blocked,
          EXISTS (SELECT 1 FROM transfers x WHERE x.provider_account_id = t.provider_account_id
                    AND x.subaccount_token = t.subaccount_token AND x.status = 'executing') AS busy
     FROM transfers t WHERE t.id = ANY($1::uuid[]) AND t.provider_account_id = $2

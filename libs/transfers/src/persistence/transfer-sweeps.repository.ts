@@ -1,5 +1,6 @@
 import { Database, Tx } from '@app/persistence';
 import { InDoubtBarrier } from '../domain/in-doubt-barrier';
+import { heldInDoubt } from './transfer-claims.repository';
 import { JobRef } from './transfers.repository';
 
 /**
@@ -53,10 +54,7 @@ export class TransferSweepsRepository {
          FROM transfers t WHERE provider_account_id = $2 AND status = 'pending'
           AND NOT EXISTS (SELECT 1 FROM transfers e WHERE e.provider_account_id = t.provider_account_id
                             AND e.subaccount_token = t.subaccount_token AND e.status = 'executing')
-          AND NOT EXISTS (SELECT 1 FROM transfers d WHERE d.provider_account_id = t.provider_account_id
-                            AND d.subaccount_token = t.subaccount_token AND d.status = 'in_doubt'
-                            AND d.in_doubt_at > clock_timestamp() - make_interval(secs => $3::double precision / 1000)
-                            AND ($4::numeric IS NULL OR (d.amount > $4::numeric AND abs(d.amount - t.amount) <= $4::numeric)))
+          AND NOT ${heldInDoubt('$3', '$4')}
         ORDER BY provider_account_id, subaccount_token, seq LIMIT $1`,
       [batch, providerAccount, barrier.ms, barrier.within],
     );
