@@ -280,6 +280,8 @@ describe('dashboard in a headless browser', () => {
 
   it('opens a transfer: its ledger postings, the provider answer, its journal, and "no evidence yet"', async () => {
     await page.click(`[data-transfer-row="${postedId}"] a[href="#transfer/${postedId}"]`);
+    // The page shown before (the failed transfer's) has the same elements: wait for this one's.
+    await eventually(async () => expect(await text('#transfer-facts')).toContain(postedId));
     await page.waitForSelector('#transfer-postings table');
     expect(await text('#transfer-title')).toContain('Credit of 20.000 to');
     const postings = await page.locator('#transfer-postings tbody tr').evaluateAll((rows) => rows.map((r) => Array.from(r.querySelectorAll('td')).slice(1).map((td: any) => td.textContent)));
