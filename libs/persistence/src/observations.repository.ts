@@ -1,5 +1,5 @@
-import { Money } from '@app/ledger';
-import { Tx } from './database';
+import { Money, subaccountCode } from '@app/ledger';
+import { Queryable, Tx } from './database';
 
 /** One provider reading of an account, with what the ledger expected at that point. */
 export interface AccountReading {
@@ -35,6 +35,38 @@ export class ObservationsRepository {
         ORDER BY v.n`,
       [r.providerAccount, r.source, r.transferId ?? null, r.readStartedAt, r.readings.map((x) => x.code), r.readings.map((x) => x.balance.toFixed()),
         r.readings.map((x) => x.settled)],
+    );
+  }
+
+  /**
+   * A reconciliation run's reading (`me` / `list`), the expected balances computed by the run
+   * (its snapshot of the ledger); the id and instant of each observation, by account id.
+   */
+  async recordRunReadings(tx: Tx, providerAccount: string, readStartedAt: Date, rows: ReadonlyArray<{ accountId: string; source: string; balance: Money; expected: Money; settled: boolean }>): Promise<Map<string, { id: string; at: Date }>> {
+    const inserted = await tx.query<{ id: string; account_id: string; observed_at: Date }>(
+      `INSERT INTO observations (provider_account_id, account_id, source, balance, expected, settled, read_started_at)
+       SELECT $1, t.account_id, t.source, t.balance, t.expected, t.settled, $7
+         FROM unnest($2::bigint[], $3::text[], $4::numeric[], $5::numeric[], $6::boolean[]) AS t(account_id, source, balance, expected, settled)
+       RETURNING id::text, account_id::text, observed_at`,
+      [providerAccount, rows.map((a) => a.accountId), rows.map((a) => a.source), rows.map((a) => a.balance.toFixed()),
+        rows.map((a) => a.expected.toFixed()), rows.map((a) => a.settled), readStartedAt],
+    );
+    return new Map(inserted.map((r) => [r.account_id, { id: r.id, at: r.observed_at }]));
+  }
+
+  /**
+   * Probe readings of sub-accounts (`probe`) taken in [startedAt, now], with the ledger's posted
+   * balance at that point; not settled while a call of the sub-account is executing.
+   */
+  async recordProbes(q: Queryable, providerAccount: string, balances: Array<{ token: string; balance: Money }>, startedAt: Date): Promise<void> {
+    await q.query(
+      `INSERT INTO observations (provider_account_id, account_id, source, balance, expected, settled, read_started_at)
+       SELECT $1, a.id, 'probe', v.balance, b.debits_posted - b.credits_posted,
+              NOT EXISTS (SELECT 1 FROM transfers e WHERE e.provider_account_id = $1 AND e.subaccount_token = v.token AND e.status = 'executing'), $4
+         FROM unnest($2::text[], $3::numeric[], $5::text[]) AS v(token, balance, code)
+         JOIN ledger_accounts a ON a.provider_account_id = $1 AND a.code = v.code
+         JOIN balances b ON b.account_id = a.id`,
+      [providerAccount, balances.map((i) => i.token), balances.map((i) => i.balance.toFixed()), startedAt, balances.map((i) => subaccountCode(i.token))],
     );
   }
 

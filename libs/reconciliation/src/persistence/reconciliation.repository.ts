@@ -1,5 +1,5 @@
 import { Money, subaccountTokenOf } from '@app/ledger';
-import { appendJournal, appendJournalMany, Database, pgCode, pgConstraint, PgError, Tx } from '@app/persistence';
+import { appendJournal, appendJournalMany, Database, ObservationsRepository, pgCode, pgConstraint, PgError, Tx } from '@app/persistence';
 import { AccountVerdict, ComparedAccount, LedgerBalance } from '../domain/evaluate-run';
 import { FindingResolutionKind, ItemStatus, RECONCILIATION_ACTOR, RunStatus, RunTrigger } from '../domain/reconciliation';
 import { FindingRow, RunSummary, runRow } from '../reconciliation.queries';
@@ -20,6 +20,8 @@ export interface FindingRef { id: string; account: string }
  * is one statement over arrays (`unnest`), whatever the number of accounts.
  */
 export class ReconciliationRepository {
+  private readonly observations = new ObservationsRepository();
+
   constructor(private readonly db: Database) {}
 
   transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
@@ -132,16 +134,10 @@ export class ReconciliationRepository {
    * the account was settled), one statement; the observation id and instant of each account, by account id.
    */
   async recordReadings(tx: Tx, providerAccount: string, runId: string, window: { from: Date; to: Date }, accounts: readonly ComparedAccount[]): Promise<Map<string, { id: string; at: Date }>> {
-    const rows = await tx.query<{ id: string; account_id: string; observed_at: Date }>(
-      `INSERT INTO observations (provider_account_id, account_id, source, balance, expected, settled, read_started_at)
-       SELECT $1, t.account_id, t.source, t.balance, t.expected, t.settled, $7
-         FROM unnest($2::bigint[], $3::text[], $4::numeric[], $5::numeric[], $6::boolean[]) AS t(account_id, source, balance, expected, settled)
-       RETURNING id::text, account_id::text, observed_at`,
-      [providerAccount, accounts.map((a) => a.accountId), accounts.map((a) => a.source), accounts.map((a) => a.observed.toFixed()),
-        accounts.map((a) => a.expected.toFixed()), accounts.map((a) => a.settled), window.from],
-    );
+    const observed = await this.observations.recordRunReadings(tx, providerAccount, window.from,
+      accounts.map((a) => ({ accountId: a.accountId, source: a.source, balance: a.observed, expected: a.expected, settled: a.settled })));
     await tx.query('UPDATE reconciliation_runs SET read_started_at = $2, read_finished_at = $3 WHERE id = $1', [runId, window.from, window.to]);
-    return new Map(rows.map((r) => [r.account_id, { id: r.id, at: r.observed_at }]));
+    return observed;
   }
 
   // ------------------------------------------------------------------ findings and items

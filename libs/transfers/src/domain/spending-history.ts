@@ -8,6 +8,9 @@ import { BalanceReading, canBeAfter, canBeBefore, Movement, orderedReadings, Spe
  * from those windows. Pure functions; times are epoch milliseconds.
  */
 
+/** The shortest window a spending rate is measured over (docs/in-doubt.md: no window counts as shorter). */
+export const SPENDING_WINDOW_SECONDS = 5;
+
 /** Usage measured between two readings; `endsAt`: the later reading's instant. */
 export interface UsageWindow { usage: Money; seconds: number; endsAt?: number }
 

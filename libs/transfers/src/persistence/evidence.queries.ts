@@ -1,5 +1,5 @@
 import { Money } from '@app/ledger';
-import { Database, Tx } from '@app/persistence';
+import { Database, ObservationsRepository, Tx } from '@app/persistence';
 import { BalanceReading, Movement, ReadingSource, Verdict } from '../domain/evidence';
 import { measuredWindows, UsageWindow } from '../domain/spending-history';
 
@@ -62,6 +62,8 @@ export interface SubaccountEvidenceTarget { token: string; accountId: string; is
  * (`transfer_evidence`). SQL only; the rules are in domain/evidence.ts.
  */
 export class EvidenceQueries {
+  private readonly observations = new ObservationsRepository();
+
   constructor(private readonly db: Database, private readonly graceMs: number) {}
 
   async target(providerAccount: string, token: string, tx: Tx | Database = this.db): Promise<SubaccountEvidenceTarget | null> {
@@ -228,15 +230,7 @@ export class EvidenceQueries {
 
   /** Stores probe readings (`probe` observations) taken in [startedAt, now], with the ledger's posted balance at that point. */
   async storeProbes(providerAccount: string, balances: Array<{ token: string; balance: Money }>, startedAt: Date): Promise<void> {
-    await this.db.query(
-      `INSERT INTO observations (provider_account_id, account_id, source, balance, expected, settled, read_started_at)
-       SELECT $1, s.account_id, 'probe', v.balance, b.debits_posted - b.credits_posted,
-              NOT EXISTS (SELECT 1 FROM transfers e WHERE e.provider_account_id = $1 AND e.subaccount_token = v.token AND e.status = 'executing'), $4
-         FROM unnest($2::text[], $3::numeric[]) AS v(token, balance)
-         JOIN subaccounts s ON s.provider_account_id = $1 AND s.token = v.token
-         JOIN balances b ON b.account_id = s.account_id`,
-      [providerAccount, balances.map((i) => i.token), balances.map((i) => i.balance.toFixed()), startedAt],
-    );
+    await this.observations.recordProbes(this.db, providerAccount, balances, startedAt);
   }
 
   /** Keeps an evaluation; a decided one is final (the row is then never updated again). */

@@ -1,7 +1,7 @@
 import { Logger } from '@app/common';
 import { adjustmentPostings, Money, subaccountCode } from '@app/ledger';
 import { appendJournal, Database, LedgerRepository, trySavepoint } from '@app/persistence';
-import { BalanceReading, EvidenceQueries, learnSpendBound, maxSpend, SpendBoundPolicy, TransfersRepository, usageBetween } from '@app/transfers';
+import { BalanceReading, EvidenceQueries, learnSpendBound, maxSpend, SPENDING_WINDOW_SECONDS, SpendBoundPolicy, TransfersRepository, usageBetween } from '@app/transfers';
 import { PairKind, UsageBookingsRepository } from '../../persistence/usage-bookings.repository';
 
 export const USAGE_ACTOR = 'system:usage';
@@ -36,7 +36,7 @@ export class BookUsageUseCase {
     private readonly queries: EvidenceQueries,
     private readonly opts: BookUsageOptions,
   ) {
-    this.policy = { minWindowSeconds: 5, ...opts.spend };
+    this.policy = { minWindowSeconds: SPENDING_WINDOW_SECONDS, ...opts.spend };
     this.bookings = new UsageBookingsRepository(db);
     this.transfers = new TransfersRepository(db);
   }

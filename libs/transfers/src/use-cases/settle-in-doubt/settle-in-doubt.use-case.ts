@@ -3,7 +3,7 @@ import { Money } from '@app/ledger';
 import { Database } from '@app/persistence';
 import { settleCascade } from '../../domain/evidence-cascade';
 import { Verdict } from '../../domain/evidence';
-import { SpendBoundPolicy } from '../../domain/spending-history';
+import { SPENDING_WINDOW_SECONDS, SpendBoundPolicy } from '../../domain/spending-history';
 import { EvidenceQueries, evidenceJson, InDoubtRow } from '../../persistence/evidence.queries';
 import { ResolveTransferUseCase } from '../resolve-transfer/resolve-transfer.use-case';
 import { BalanceProbe, BalanceProbes } from './balance-probes';
@@ -56,7 +56,7 @@ export class SettleInDoubtUseCase {
     private readonly queries: EvidenceQueries,
     private readonly opts: SettleInDoubtOptions,
   ) {
-    this.policy = { minWindowSeconds: 5, ...opts.spend };
+    this.policy = { minWindowSeconds: SPENDING_WINDOW_SECONDS, ...opts.spend };
     this.probes = new BalanceProbes(provider, queries, { providerAccount: opts.providerAccount, logger: opts.logger, maxListPages: opts.maxListPages });
   }
 
