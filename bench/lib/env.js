@@ -154,6 +154,8 @@ async function startApps({ databaseUrl, sandbox, apiKey, providerAccount, worker
     // Reconciliation only when the bench asks for it.
     RECONCILE_CRON: '0 0 1 1 *',
     ...env,
+    // BENCH_APP_<NAME>=v sets <NAME>=v in the API and the worker (an A/B of one setting).
+    ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('BENCH_APP_')).map(([k, v]) => [k.slice('BENCH_APP_'.length), v])),
   };
   const out = { env: baseEnv, baseUrl: `http://127.0.0.1:${port}`, api: null, worker: null };
   if (api) {

@@ -56,13 +56,16 @@ export class ObservationsRepository {
 
   /**
    * Probe readings of sub-accounts (`probe`) taken in [startedAt, now], with the ledger's posted
-   * balance at that point; not settled while a call of the sub-account is executing.
+   * balance at that point. Not settled when a call of the sub-account overlapped the read: one
+   * is executing, or one was settled (its answer stored) since `startedAt` — the ledger's
+   * balance then counts a movement the reading may not show.
    */
   async recordProbes(q: Queryable, providerAccount: string, balances: Array<{ token: string; balance: Money }>, startedAt: Date): Promise<void> {
     await q.query(
       `INSERT INTO observations (provider_account_id, account_id, source, balance, expected, settled, read_started_at)
        SELECT $1, a.id, 'probe', v.balance, b.debits_posted - b.credits_posted,
-              NOT EXISTS (SELECT 1 FROM transfers e WHERE e.provider_account_id = $1 AND e.subaccount_token = v.token AND e.status = 'executing'), $4
+              NOT EXISTS (SELECT 1 FROM transfers e WHERE e.provider_account_id = $1 AND e.subaccount_token = v.token AND e.status = 'executing')
+              AND NOT EXISTS (SELECT 1 FROM observations s WHERE s.account_id = a.id AND s.source = 'transfer' AND s.observed_at >= $4), $4
          FROM unnest($2::text[], $3::numeric[], $5::text[]) AS v(token, balance, code)
          JOIN ledger_accounts a ON a.provider_account_id = $1 AND a.code = v.code
          JOIN balances b ON b.account_id = a.id`,

@@ -145,4 +145,31 @@ describe('settlement by evidence, the barrier, usage accounting (Postgres, sandb
     expect(csv).toContain(`${month},'=cmd(),'+1,${rowA.opening},${rowA.topUps},${rowA.removals},${rowA.usage},${rowA.adjustments},${rowA.closing},${rowA.providerClosing},${rowA.difference}`);
     expect(csv[csv.length - 2].startsWith(`${month},TOTAL,`)).toBe(true);
   });
+
+  // Last: it leaves three transfers pending.
+  it('a fresh reading before a call reads its list page once and keeps every sub-account listed on it: concurrent ones share the read, later ones need none', async () => {
+    // The real client over HTTP, its list calls counted.
+    let listCalls = 0;
+    const counting = { listSubaccounts: (page: number) => { listCalls++; return f.client.listSubaccounts(page); } };
+    const fresh = new SettleInDoubtUseCase(f.db, counting, f.resolve, new EvidenceQueries(f.db, 1_500), {
+      providerAccount: f.providerAccount, graceMs: 1_500, probeDelayMs: 0, spend, freshReadingMs: 2_000,
+    });
+    const [, , , d, e] = f.tokens;
+    const probesOf = async (token: string) => (await f.db.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM observations o JOIN ledger_accounts a ON a.id = o.account_id
+        WHERE a.provider_account_id = $1 AND a.code = $2 AND o.source = 'probe'`, [f.providerAccount, `sub:${token}`]))[0].n;
+    const before = await Promise.all(f.tokens.map(probesOf));
+    const record = async (token: string) => (await f.record.execute({ providerAccount: f.providerAccount, subaccount: token, direction: 'add', amount: Money.parse('1.000'), actor: OPERATOR })).transfer;
+    const [td, te] = [await record(d), await record(e)];
+    await new Promise((r) => setTimeout(r, 2_100)); // every earlier reading is now older than IN_DOUBT_FRESH_READING_MS
+    await Promise.all([fresh.beforeCall(td.id), fresh.beforeCall(te.id)]);
+    expect(listCalls).toBe(1);
+    // Every sub-account on the page got one exact reading, not only the two about to be called.
+    expect(await Promise.all(f.tokens.map(probesOf))).toEqual(before.map((n) => n + 1));
+    // Another call within IN_DOUBT_FRESH_READING_MS of that reading needs no read.
+    const [, second] = f.tokens;
+    const t2 = await record(second);
+    await fresh.beforeCall(t2.id);
+    expect(listCalls).toBe(1);
+  });
 });

@@ -13,13 +13,25 @@ export interface BalanceProbesOptions {
   maxListPages?: number;
 }
 
+/** One list page as read: the tokens it listed, and whether later pages exist. */
+interface PageRead { ok: boolean; tokens: Set<string>; more: boolean }
+
 /**
  * Targeted probes: reads sub-accounts' balances from the provider's list (paged; the page each
- * token was last seen on is tried first) and stores each as a `probe` observation with the
- * interval it was taken in. One exact reading each, for the evidence rules.
+ * token was last seen on is tried first) and stores them as `probe` observations with the
+ * interval they were taken in: exact readings for the evidence rules.
+ *
+ * A page costs one provider call whatever it lists, so every sub-account it lists is stored,
+ * not only the ones asked for: the worker's fresh readings before calls then cost one page per
+ * 20 sub-accounts per IN_DOUBT_FRESH_READING_MS instead of a page (or a walk through the list)
+ * per call. Probes of the same page at the same time share one read: its true interval is
+ * stored, which is all the evidence rules rely on (any set of exact readings with their true
+ * intervals, docs/in-doubt.md). A listed sub-account with a call in flight during the read is
+ * stored unsettled (ObservationsRepository.recordProbes).
  */
 export class BalanceProbes {
   private readonly pageOf = new Map<string, number>();
+  private readonly inFlight = new Map<number, Promise<PageRead>>();
 
   constructor(
     private readonly provider: BalanceProbe,
@@ -27,26 +39,15 @@ export class BalanceProbes {
     private readonly opts: BalanceProbesOptions,
   ) {}
 
-  /** Probes the tokens; returns how many were read and stored. */
+  /** Probes the tokens; returns how many of them were read and stored. */
   async probe(tokens: string[]): Promise<number> {
     const wanted = new Set(tokens);
     const pages = [...new Set(tokens.map((t) => this.pageOf.get(t)).filter((p): p is number => p !== undefined))];
     let stored = 0;
     const visit = async (page: number): Promise<boolean> => {
-      const started = await this.queries.clock();
-      const o = await this.provider.listSubaccounts(page);
-      if (o.kind !== 'ok') {
-        this.opts.logger?.warn({ page, outcome: o.kind }, 'balance probe: the provider list could not be read; will try again');
-        return false;
-      }
-      const found = o.body.items.filter((i) => wanted.has(i.token));
-      for (const i of o.body.items) this.pageOf.set(i.token, page);
-      if (found.length) {
-        await this.queries.storeProbes(this.opts.providerAccount, found, started);
-        for (const i of found) wanted.delete(i.token);
-        stored += found.length;
-      }
-      return o.body.items.length > 0 && page * Math.max(1, o.body.perPage) < o.body.total;
+      const read = await this.readPage(page);
+      for (const t of read.tokens) if (wanted.delete(t)) stored++;
+      return read.ok && read.more;
     };
     for (const p of pages) if (wanted.size) await visit(p);
     const maxPages = this.opts.maxListPages ?? 10_000;
@@ -55,6 +56,28 @@ export class BalanceProbes {
       if (!(await visit(page))) break;
     }
     return stored;
+  }
+
+  /** One read of a page at a time: a probe of a page being read waits for that read. */
+  private readPage(page: number): Promise<PageRead> {
+    let read = this.inFlight.get(page);
+    if (!read) {
+      read = this.fetchPage(page).finally(() => this.inFlight.delete(page));
+      this.inFlight.set(page, read);
+    }
+    return read;
+  }
+
+  private async fetchPage(page: number): Promise<PageRead> {
+    const started = await this.queries.clock();
+    const o = await this.provider.listSubaccounts(page);
+    if (o.kind !== 'ok') {
+      this.opts.logger?.warn({ page, outcome: o.kind }, 'balance probe: the provider list could not be read; will try again');
+      return { ok: false, tokens: new Set(), more: false };
+    }
+    for (const i of o.body.items) this.pageOf.set(i.token, page);
+    if (o.body.items.length) await this.queries.storeProbes(this.opts.providerAccount, o.body.items, started);
+    return { ok: true, tokens: new Set(o.body.items.map((i) => i.token)), more: o.body.items.length > 0 && page * Math.max(1, o.body.perPage) < o.body.total };
   }
 
   /**
