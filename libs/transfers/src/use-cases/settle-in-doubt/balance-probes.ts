@@ -24,14 +24,17 @@ interface PageRead { ok: boolean; tokens: Set<string>; more: boolean }
  * A page costs one provider call whatever it lists, so every sub-account it lists is stored,
  * not only the ones asked for: the worker's fresh readings before calls then cost one page per
  * 20 sub-accounts per IN_DOUBT_FRESH_READING_MS instead of a page (or a walk through the list)
- * per call. Probes of the same page at the same time share one read: its true interval is
- * stored, which is all the evidence rules rely on (any set of exact readings with their true
- * intervals, docs/in-doubt.md). A listed sub-account with a call in flight during the read is
+ * per call. Probes of a page share its latest read while it is recent enough for them (a
+ * fresh reading before a call: IN_DOUBT_FRESH_READING_MS; an in-doubt probe: a read started
+ * after it asked), also to learn which page a token is on. Each reading is stored with its
+ * true interval, which is all the evidence rules rely on (any set of exact readings with their
+ * true intervals, docs/in-doubt.md). A listed sub-account with a call in flight during the read is
  * stored unsettled (ObservationsRepository.recordProbes).
  */
 export class BalanceProbes {
   private readonly pageOf = new Map<string, number>();
-  private readonly inFlight = new Map<number, Promise<PageRead>>();
+  /** Each page's latest read (one per page at a time): when it started, and what it found. */
+  private readonly lastRead = new Map<number, { startedAt: number; read: Promise<PageRead> }>();
 
   constructor(
     private readonly provider: BalanceProbe,
@@ -39,13 +42,17 @@ export class BalanceProbes {
     private readonly opts: BalanceProbesOptions,
   ) {}
 
-  /** Probes the tokens; returns how many of them were read and stored. */
-  async probe(tokens: string[]): Promise<number> {
+  /**
+   * Probes the tokens; returns how many of them were read and stored. A page read that started
+   * at or after `freshSince` (local clock, ms; default: now, i.e. a new read) is used as it is,
+   * also while in flight; an older one is read again.
+   */
+  async probe(tokens: string[], freshSince = Date.now()): Promise<number> {
     const wanted = new Set(tokens);
     const pages = [...new Set(tokens.map((t) => this.pageOf.get(t)).filter((p): p is number => p !== undefined))];
     let stored = 0;
     const visit = async (page: number): Promise<boolean> => {
-      const read = await this.readPage(page);
+      const read = await this.readPage(page, freshSince);
       for (const t of read.tokens) if (wanted.delete(t)) stored++;
       return read.ok && read.more;
     };
@@ -58,14 +65,15 @@ export class BalanceProbes {
     return stored;
   }
 
-  /** One read of a page at a time: a probe of a page being read waits for that read. */
-  private readPage(page: number): Promise<PageRead> {
-    let read = this.inFlight.get(page);
-    if (!read) {
-      read = this.fetchPage(page).finally(() => this.inFlight.delete(page));
-      this.inFlight.set(page, read);
-    }
-    return read;
+  /** The page's last read if it started at or after `freshSince` (done or in flight), else a new one. A failed read is not kept. */
+  private readPage(page: number, freshSince: number): Promise<PageRead> {
+    const last = this.lastRead.get(page);
+    if (last && last.startedAt >= freshSince) return last.read;
+    const entry = { startedAt: Date.now(), read: this.fetchPage(page) };
+    this.lastRead.set(page, entry);
+    const forget = () => { if (this.lastRead.get(page) === entry) this.lastRead.delete(page); };
+    entry.read.then((r) => { if (!r.ok) forget(); }, forget);
+    return entry.read;
   }
 
   private async fetchPage(page: number): Promise<PageRead> {
@@ -91,7 +99,8 @@ export class BalanceProbes {
       const row = await this.queries.beforeCall(this.opts.providerAccount, transferId);
       if (!row || !row.due || row.busy) return false;
       if (row.last_read && row.db_now.getTime() - row.last_read.getTime() < freshMs) return false;
-      return (await this.probe([row.token])) > 0;
+      // A read of its page taken within freshMs (by another call's probe) serves this one too.
+      return (await this.probe([row.token], Date.now() - freshMs)) > 0;
     } catch (err) {
       this.opts.logger?.warn({ transferId, err: String(err) }, 'fresh reading before the call failed; the call goes on');
       return false;
