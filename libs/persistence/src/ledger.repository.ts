@@ -5,7 +5,7 @@ import {
   SYSTEM_ACCOUNTS, subaccountTokenOf, TransactionKind,
 } from '@app/ledger';
 import { Database, pgCode, pgConstraint, PgError, Tx } from './database';
-import { appendJournalMany } from './journal';
+import { appendJournalMany, JournalInput } from './journal';
 
 export interface RecordTransactionInput {
   providerAccount: string;
@@ -183,21 +183,25 @@ export class LedgerRepository {
   }
 
   /**
-   * Settles reservations of one provider account together: one lock of their balance rows
-   * (ascending id), one UPDATE (the settle trigger moves each balance and writes each account
-   * entry with its running balance), one journal statement. All or nothing: if any of them is
-   * no longer pending, nothing is settled (DomainError invalid_state).
+   * Settles reservations of one provider account together, in two statements: one locks their
+   * balance rows (ascending id) and updates the transactions (the settle trigger moves each
+   * balance and writes each account entry with its running balance), one appends the journal
+   * entries: theirs, then `alsoJournal` (the caller's entries of the same change, so that the
+   * chain head is taken once, as late as possible). All or nothing: if any of them is no
+   * longer pending, nothing is settled (DomainError invalid_state).
    */
-  async settleMany(tx: Tx, providerAccount: string, items: Array<{ id: string; data?: Record<string, unknown> }>, to: 'posted' | 'voided', actor: string, reason?: string | null): Promise<void> {
+  async settleMany(tx: Tx, providerAccount: string, items: Array<{ id: string; data?: Record<string, unknown> }>, to: 'posted' | 'voided', actor: string, reason?: string | null, alsoJournal: JournalInput[] = []): Promise<void> {
     if (!items.length) return;
     const ids = items.map((i) => i.id);
-    const accounts = await tx.query<{ account_id: string }>(
-      'SELECT DISTINCT account_id FROM postings WHERE transaction_id = ANY($1::uuid[]) ORDER BY account_id',
-      [ids],
-    );
-    await this.lockBalances(tx, accounts.map((a) => a.account_id));
+    // The balance rows are locked (one-time filter, before any row is updated), then the rows updated.
     const updated = await tx.query<{ id: string; correlation_id: string | null }>(
-      `UPDATE ledger_transactions SET state = $2 WHERE id = ANY($1::uuid[]) AND provider_account_id = $3 AND state = 'pending'
+      `WITH locked AS (
+         SELECT b.account_id FROM balances b
+          WHERE b.account_id IN (SELECT p.account_id FROM postings p WHERE p.transaction_id = ANY($1::uuid[]))
+          ORDER BY b.account_id FOR UPDATE
+       )
+       UPDATE ledger_transactions SET state = $2
+        WHERE id = ANY($1::uuid[]) AND provider_account_id = $3 AND state = 'pending' AND (SELECT count(*) FROM locked) >= 0
        RETURNING id, correlation_id`,
       [ids, to, providerAccount],
     );
@@ -206,7 +210,7 @@ export class LedgerRepository {
       throw new DomainError('invalid_state', `ledger transaction ${ids.find((i) => !done.has(i))} is not pending`);
     }
     const correlation = new Map(updated.map((u) => [u.id, u.correlation_id]));
-    await appendJournalMany(tx, items.map((i) => ({
+    await appendJournalMany(tx, [...items.map((i): JournalInput => ({
       providerAccount,
       actor,
       action: to === 'posted' ? 'ledger_transaction.posted' : 'ledger_transaction.voided',
@@ -215,7 +219,7 @@ export class LedgerRepository {
       reason,
       correlationId: correlation.get(i.id) ?? null,
       data: i.data,
-    })));
+    })), ...alsoJournal]);
   }
 
   async counters(tx: Tx | Database, providerAccount: string, code: string): Promise<BalanceCounters & { accountId: string }> {

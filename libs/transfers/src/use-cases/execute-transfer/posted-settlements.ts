@@ -1,6 +1,6 @@
 import { GroupCommit, Logger } from '@app/common';
 import { Money, subaccountCode } from '@app/ledger';
-import { appendJournalMany, Database, LedgerRepository, ObservationsRepository, Tx } from '@app/persistence';
+import { Database, LedgerRepository, ObservationsRepository, Tx } from '@app/persistence';
 import { Transfer } from '../../domain/transfer';
 import { ProviderColumns, TransfersRepository } from '../../persistence/transfers.repository';
 
@@ -23,8 +23,10 @@ const ACTOR = 'system:worker';
  * (and the journal chain head), so one database transaction per confirmed call queues the
  * settlements, and every recording group, behind each other's lock of that row. The posted
  * outcomes that arrive while a settlement is in flight are settled together in the next
- * transaction (`GroupCommit`, as recording does): one lock of the balance rows, one update of
- * the ledger transactions, one of the transfers, one journal statement, one of observations.
+ * transaction (`GroupCommit`, as recording does): one update of the transfers, then one
+ * statement that locks the balance rows and settles the ledger transactions, one journal
+ * statement, one of observations — the hot rows (`main`'s balance, the chain head) are taken
+ * by the last three statements only.
  *
  * Only the ordinary case is grouped: the transfer is still `executing` in the attempt that
  * called. Anything else (a late answer to a transfer that went in doubt, an attempt that is no
@@ -69,19 +71,18 @@ export class PostedSettlements {
     const current = new Set(locked.map((r) => `${r.transferId}:${r.attempt}`));
     const mine = items.filter((i) => current.has(`${i.transfer.id}:${i.transfer.attempts}`));
     if (!mine.length) return items.map(() => null);
-    const ids = mine.map((i) => i.transfer.id);
 
     // Before any status changes: did another call of this provider account overlap each one?
     const overlapped = await this.transfers.overlapped(tx, providerAccount, mine.map((i) => ({ id: i.transfer.id, startedAt: i.startedAt })));
 
-    await this.ledger.settleMany(tx, providerAccount, mine.map((i) => ({ id: i.transfer.ledgerTransactionId, data: { transferId: i.transfer.id } })),
-      'posted', ACTOR, 'provider confirmed');
-
+    // The transfers first; `main`'s balance row and the chain head last, held for the two
+    // statements of the settlement, the observations and the COMMIT only.
     const rows = await this.transfers.markPostedMany(tx, new Date(), mine.map((i) => ({ id: i.transfer.id, provider: i.provider })));
-    await appendJournalMany(tx, mine.map((i) => ({
-      providerAccount, actor: ACTOR, action: 'transfer.posted', entityType: 'transfer', entityId: i.transfer.id, reason: null,
-      data: { attempt: i.transfer.attempts, provider: { ...i.provider, raw: undefined } },
-    })));
+    await this.ledger.settleMany(tx, providerAccount, mine.map((i) => ({ id: i.transfer.ledgerTransactionId, data: { transferId: i.transfer.id } })),
+      'posted', ACTOR, 'provider confirmed', mine.map((i) => ({
+        providerAccount, actor: ACTOR, action: 'transfer.posted', entityType: 'transfer', entityId: i.transfer.id, reason: null,
+        data: { attempt: i.transfer.attempts, provider: { ...i.provider, raw: undefined } },
+      })));
 
     // Expected = the running balance of this transfer's own account entry on that account:
     // the ledger's posted balance at the point where this transfer was settled.
