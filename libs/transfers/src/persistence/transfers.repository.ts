@@ -251,8 +251,9 @@ export class TransfersRepository {
    */
   async overlapped(tx: Tx, providerAccount: string, calls: Array<{ id: string; startedAt: Date }>): Promise<Map<string, boolean>> {
     const rows = await tx.query<{ id: string; overlapped: boolean }>(
-      `SELECT x.id, EXISTS (SELECT 1 FROM transfers o WHERE o.provider_account_id = $1 AND o.id <> x.id
-                              AND (o.status = 'executing' OR (o.provider_at IS NOT NULL AND o.provider_at >= x.started))) AS overlapped
+      // Two index lookups per call (transfers_status_idx, transfers_answered_idx), not one scan.
+      `SELECT x.id, EXISTS (SELECT 1 FROM transfers o WHERE o.status = 'executing' AND o.provider_account_id = $1 AND o.id <> x.id)
+                 OR EXISTS (SELECT 1 FROM transfers o WHERE o.provider_account_id = $1 AND o.provider_at >= x.started AND o.id <> x.id) AS overlapped
          FROM unnest($2::uuid[], $3::timestamptz[]) AS x(id, started)`,
       [providerAccount, calls.map((c) => c.id), calls.map((c) => c.startedAt)],
     );
