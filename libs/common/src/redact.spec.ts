@@ -26,6 +26,18 @@ describe('the process-wide secret registry', () => {
     expect(r.scrub('x a.b*c+d y')).toBe('x [redacted] y');
   });
 
+  it('scrubs every one of 10,000 keys (a large sub-account list), adjacent and sharing prefixes, and leaves the rest intact', () => {
+    const r = new SecretRegistry();
+    const keys = Array.from({ length: 10_000 }, (_, i) => `k3y${String(i).padStart(5, '0')}${'x'.repeat(i % 7)}`);
+    r.add(...keys);
+    // Every key shares its first six characters with others ("k3y000…"): the longest that starts here wins.
+    const text = keys.map((k, i) => (i % 2 ? `${k}|` : `"${k}" `)).join('');
+    const scrubbed = r.scrub(text);
+    expect(scrubbed).toBe(keys.map((_, i) => (i % 2 ? '[redacted]|' : '"[redacted]" ')).join(''));
+    expect(r.scrub(`${keys[42]}${keys[7]}`)).toBe('[redacted][redacted]');
+    expect(r.scrub('k3y0004 is not a key, k3y0 neither')).toBe('k3y0004 is not a key, k3y0 neither');
+  });
+
   it('bearerMatches: only the exact token after "Bearer "', () => {
     expect(bearerMatches('Bearer secret-token-1', 'secret-token-1')).toBe(true);
     for (const h of ['Bearer secret-token-12', 'Bearer secret-token-', 'bearer secret-token-1', 'Basic secret-token-1', 'Bearer  secret-token-1', undefined, ['Bearer secret-token-1']]) {

@@ -14,13 +14,20 @@ const MIN_SECRET_LENGTH = 6;
  */
 export class SecretRegistry {
   private readonly values = new Set<string>();
-  private pattern: RegExp | null = null;
+  /** The secrets by their first MIN_SECRET_LENGTH characters, each bucket longest first. */
+  private readonly byPrefix = new Map<string, string[]>();
 
   add(...secrets: Array<string | undefined | null>): void {
     for (const s of secrets) {
       if (typeof s !== 'string' || s.length < MIN_SECRET_LENGTH || this.values.has(s)) continue;
       this.values.add(s);
-      this.pattern = null;
+      const prefix = s.slice(0, MIN_SECRET_LENGTH);
+      const bucket = this.byPrefix.get(prefix);
+      if (!bucket) this.byPrefix.set(prefix, [s]);
+      else {
+        bucket.push(s);
+        bucket.sort((a, b) => b.length - a.length);
+      }
     }
   }
 
@@ -29,18 +36,28 @@ export class SecretRegistry {
 
   /** Every known secret (and any `apiKey=` query value) replaced by [redacted]. */
   scrub(text: string): string {
-    let out = text;
-    if (this.values.size) {
-      // Longest first: a secret that contains another is removed whole.
-      this.pattern ??= new RegExp([...this.values].sort((a, b) => b.length - a.length).map(escapeRegExp).join('|'), 'g');
-      out = out.replace(this.pattern, '[redacted]');
-    }
+    const out = this.values.size && text.length >= MIN_SECRET_LENGTH ? this.replaceKnown(text) : text;
     return out.replace(/(api_?key=)[^&\s"]+/gi, '$1[redacted]');
   }
-}
 
-function escapeRegExp(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  /**
+   * Left to right, the longest known secret starting at each position (a secret that contains
+   * another is removed whole): one map lookup per character, whatever the number of secrets. A
+   * regular expression of every secret cost a try of each per character: with the 10,000 keys
+   * of a large list, scrubbing took longer than everything else the process did.
+   */
+  private replaceKnown(text: string): string {
+    let out = '';
+    let from = 0;
+    for (let i = 0; i + MIN_SECRET_LENGTH <= text.length;) {
+      const hit = this.byPrefix.get(text.slice(i, i + MIN_SECRET_LENGTH))?.find((s) => text.startsWith(s, i));
+      if (!hit) { i++; continue; }
+      out += `${text.slice(from, i)}[redacted]`;
+      i += hit.length;
+      from = i;
+    }
+    return from === 0 ? text : out + text.slice(from);
+  }
 }
 
 /** The process-wide registry (one per process: the api, a worker, the cli). */
