@@ -28,8 +28,9 @@ interface PageRead { ok: boolean; tokens: Set<string>; more: boolean }
  * fresh reading before a call: IN_DOUBT_FRESH_READING_MS; an in-doubt probe: a read started
  * after it asked), also to learn which page a token is on. Each reading is stored with its
  * true interval, which is all the evidence rules rely on (any set of exact readings with their
- * true intervals, docs/in-doubt.md). A listed sub-account with a call in flight during the read is
- * stored unsettled (ObservationsRepository.recordProbes).
+ * true intervals, docs/in-doubt.md). A listed sub-account whose call overlapped the read (one
+ * executing, or one settled since the read started) is stored unsettled
+ * (ObservationsRepository.recordProbes).
  */
 export class BalanceProbes {
   private readonly pageOf = new Map<string, number>();
