@@ -101,7 +101,7 @@ class AppProcess {
   start() {
     const script = join(DIST, 'apps', this.name, 'src', 'main.js');
     this.child = spawn(process.execPath, [script], { env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'warn', ...this.env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    const keep = (b) => { this.output.push(b.toString()); if (this.output.length > 400) this.output.splice(0, 200); };
+    const keep = (b) => { if (process.env.BENCH_ECHO) process.stderr.write(`[${this.name}] ${b}`); this.output.push(b.toString()); if (this.output.length > 400) this.output.splice(0, 200); };
     this.child.stdout.on('data', keep);
     this.child.stderr.on('data', keep);
     this.exited = new Promise((resolve) => this.child.once('exit', (code) => resolve(code)));

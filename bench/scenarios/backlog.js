@@ -23,6 +23,7 @@ async function run(opts, results) {
     }
     const [{ at: started }] = await db.query('SELECT extract(epoch FROM now())::float8 AS at');
     apps.worker = await env.startWorker(apps.env);
+    const [{ at: ready }] = await db.query('SELECT extract(epoch FROM now())::float8 AS at');
     await env.waitFor(async () => {
       const [{ left }] = await db.query(`SELECT count(*)::int AS left FROM transfers WHERE status NOT IN ('posted', 'failed', 'in_doubt', 'voided')`);
       return left === 0;
@@ -39,6 +40,7 @@ async function run(opts, results) {
     const full = windows.length > 1 ? windows.slice(0, -1) : windows; // the last window is partial
     const total = n / Math.max(1e-3, last - started);
     env.log(S, `posted/s per ${windowS} s window from the worker's start: ${windows.map((w) => w.toFixed(0)).join(', ')}`);
+    env.log(S, `worker answering its health check ${(ready - started).toFixed(2)} s after its start; first transfer posted after ${(posted[0].at - started).toFixed(2)} s; 100th after ${(posted[Math.min(99, n - 1)].at - started).toFixed(2)} s`);
     env.figure(results, { scenario: S, name: 'first_window', value: windows[0], unit: 'posted/s',
       baseline: { name: `bound min(C/latency, R) with C=${C}, R=${R}/s`, value: R, unit: '/s' },
       target: `>= 90% of bound (${0.9 * R}/s) in the first ${windowS} s`, met: windows[0] >= 0.9 * R,

@@ -5,6 +5,9 @@
  * timer: a lone request is written at once; under load, batches form by themselves from
  * what arrived during the previous write. At most one write per key is in flight.
  *
+ * Lookups batch the same way (the worker's checks before its calls): `write` is then one
+ * read for every item that waited.
+ *
  * `write` answers each item in order, with a result or the Error for that item alone; if it
  * throws, every item of that group gets the error.
  */

@@ -1,5 +1,6 @@
 import { Money } from '@app/ledger';
-import { ClaimGroups, EvidenceQueries, ExecuteTransferUseCase, SettleInDoubtUseCase } from '@app/transfers';
+import { randomUUID } from 'node:crypto';
+import { BalanceProbes, ClaimGroups, EvidenceQueries, ExecuteTransferUseCase, SettleInDoubtUseCase } from '@app/transfers';
 import { reconciliationFixture, ReconciliationFixture, OPERATOR } from '../../../test/support/reconciliation';
 import { BookUsageUseCase } from './use-cases/book-usage/book-usage.use-case';
 import { UsageReportQueries } from './usage-report.queries';
@@ -146,7 +147,7 @@ describe('settlement by evidence, the barrier, usage accounting (Postgres, sandb
     expect(csv[csv.length - 2].startsWith(`${month},TOTAL,`)).toBe(true);
   });
 
-  // Last: it leaves three transfers pending.
+  // Last two: they leave transfers pending.
   it('a fresh reading before a call reads its list page once and keeps every sub-account listed on it: concurrent ones share the read, later ones need none', async () => {
     // The real client over HTTP, its list calls counted.
     let listCalls = 0;
@@ -171,5 +172,29 @@ describe('settlement by evidence, the barrier, usage accounting (Postgres, sandb
     const t2 = await record(second);
     await fresh.beforeCall(t2.id);
     expect(listCalls).toBe(1);
+  });
+  it('the checks before calls that start together are one lookup, and each call gets its own transfer\'s answer', async () => {
+    const lookups: string[][] = [];
+    const db = new Proxy(f.db, {
+      get(target, prop) {
+        const v = Reflect.get(target, prop, target);
+        if (prop !== 'query') return typeof v === 'function' ? v.bind(target) : v;
+        return (sql: string, params?: unknown[]) => {
+          if (sql.includes('AS due')) lookups.push(params![0] as string[]);
+          return target.query(sql, params);
+        };
+      },
+    });
+    const probes = new BalanceProbes(f.client, new EvidenceQueries(db, 1_500), { providerAccount: f.providerAccount });
+    const record = async (token: string) => (await f.record.execute({ providerAccount: f.providerAccount, subaccount: token, direction: 'add', amount: Money.parse('1.000'), actor: OPERATOR })).transfer;
+    const [a, , c] = f.tokens;
+    const [ta, tc] = [await record(a), await record(c)];
+    const unknown = randomUUID();
+    await new Promise((r) => setTimeout(r, 20));
+    // freshMs 10: every reading is too old, so a known transfer is read (true); an unknown one is not (false).
+    const read = await Promise.all([probes.beforeCall(ta.id, 10), probes.beforeCall(unknown, 10), probes.beforeCall(tc.id, 10)]);
+    expect(read).toEqual([true, false, true]);
+    // The first asked alone; the two that arrived while it was in flight, together.
+    expect(lookups).toEqual([[ta.id], [unknown, tc.id]]);
   });
 });

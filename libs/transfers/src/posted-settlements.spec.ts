@@ -67,4 +67,36 @@ describe('settlement groups (Postgres, sandbox over HTTP)', () => {
     expect(journal.filter((j) => j.action === 'ledger_transaction.posted')).toHaveLength(ids.length);
     expect((await p.queries.verifyJournal()).ok).toBe(true);
   });
+  it('answers each settled call of a group with the next pending transfer of its sub-account, found after the commit', async () => {
+    let started = 0;
+    let open!: () => void;
+    const allStarted = new Promise<void>((r) => { open = r; });
+    const held = <A extends unknown[], R>(f: (...a: A) => Promise<R>) => async (...a: A): Promise<R> => {
+      const r = await f(...a);
+      if (++started === p.tokens.length) open();
+      await allStarted;
+      return r;
+    };
+    const provider = { addCredit: held(p.client.addCredit.bind(p.client)), removeCredit: held(p.client.removeCredit.bind(p.client)) };
+    const execute = new ExecuteTransferUseCase(p.db, p.ledger, p.transfers, p.observations, provider, {
+      providerAccount: p.providerAccount, leaseMs: 10_000, workerId: 'groups-next', maxAttempts: 1, baseDelayMs: 10, maxDelayMs: 10,
+      settlements: new PostedSettlements(p.db, p.ledger, p.transfers, p.observations),
+    });
+    const rec = async (s: string) => (await p.record.execute({ providerAccount: p.providerAccount, subaccount: s, direction: 'add', amount: Money.parse('0.500'), actor })).transfer.id;
+    const first: string[] = [];
+    for (const s of p.tokens) first.push(await rec(s));
+    // The first half of the sub-accounts have a second transfer waiting behind the first.
+    const behind = new Map<string, string>();
+    for (const s of p.tokens.slice(0, 3)) behind.set(s, await rec(s));
+
+    const results = await Promise.all(first.map((id) => execute.execute(id)));
+    const [{ txs }] = await p.db.query<{ txs: number }>('SELECT count(DISTINCT xmin::text)::int AS txs FROM transfers WHERE id = ANY($1::uuid[])', [first]);
+    expect(txs).toBeLessThan(first.length); // settled in groups
+    results.forEach((r, i) => {
+      if (r.kind !== 'done') throw new Error(`transfer ${first[i]}: ${r.kind}`);
+      expect(r.transfer.status).toBe('posted');
+      const waiting = behind.get(p.tokens[i]);
+      expect(r.next).toEqual(waiting ? [{ transferId: waiting, attempt: 0 }] : []);
+    });
+  });
 });

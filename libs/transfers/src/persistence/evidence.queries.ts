@@ -209,18 +209,22 @@ export class EvidenceQueries {
     );
   }
 
-  /** Before a transfer's call: its sub-account, whether it is due now and free, and when it was last read. */
-  async beforeCall(providerAccount: string, transferId: string): Promise<BeforeCallRow | null> {
-    const rows = await this.db.query<BeforeCallRow>(
-      `SELECT t.subaccount_token AS token, t.status = 'pending' AND t.next_attempt_at <= now() AS due,
+  /**
+   * Before these transfers' calls, by transfer id: each one's sub-account, whether it is due
+   * now and free, and when its sub-account was last read (one statement for the calls that
+   * start together).
+   */
+  async beforeCall(providerAccount: string, transferIds: string[]): Promise<Map<string, BeforeCallRow>> {
+    const rows = await this.db.query<BeforeCallRow & { id: string }>(
+      `SELECT t.id, t.subaccount_token AS token, t.status = 'pending' AND t.next_attempt_at <= now() AS due,
               EXISTS (SELECT 1 FROM transfers x WHERE x.provider_account_id = t.provider_account_id AND x.subaccount_token = t.subaccount_token
                         AND x.status = 'executing') AS busy,
               (SELECT max(o.observed_at) FROM observations o WHERE o.account_id = s.account_id) AS last_read, clock_timestamp() AS db_now
          FROM transfers t JOIN subaccounts s ON s.provider_account_id = t.provider_account_id AND s.token = t.subaccount_token
-        WHERE t.id = $1 AND t.provider_account_id = $2`,
-      [transferId, providerAccount],
+        WHERE t.id = ANY($1::uuid[]) AND t.provider_account_id = $2`,
+      [transferIds, providerAccount],
     );
-    return rows[0] ?? null;
+    return new Map(rows.map(({ id, ...row }) => [id, row]));
   }
 
   async clock(): Promise<Date> {

@@ -124,12 +124,20 @@ export class TransfersRepository {
     return rows.map((r) => ({ transferId: r.id, attempt: r.attempts }));
   }
 
-  /** The next pending transfer of the sub-account (recording order). */
-  async nextPending(providerAccount: string, subaccount: string): Promise<JobRef[]> {
-    const next = await this.db.prisma.transfer.findFirst({
-      where: { providerAccountId: providerAccount, subaccountToken: subaccount, status: 'pending' }, orderBy: { seq: 'asc' }, select: { id: true, attempts: true },
-    });
-    return next ? [{ transferId: next.id, attempt: next.attempts }] : [];
+  /**
+   * The next pending transfer (recording order) of each of these sub-accounts, by token:
+   * one index lookup each (`transfers_pending_queue_idx`), one statement for a settlement
+   * group's sub-accounts.
+   */
+  async nextPendingOf(providerAccount: string, subaccounts: string[]): Promise<Map<string, JobRef>> {
+    const rows = await this.db.query<{ token: string; id: string; attempts: number }>(
+      `SELECT s.token, n.id, n.attempts FROM unnest($2::text[]) AS s(token)
+         CROSS JOIN LATERAL (SELECT t.id, t.attempts FROM transfers t
+                              WHERE t.provider_account_id = $1 AND t.subaccount_token = s.token AND t.status = 'pending'
+                              ORDER BY t.seq LIMIT 1) n`,
+      [providerAccount, [...new Set(subaccounts)]],
+    );
+    return new Map(rows.map((r) => [r.token, { transferId: r.id, attempt: r.attempts }]));
   }
 
   /**

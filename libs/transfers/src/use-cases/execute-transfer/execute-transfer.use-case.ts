@@ -90,7 +90,7 @@ export class ExecuteTransferUseCase {
     this.opts.onProviderCall?.(t.direction, outcome);
     const applied = await this.apply(t, outcome, startedAt);
     if (applied.kind === 'retry') return applied;
-    return { kind: 'done', transfer: applied.transfer, next: await this.nextInLine(applied.transfer) };
+    return { kind: 'done', transfer: applied.transfer, next: applied.next ?? await this.nextInLine(applied.transfer) };
   }
 
   private async claim(id: string): Promise<{ kind: 'claimed' | 'expired'; transfer: Transfer } | Extract<ExecuteResult, { kind: 'skipped' }>> {
@@ -124,13 +124,13 @@ export class ExecuteTransferUseCase {
    * Applies an outcome for the attempt that was claimed. A transfer whose lease expired
    * meanwhile is already in doubt: a late definitive answer then resolves it.
    */
-  private async apply(t: Transfer, outcome: ProviderOutcome<CreditBody>, startedAt: Date): Promise<{ kind: 'done'; transfer: Transfer } | { kind: 'retry'; transfer: Transfer; delayMs: number }> {
+  private async apply(t: Transfer, outcome: ProviderOutcome<CreditBody>, startedAt: Date): Promise<{ kind: 'done'; transfer: Transfer; next?: JobRef[] } | { kind: 'retry'; transfer: Transfer; delayMs: number }> {
     const decision = decide(outcome, t.attempts, this.opts);
     if (decision.next === 'posted' && outcome.kind === 'ok' && this.opts.settlements) {
-      const posted = await this.opts.settlements.submit({
+      const settled = await this.opts.settlements.submit({
         transfer: t, mainBalance: outcome.body.mainBalance, subaccountBalance: outcome.body.subaccountBalance, provider: providerColumns(outcome), startedAt,
       });
-      if (posted) return { kind: 'done', transfer: posted };
+      if (settled) return { kind: 'done', transfer: settled.transfer, next: settled.next };
       // Not the ordinary case (a late answer, an attempt no longer current) or the group
       // failed: applied below, on its own.
     }
@@ -196,9 +196,10 @@ export class ExecuteTransferUseCase {
     });
   }
 
-  /** The next pending transfer of the same sub-account, now free to run. */
+  /** The next pending transfer of the same sub-account, now free to run (a settlement group finds it for its own). */
   private async nextInLine(t: Transfer): Promise<JobRef[]> {
-    return this.transfers.nextPending(t.providerAccount, t.subaccount);
+    const next = (await this.transfers.nextPendingOf(t.providerAccount, [t.subaccount])).get(t.subaccount);
+    return next ? [next] : [];
   }
 }
 

@@ -2,7 +2,7 @@ import { GroupCommit, Logger } from '@app/common';
 import { Money, subaccountCode } from '@app/ledger';
 import { Database, LedgerRepository, ObservationsRepository, Tx } from '@app/persistence';
 import { Transfer } from '../../domain/transfer';
-import { ProviderColumns, TransfersRepository } from '../../persistence/transfers.repository';
+import { JobRef, ProviderColumns, TransfersRepository } from '../../persistence/transfers.repository';
 
 /** A transfer whose provider call answered `ok`, with what the provider said. */
 export interface PostedOutcome {
@@ -16,6 +16,9 @@ export interface PostedOutcome {
   startedAt: Date;
 }
 
+/** A settled transfer and the next pending one of its sub-account, now free to run. */
+export interface Settled { transfer: Transfer; next: JobRef[] }
+
 const ACTOR = 'system:worker';
 
 /**
@@ -28,6 +31,12 @@ const ACTOR = 'system:worker';
  * statement, one of observations — the hot rows (`main`'s balance, the chain head) are taken
  * by the last three statements only.
  *
+ * After the COMMIT, one statement finds the next pending transfer of every sub-account the
+ * group settled (what each job enqueues next). It runs after the COMMIT, never inside the
+ * transaction: a transfer recorded meanwhile either saw this one still executing when it
+ * asked whether it could run (and is then committed before this lookup, which finds it) or
+ * saw it posted (and enqueued itself).
+ *
  * Only the ordinary case is grouped: the transfer is still `executing` in the attempt that
  * called. Anything else (a late answer to a transfer that went in doubt, an attempt that is no
  * longer current), or a group whose transaction fails, is answered `null`: the caller then
@@ -39,7 +48,7 @@ const ACTOR = 'system:worker';
  * provider account overlapped — which includes every other member of a group.
  */
 export class PostedSettlements {
-  private readonly groups: GroupCommit<PostedOutcome, Transfer | null>;
+  private readonly groups: GroupCommit<PostedOutcome, Settled | null>;
 
   constructor(
     private readonly db: Database,
@@ -52,18 +61,33 @@ export class PostedSettlements {
     this.groups = new GroupCommit((providerAccount, items) => this.settleGroup(providerAccount, items), maxGroup);
   }
 
-  /** The posted transfer, or null when this outcome must be applied by the caller alone. */
-  submit(outcome: PostedOutcome): Promise<Transfer | null> {
+  /** The posted transfer and its sub-account's next, or null when this outcome must be applied by the caller alone. */
+  submit(outcome: PostedOutcome): Promise<Settled | null> {
     return this.groups.submit(outcome.transfer.providerAccount, outcome);
   }
 
-  private async settleGroup(providerAccount: string, items: PostedOutcome[]): Promise<Array<Transfer | null>> {
+  private async settleGroup(providerAccount: string, items: PostedOutcome[]): Promise<Array<Settled | Error | null>> {
+    let posted: Array<Transfer | null>;
     try {
-      return await this.db.transaction((tx) => this.settleIn(tx, providerAccount, items), { sqlOnly: true });
+      posted = await this.db.transaction((tx) => this.settleIn(tx, providerAccount, items), { sqlOnly: true });
     } catch (err) {
       this.logger?.warn({ err: (err as Error).message, transfers: items.length }, 'settlement group failed; settling its transfers one by one');
       return items.map(() => null);
     }
+    const settled = posted.filter((t): t is Transfer => t !== null);
+    let next: Map<string, JobRef>;
+    try {
+      next = settled.length ? await this.transfers.nextPendingOf(providerAccount, settled.map((t) => t.subaccount)) : new Map();
+    } catch (err) {
+      // Posted and committed: the caller must not apply them again. Their next transfers are left to the outbox relay.
+      this.logger?.warn({ err: (err as Error).message, transfers: settled.length }, 'next-in-line lookup failed after a settlement; the relay will enqueue');
+      next = new Map();
+    }
+    return posted.map((t) => {
+      if (!t) return null;
+      const n = next.get(t.subaccount);
+      return { transfer: t, next: n ? [n] : [] };
+    });
   }
 
   private async settleIn(tx: Tx, providerAccount: string, items: PostedOutcome[]): Promise<Array<Transfer | null>> {

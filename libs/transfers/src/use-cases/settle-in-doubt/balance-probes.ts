@@ -1,6 +1,6 @@
-import { Logger } from '@app/common';
+import { GroupCommit, Logger } from '@app/common';
 import { ProviderOutcome, SubaccountListBody } from '@app/provider';
-import { EvidenceQueries } from '../../persistence/evidence.queries';
+import { BeforeCallRow, EvidenceQueries } from '../../persistence/evidence.queries';
 
 /** The provider read a probe needs (SmsPartnerClient implements it). */
 export interface BalanceProbe {
@@ -36,12 +36,19 @@ export class BalanceProbes {
   private readonly pageOf = new Map<string, number>();
   /** Each page's latest read (one per page at a time): when it started, and what it found. */
   private readonly lastRead = new Map<number, { startedAt: number; read: Promise<PageRead> }>();
+  /** The calls about to start while one lookup is in flight are looked up together, in the next one. */
+  private readonly beforeCallRows: GroupCommit<string, BeforeCallRow | null>;
 
   constructor(
     private readonly provider: BalanceProbe,
     private readonly queries: EvidenceQueries,
     private readonly opts: BalanceProbesOptions,
-  ) {}
+  ) {
+    this.beforeCallRows = new GroupCommit(async (providerAccount, ids) => {
+      const rows = await this.queries.beforeCall(providerAccount, ids);
+      return ids.map((id) => rows.get(id) ?? null);
+    });
+  }
 
   /**
    * Probes the tokens; returns how many of them were read and stored. A page read that started
@@ -97,7 +104,7 @@ export class BalanceProbes {
    */
   async beforeCall(transferId: string, freshMs: number): Promise<boolean> {
     try {
-      const row = await this.queries.beforeCall(this.opts.providerAccount, transferId);
+      const row = await this.beforeCallRows.submit(this.opts.providerAccount, transferId);
       if (!row || !row.due || row.busy) return false;
       if (row.last_read && row.db_now.getTime() - row.last_read.getTime() < freshMs) return false;
       // A read of its page taken within freshMs (by another call's probe) serves this one too.
