@@ -122,6 +122,16 @@ class AppProcess {
     }
   }
 
+  /** CPU time used so far, in ms (user + system, /proc/<pid>/stat; clock ticks of 10 ms). */
+  cpuMs() {
+    try {
+      const fields = readFileSync(`/proc/${this.pid}/stat`, 'utf8').split(') ')[1].split(' ');
+      return (Number(fields[11]) + Number(fields[12])) * 10;
+    } catch {
+      return NaN;
+    }
+  }
+
   async stop(timeoutMs = 15_000) {
     if (!this.running) return;
     this.child.kill('SIGTERM');
@@ -391,7 +401,17 @@ function pgbenchPath() {
   return p || null;
 }
 
+/** The machine's busy and total CPU time so far, in ms (/proc/stat; all cores). */
+function machineCpuMs() {
+  const [, ...v] = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/);
+  const n = v.map(Number);
+  const idle = n[3] + n[4];
+  const total = n.slice(0, 8).reduce((a, b) => a + b, 0);
+  return { busy: (total - idle) * 10, total: total * 10 };
+}
+
 module.exports = {
+  machineCpuMs,
   withWorkerStack,
   ROOT, DIST, lib, Database, REDIS_URL, TOKENS, sleep, waitFor, freePort, createBenchDatabase, dropDatabase, dropAllCreated,
   AppProcess, startApps, startWorker, stopAll, sandboxWith, seedLedger, generateHistory, generateJournal, percentile, summarize, fmt, figure, log,

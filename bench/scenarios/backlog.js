@@ -22,12 +22,15 @@ async function run(opts, results) {
       if (res.status !== 207) throw new Error(`batch: HTTP ${res.status} ${await res.text()}`);
     }
     const [{ at: started }] = await db.query('SELECT extract(epoch FROM now())::float8 AS at');
+    const cpu0 = env.machineCpuMs();
     apps.worker = await env.startWorker(apps.env);
     const [{ at: ready }] = await db.query('SELECT extract(epoch FROM now())::float8 AS at');
     await env.waitFor(async () => {
       const [{ left }] = await db.query(`SELECT count(*)::int AS left FROM transfers WHERE status NOT IN ('posted', 'failed', 'in_doubt', 'voided')`);
       return left === 0;
     }, Math.max(120_000, n * 50), `${n} transfers to drain`, 250);
+    const workerCpuMs = apps.worker.cpuMs();
+    const cpu1 = env.machineCpuMs();
     const done = await db.query(`SELECT status, failure_reason, provider_message, extract(epoch FROM updated_at)::float8 AS at FROM transfers ORDER BY updated_at`);
     const posted = done.filter((r) => r.status === 'posted');
     if (posted.length !== n) throw new Error(`${n - posted.length} of ${n} transfers did not post: ${JSON.stringify(done.filter((r) => r.status !== 'posted').slice(0, 3))}`);
@@ -40,6 +43,9 @@ async function run(opts, results) {
     const full = windows.length > 1 ? windows.slice(0, -1) : windows; // the last window is partial
     const total = n / Math.max(1e-3, last - started);
     env.log(S, `posted/s per ${windowS} s window from the worker's start: ${windows.map((w) => w.toFixed(0)).join(', ')}`);
+    const firstSeconds = Array.from({ length: windowS }, (_, k) => posted.filter((r) => r.at >= started + k && r.at < started + k + 1).length);
+    env.log(S, `posted per second in the first ${windowS} s: ${firstSeconds.join(', ')}`);
+    env.log(S, `worker CPU ${(workerCpuMs / 1000).toFixed(1)} s for ${n} transfers (${(workerCpuMs / n).toFixed(2)} ms each, start-up included); machine busy ${(100 * (cpu1.busy - cpu0.busy) / Math.max(1, cpu1.total - cpu0.total)).toFixed(0)} % of all cores meanwhile`);
     env.log(S, `worker answering its health check ${(ready - started).toFixed(2)} s after its start; first transfer posted after ${(posted[0].at - started).toFixed(2)} s; 100th after ${(posted[Math.min(99, n - 1)].at - started).toFixed(2)} s`);
     env.figure(results, { scenario: S, name: 'first_window', value: windows[0], unit: 'posted/s',
       baseline: { name: `bound min(C/latency, R) with C=${C}, R=${R}/s`, value: R, unit: '/s' },

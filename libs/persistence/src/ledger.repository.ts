@@ -93,6 +93,7 @@ export class LedgerRepository {
    * DomainError and the others are recorded. The database's CHECK stays the last word.
    */
   async recordMany(tx: Tx, providerAccount: string, inputs: RecordTransactionInput[]): Promise<Array<string | DomainError>> {
+    if (!inputs.length) return [];
     for (const input of inputs) {
       if (input.providerAccount !== providerAccount) throw new Error('recordMany: inputs of one provider account only');
       assertBalanced(input.lines);

@@ -147,7 +147,33 @@ describe('settlement by evidence, the barrier, usage accounting (Postgres, sandb
     expect(csv[csv.length - 2].startsWith(`${month},TOTAL,`)).toBe(true);
   });
 
-  // Last two: they leave transfers pending.
+  it('a booking the ledger refuses (the overdraft guard) writes the pairs before it and nothing from it on', async () => {
+    const b = f.tokens[1];
+    await book.forSubaccount(b); // whatever earlier tests left unpaired
+    const closed = async () => (await f.db.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM usage_bookings u JOIN subaccounts s ON s.account_id = u.account_id WHERE s.provider_account_id = $1 AND s.token = $2`,
+      [f.providerAccount, b]))[0].n;
+    const before = await closed();
+    await f.usage({ token: b }, '0.400');
+    expect((await f.transfer(b, 'add', '1')).status).toBe('posted'); // a reading: 0.400 spent since the last
+    // A reservation leaves 0.100 available once those 0.400 are booked.
+    const posted = Money.parse(await f.posted(`sub:${b}`));
+    await f.record.execute({ providerAccount: f.providerAccount, subaccount: b, direction: 'remove', amount: posted.minus(Money.parse('0.500')), actor: OPERATOR });
+    await f.usage({ token: b }, '0.300');
+    const probes = new BalanceProbes(f.client, new EvidenceQueries(f.db, 1_500), { providerAccount: f.providerAccount });
+    expect(await probes.probe([b])).toBe(1); // a second reading: 0.300 more spent, more than is available
+
+    const r = await book.forSubaccount(b);
+    expect(r).toMatchObject({ pairs: 1, bookedCount: 1 });
+    expect(r.booked.toFixed()).toBe('0.400');
+    expect(await closed()).toBe(before + 1);
+    expect(await f.posted(`sub:${b}`)).toBe(posted.minus(Money.parse('0.400')).toFixed());
+    // Tried again: still refused, nothing more written.
+    expect((await book.forSubaccount(b)).pairs).toBe(0);
+    expect(await closed()).toBe(before + 1);
+  });
+
+  // Last three: they leave transfers pending (so does the one above, a reservation on the second sub-account).
   it('a fresh reading before a call reads its list page once and keeps every sub-account listed on it: concurrent ones share the read, later ones need none', async () => {
     // The real client over HTTP, its list calls counted.
     let listCalls = 0;

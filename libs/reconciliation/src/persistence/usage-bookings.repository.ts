@@ -49,14 +49,21 @@ export class UsageBookingsRepository {
     return last ? String(last.to_observation_id) : null;
   }
 
-  /** A closed pair. The unique constraint on the closing reading means nothing is booked twice. */
-  async recordPair(tx: Tx, providerAccount: string, p: UsagePair): Promise<void> {
+  /** Closed pairs, in one statement. The unique constraint on the closing reading means nothing is booked twice. */
+  async recordPairs(tx: Tx, providerAccount: string, pairs: UsagePair[]): Promise<void> {
+    if (!pairs.length) return;
+    const col = <T>(f: (p: UsagePair) => T) => pairs.map(f);
     await tx.query(
       `INSERT INTO usage_bookings (provider_account_id, account_id, from_observation_id, to_observation_id, from_at, to_at, seconds,
                                    from_balance, to_balance, known, usage, kind, ledger_transaction_id)
-       VALUES ($1, $2, $3, $4, to_timestamp($5::double precision / 1000), to_timestamp($6::double precision / 1000), $7, $8, $9, $10, $11, $12, $13)`,
-      [providerAccount, p.accountId, p.prev.id, p.next.id, p.prev.at, p.next.at, p.seconds.toFixed(3), p.prev.balance.toFixed(), p.next.balance.toFixed(),
-        p.known.toFixed(), p.usage.toFixed(), p.kind, p.ledgerTransactionId],
+       SELECT $1, p.account_id, p.from_id, p.to_id, to_timestamp(p.from_at / 1000), to_timestamp(p.to_at / 1000), p.seconds,
+              p.from_balance, p.to_balance, p.known, p.usage, p.kind, p.ledger_transaction_id
+         FROM unnest($2::bigint[], $3::bigint[], $4::bigint[], $5::float8[], $6::float8[], $7::numeric[], $8::numeric[], $9::numeric[],
+                     $10::numeric[], $11::numeric[], $12::text[], $13::uuid[])
+              AS p(account_id, from_id, to_id, from_at, to_at, seconds, from_balance, to_balance, known, usage, kind, ledger_transaction_id)`,
+      [providerAccount, col((p) => p.accountId), col((p) => p.prev.id), col((p) => p.next.id), col((p) => p.prev.at), col((p) => p.next.at),
+        col((p) => p.seconds.toFixed(3)), col((p) => p.prev.balance.toFixed()), col((p) => p.next.balance.toFixed()), col((p) => p.known.toFixed()),
+        col((p) => p.usage.toFixed()), col((p) => p.kind), col((p) => p.ledgerTransactionId)],
     );
   }
 

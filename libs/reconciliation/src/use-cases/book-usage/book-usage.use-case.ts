@@ -1,8 +1,8 @@
-import { Logger } from '@app/common';
+import { DomainError, Logger } from '@app/common';
 import { adjustmentPostings, Money, subaccountCode } from '@app/ledger';
-import { appendJournal, Database, LedgerRepository, trySavepoint } from '@app/persistence';
+import { appendJournalMany, Database, LedgerRepository, trySavepoint, Tx } from '@app/persistence';
 import { BalanceReading, EvidenceQueries, learnSpendBound, maxSpend, SPENDING_WINDOW_SECONDS, SpendBoundPolicy, TransfersRepository, usageBetween } from '@app/transfers';
-import { PairKind, UsageBookingsRepository } from '../../persistence/usage-bookings.repository';
+import { PairKind, UsageBookingsRepository, UsagePair } from '../../persistence/usage-bookings.repository';
 
 export const USAGE_ACTOR = 'system:usage';
 
@@ -78,6 +78,8 @@ export class BookUsageUseCase {
       if (!prev || !readings.length) return result;
       const movements = await this.queries.movements(this.opts.providerAccount, token, new Date(prev.from), tx);
       const history = target.isBuyer ? [] : await this.queries.usageWindows(this.opts.providerAccount, token, accountId, 30, tx, this.policy.minWindowSeconds);
+      // The pairs, judged in time order (pure), then written together.
+      const planned: PlannedPair[] = [];
       for (const next of readings) {
         // The bound for this pair is learned from the windows before it, never from itself.
         const bound = target.isBuyer ? null : learnSpendBound(history.filter((w) => (w.endsAt ?? 0) <= prev!.at), this.policy);
@@ -90,39 +92,79 @@ export class BookUsageUseCase {
           : step.usage.isNegative() ? 'gain'
             : step.usage.isZero() ? 'none'
               : bound && step.usage.greaterThan(maxSpend(bound, seconds)) ? 'implausible' : 'usage';
-        const pair = { accountId, prev, next, seconds, known: step.known, usage: step.usage, kind };
-        const done = await trySavepoint(tx, async () => {
-          let ledgerTransactionId: string | null = null;
-          if (kind === 'usage') {
-            ledgerTransactionId = await this.ledger.record(tx, {
-              providerAccount: this.opts.providerAccount, kind: 'usage', state: 'posted', actor: USAGE_ACTOR,
-              reason: `usage between two provider readings of ${subaccountCode(token)} (${seconds.toFixed(1)} s)`,
-              lines: adjustmentPostings('usage', subaccountCode(token), step.usage.negated()),
-              journalData: { policy: 'USAGE_AUTO_BOOK', readings: [readingJson(pair.prev), readingJson(next)], knownTransfers: step.known.toFixed() },
-            });
-          }
-          await this.bookings.recordPair(tx, this.opts.providerAccount, { ...pair, ledgerTransactionId });
-          if (kind === 'gain' || kind === 'implausible') {
-            await appendJournal(tx, {
-              providerAccount: this.opts.providerAccount, actor: USAGE_ACTOR, action: `usage.${kind}`, entityType: 'account', entityId: subaccountCode(token),
-              reason: kind === 'gain' ? 'a non-buyer sub-account gained credit between two readings: not usage, left to reconciliation' : 'a fall larger than this sub-account plausibly spends: not booked, left to reconciliation',
-              data: { readings: [readingJson(pair.prev), readingJson(next)], usage: step.usage.toFixed(), bound: bound ? maxSpend(bound, seconds).toFixed() : null },
-            });
-          }
-        });
-        if (!done.ok) {
-          // e.g. the overdraft guard: reservations to leave exceed what is left after usage. Try again later.
-          this.opts.logger?.warn({ account: subaccountCode(token), err: done.error.message }, 'usage could not be booked; will try again');
-          break;
-        }
-        result.pairs++;
-        if (kind === 'usage') { result.booked = result.booked.plus(step.usage); result.bookedCount++; }
-        if (kind === 'gain' || kind === 'implausible' || kind === 'buyer') result.unexplained++;
+        planned.push({ accountId, prev, next, seconds, known: step.known, usage: step.usage, kind, bound: bound ? maxSpend(bound, seconds) : null });
         prev = next;
+      }
+      const written = await this.write(tx, token, planned);
+      for (const pair of written) {
+        result.pairs++;
+        if (pair.kind === 'usage') { result.booked = result.booked.plus(pair.usage); result.bookedCount++; }
+        if (pair.kind === 'gain' || pair.kind === 'implausible' || pair.kind === 'buyer') result.unexplained++;
       }
       return result;
     });
   }
+
+  /**
+   * Writes the pairs in order, set-based: the usage ones' ledger transactions in one
+   * `recordMany`, the pairs in one insert, the journal entries of gains and implausible falls
+   * in one statement. When the ledger refuses a booking (e.g. the overdraft guard: reservations
+   * to leave exceed what is left after usage), nothing from that pair on is written: the
+   * savepoint is rolled back and the pairs before it are written again; the rest waits for a
+   * later booking. Returns the pairs written.
+   */
+  private async write(tx: Tx, token: string, planned: PlannedPair[]): Promise<PlannedPair[]> {
+    // Without a usage pair there is nothing the ledger can refuse: no savepoint.
+    if (!planned.some((p) => p.kind === 'usage')) {
+      await this.writePairs(tx, token, planned);
+      return planned;
+    }
+    let pairs = planned;
+    while (pairs.length) {
+      const attempt = pairs;
+      let refusedAt = -1;
+      const done = await trySavepoint(tx, async () => {
+        const refusal = await this.writePairs(tx, token, attempt);
+        if (refusal) {
+          refusedAt = refusal.at;
+          throw refusal.error;
+        }
+      });
+      if (done.ok) return attempt;
+      this.opts.logger?.warn({ account: subaccountCode(token), err: done.error.message }, 'usage could not be booked; will try again');
+      if (refusedAt < 0) return []; // not a refusal the pairs before it can avoid: nothing written, tried again later
+      pairs = attempt.slice(0, refusedAt);
+    }
+    return [];
+  }
+
+  /** Writes the pairs; when the ledger refuses one's booking, writes nothing more and returns which and why (else null). */
+  private async writePairs(tx: Tx, token: string, pairs: PlannedPair[]): Promise<{ at: number; error: DomainError } | null> {
+    const usage = pairs.filter((p) => p.kind === 'usage');
+    const ids = await this.ledger.recordMany(tx, this.opts.providerAccount, usage.map((pair) => ({
+      providerAccount: this.opts.providerAccount, kind: 'usage' as const, state: 'posted' as const, actor: USAGE_ACTOR,
+      reason: `usage between two provider readings of ${subaccountCode(token)} (${pair.seconds.toFixed(1)} s)`,
+      lines: adjustmentPostings('usage', subaccountCode(token), pair.usage.negated()),
+      journalData: { policy: 'USAGE_AUTO_BOOK', readings: [readingJson(pair.prev), readingJson(pair.next)], knownTransfers: pair.known.toFixed() },
+    })));
+    const refused = ids.findIndex((id) => id instanceof DomainError);
+    if (refused >= 0) return { at: pairs.indexOf(usage[refused]), error: ids[refused] as DomainError };
+    const booked = new Map(usage.map((pair, i) => [pair, ids[i] as string]));
+    await this.bookings.recordPairs(tx, this.opts.providerAccount, pairs.map((pair) => ({ ...withoutBound(pair), ledgerTransactionId: booked.get(pair) ?? null })));
+    await appendJournalMany(tx, pairs.filter((pair) => pair.kind === 'gain' || pair.kind === 'implausible').map((pair) => ({
+      providerAccount: this.opts.providerAccount, actor: USAGE_ACTOR, action: `usage.${pair.kind}`, entityType: 'account', entityId: subaccountCode(token),
+      reason: pair.kind === 'gain' ? 'a non-buyer sub-account gained credit between two readings: not usage, left to reconciliation' : 'a fall larger than this sub-account plausibly spends: not booked, left to reconciliation',
+      data: { readings: [readingJson(pair.prev), readingJson(pair.next)], usage: pair.usage.toFixed(), bound: pair.bound ? pair.bound.toFixed() : null },
+    })));
+    return null;
+  }
+}
+
+/** A pair as judged, before it is written; `bound`: the plausible spend it was judged against. */
+type PlannedPair = Omit<UsagePair, 'ledgerTransactionId'> & { bound: Money | null };
+
+function withoutBound({ bound: _bound, ...pair }: PlannedPair): Omit<UsagePair, 'ledgerTransactionId'> {
+  return pair;
 }
 
 function readingJson(r: BalanceReading) {
