@@ -21,12 +21,15 @@ async function rawProviderRate(sandbox, apiKey, tokens, { concurrency, durationM
   let n = 0;
   const end = Date.now() + durationMs;
   const t0 = Date.now();
+  const cpu0 = env.machineCpuMs();
   await Promise.all(Array.from({ length: concurrency }, async () => {
     while (Date.now() < end) {
       const o = await client.addCredit(tokens[n++ % tokens.length], amount);
       if (o.kind !== 'ok') throw new Error(`raw provider call failed: ${JSON.stringify(o).slice(0, 300)}`);
     }
   }));
+  const cpu1 = env.machineCpuMs();
+  rawProviderRate.last = { busyShare: (cpu1.busy - cpu0.busy) / Math.max(1, cpu1.total - cpu0.total), cpuMsPerCall: (cpu1.busy - cpu0.busy) / Math.max(1, n) };
   return n / ((Date.now() - t0) / 1000);
 }
 
@@ -54,6 +57,7 @@ async function run(opts, results) {
       if (L > 0) sandbox.faults.add({ route: 'add', fault: 'latency', ms: L, probability: 1 });
       const bound = L > 0 ? Math.min(C / (L / 1000), R) : R;
       const raw = await rawProviderRate(sandbox, apiKey, tokens, { concurrency: C, durationMs: smoke ? 300 : 2000 });
+      const rawCpu = rawProviderRate.last;
 
       // Throughput: a backlog of ~8 s of work at the bound (~5 s of the raw client's rate at
       // C = 32), recorded with the worker stopped.
@@ -65,10 +69,14 @@ async function run(opts, results) {
         if (res.status !== 207) throw new Error(`batch: HTTP ${res.status} ${await res.text()}`);
       }
       apps.worker = await env.startWorker({ ...apps.env, WORKER_CONCURRENCY: String(C), PROVIDER_RATE_LIMIT_PER_SECOND: String(R) });
+      const cpu0 = env.machineCpuMs();
+      const workerCpu0 = apps.worker.cpuMs();
       await env.waitFor(async () => {
         const [{ left }] = await db.query(`SELECT count(*)::int AS left FROM transfers WHERE seq > $1 AND status NOT IN ('posted', 'failed', 'in_doubt', 'voided')`, [before]);
         return left === 0;
       }, Math.max(60_000, (n / bound) * 4000), `${n} transfers to finish at ${L} ms`, 200);
+      const cpu1 = env.machineCpuMs();
+      const workerCpuMs = apps.worker.cpuMs() - workerCpu0;
       const done = await db.query(`SELECT status, extract(epoch FROM updated_at)::float8 AS at FROM transfers WHERE seq > $1 ORDER BY updated_at`, [before]);
       const posted = done.filter((r) => r.status === 'posted');
       if (posted.length !== n) throw new Error(`${n - posted.length} of ${n} transfers did not post at ${L} ms: ${JSON.stringify(done.filter((r) => r.status !== 'posted').slice(0, 3))}`);
@@ -76,6 +84,13 @@ async function run(opts, results) {
       const lo = Math.floor(n * 0.1);
       const hi = Math.ceil(n * 0.9) - 1;
       const rate = (hi - lo) / Math.max(1e-3, posted[hi].at - posted[lo].at);
+      // The CPU budget: what one posted transfer costs the whole machine (worker, Postgres,
+      // Redis, the sandbox in this process) against what one raw call costs it.
+      const cores = require('node:os').cpus().length;
+      const machineMsPerTransfer = (cpu1.busy - cpu0.busy) / n;
+      env.log(S, `C=${C} ${L} ms: machine busy ${(100 * (cpu1.busy - cpu0.busy) / Math.max(1, cpu1.total - cpu0.total)).toFixed(0)} % of ${cores} cores; `
+        + `${machineMsPerTransfer.toFixed(2)} ms of machine CPU per posted transfer (worker ${(workerCpuMs / n).toFixed(2)} ms), ceiling ${(cores * 1000 / machineMsPerTransfer).toFixed(0)}/s; `
+        + `raw client: ${rawCpu.cpuMsPerCall.toFixed(2)} ms per call at ${(100 * rawCpu.busyShare).toFixed(0)} % busy`);
       if (wide) {
         // The ledger side against the raw client at the same C (the raw client is the limit
         // here: R is far above what 2 cores make).

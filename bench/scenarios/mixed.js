@@ -25,7 +25,9 @@ async function run(opts, results) {
         body: JSON.stringify({ subaccount: tokens[seq++ % tokens.length], direction: 'add', amount: '0.010' }) }),
     });
 
+    const cpuA0 = env.machineCpuMs();
     const alone = await load();
+    const cpuA1 = env.machineCpuMs();
     const aloneRate = (alone.statuses[202] ?? 0) / alone.elapsedS;
     const aloneLat = env.summarize(alone.latencies);
     if (!alone.statuses[202]) throw new Error(`no transfer recorded alone: ${JSON.stringify(alone.statuses)}\n${apps.api.text().slice(-2000)}`);
@@ -33,11 +35,15 @@ async function run(opts, results) {
     apps.worker = await env.startWorker(apps.env);
     await env.sleep(smoke ? 500 : 2000); // the worker's start-up is the backlog scenario's subject, not this one's
     const [{ n: postedBefore, at: t0 }] = await db.query(`SELECT count(*)::int AS n, extract(epoch FROM now())::float8 AS at FROM transfers WHERE status = 'posted'`);
+    const cpuM0 = env.machineCpuMs();
     const mixed = await load();
+    const cpuM1 = env.machineCpuMs();
     const [{ n: postedAfter, at: t1 }] = await db.query(`SELECT count(*)::int AS n, extract(epoch FROM now())::float8 AS at FROM transfers WHERE status = 'posted'`);
     const execRate = (postedAfter - postedBefore) / Math.max(1e-3, t1 - t0);
     const mixedRate = (mixed.statuses[202] ?? 0) / mixed.elapsedS;
     const mixedLat = env.summarize(mixed.latencies);
+    const busy = (a, b) => (100 * (b.busy - a.busy) / Math.max(1, b.total - a.total)).toFixed(0);
+    env.log(S, `machine busy: ${busy(cpuA0, cpuA1)} % of all cores recording alone, ${busy(cpuM0, cpuM1)} % mixed`);
     env.log(S, `alone ${JSON.stringify(alone.statuses)}; mixed ${JSON.stringify(mixed.statuses)}; executed meanwhile ${(postedAfter - postedBefore)} (${execRate.toFixed(0)}/s)`);
     env.figure(results, { scenario: S, name: `c${clients}.recording_throughput`, value: mixedRate, unit: 'transfers/s',
       baseline: { name: 'recording alone (worker stopped), same run', value: aloneRate, unit: 'transfers/s' },
