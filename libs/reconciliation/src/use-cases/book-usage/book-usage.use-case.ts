@@ -1,7 +1,7 @@
 import { DomainError, Logger } from '@app/common';
 import { adjustmentPostings, Money, subaccountCode } from '@app/ledger';
 import { appendJournalMany, Database, LedgerRepository, trySavepoint, Tx } from '@app/persistence';
-import { BalanceReading, EvidenceQueries, learnSpendBound, maxSpend, SPENDING_WINDOW_SECONDS, SpendBoundPolicy, TransfersRepository, usageBetween } from '@app/transfers';
+import { BalanceReading, EvidenceQueries, learnSpendBound, maxSpend, SPENDING_WINDOW_SECONDS, SpendBoundPolicy, TransfersRepository, usageBetween, UsageWindow } from '@app/transfers';
 import { PairKind, UsageBookingsRepository, UsagePair } from '../../persistence/usage-bookings.repository';
 
 export const USAGE_ACTOR = 'system:usage';
@@ -77,17 +77,21 @@ export class BookUsageUseCase {
       }
       if (!prev || !readings.length) return result;
       const movements = await this.queries.movements(this.opts.providerAccount, token, new Date(prev.from), tx);
-      const history = target.isBuyer ? [] : await this.queries.usageWindows(this.opts.providerAccount, token, accountId, 30, tx, this.policy.minWindowSeconds);
+      // The spending history, read only when a pair spent something (its bound is then needed).
+      let history: UsageWindow[] | null = null;
+      const windows = async () => (history ??= await this.queries.usageWindows(this.opts.providerAccount, token, accountId, 30, tx, this.policy.minWindowSeconds));
       // The pairs, judged in time order (pure), then written together.
       const planned: PlannedPair[] = [];
       for (const next of readings) {
-        // The bound for this pair is learned from the windows before it, never from itself.
-        const bound = target.isBuyer ? null : learnSpendBound(history.filter((w) => (w.endsAt ?? 0) <= prev!.at), this.policy);
         if (next.from < prev.at) continue; // taken at an instant whose order with prev is unknown
         const step = usageBetween(prev, next, movements);
         if (step.kind === 'blocked') break;
         if (step.kind === 'straddled') continue;
         const seconds = Math.max(0, (next.at - prev.from) / 1000);
+        // The bound for this pair is learned from the windows before it, never from itself.
+        const spent = !target.isBuyer && !step.usage.isNegative() && !step.usage.isZero();
+        const before = prev.at;
+        const bound = spent ? learnSpendBound((await windows()).filter((w) => (w.endsAt ?? 0) <= before), this.policy) : null;
         const kind: PairKind = target.isBuyer ? 'buyer'
           : step.usage.isNegative() ? 'gain'
             : step.usage.isZero() ? 'none'
@@ -102,7 +106,7 @@ export class BookUsageUseCase {
         if (pair.kind === 'gain' || pair.kind === 'implausible' || pair.kind === 'buyer') result.unexplained++;
       }
       return result;
-    });
+    }, { sqlOnly: true }); // plain SQL only, like the other hot paths (docs/benchmarks.md)
   }
 
   /**
