@@ -10,8 +10,11 @@ describe('settlement groups (Postgres, sandbox over HTTP)', () => {
   beforeAll(async () => { p = await pipelineFixture({ subaccounts: 6, mainBalance: '100.000' }); });
   afterAll(async () => { await p.close(); });
 
-  it('settles concurrent confirmed calls together, each observation expecting the posted balance at its own settlement', async () => {
-    // Every call answers only once all six have been made, so their outcomes arrive together.
+  /**
+   * Executes with settlement groups; every call answers only once one call per sub-account
+   * has been made, so their outcomes arrive together.
+   */
+  function groupedExecution(workerId: string): ExecuteTransferUseCase {
     let started = 0;
     let open!: () => void;
     const allStarted = new Promise<void>((r) => { open = r; });
@@ -22,10 +25,14 @@ describe('settlement groups (Postgres, sandbox over HTTP)', () => {
       return r;
     };
     const provider = { addCredit: held(p.client.addCredit.bind(p.client)), removeCredit: held(p.client.removeCredit.bind(p.client)) };
-    const execute = new ExecuteTransferUseCase(p.db, p.ledger, p.transfers, p.observations, provider, {
-      providerAccount: p.providerAccount, leaseMs: 10_000, workerId: 'groups', maxAttempts: 1, baseDelayMs: 10, maxDelayMs: 10,
+    return new ExecuteTransferUseCase(p.db, p.ledger, p.transfers, p.observations, provider, {
+      providerAccount: p.providerAccount, leaseMs: 10_000, workerId, maxAttempts: 1, baseDelayMs: 10, maxDelayMs: 10,
       settlements: new PostedSettlements(p.db, p.ledger, p.transfers, p.observations),
     });
+  }
+
+  it('settles concurrent confirmed calls together, each observation expecting the posted balance at its own settlement', async () => {
+    const execute = groupedExecution('groups');
     const ids: string[] = [];
     for (const s of p.tokens) ids.push((await p.record.execute({ providerAccount: p.providerAccount, subaccount: s, direction: 'add', amount: Money.parse('1.250'), actor })).transfer.id);
     const results = await Promise.all(ids.map((id) => execute.execute(id)));
@@ -68,20 +75,7 @@ describe('settlement groups (Postgres, sandbox over HTTP)', () => {
     expect((await p.queries.verifyJournal()).ok).toBe(true);
   });
   it('answers each settled call of a group with the next pending transfer of its sub-account, found after the commit', async () => {
-    let started = 0;
-    let open!: () => void;
-    const allStarted = new Promise<void>((r) => { open = r; });
-    const held = <A extends unknown[], R>(f: (...a: A) => Promise<R>) => async (...a: A): Promise<R> => {
-      const r = await f(...a);
-      if (++started === p.tokens.length) open();
-      await allStarted;
-      return r;
-    };
-    const provider = { addCredit: held(p.client.addCredit.bind(p.client)), removeCredit: held(p.client.removeCredit.bind(p.client)) };
-    const execute = new ExecuteTransferUseCase(p.db, p.ledger, p.transfers, p.observations, provider, {
-      providerAccount: p.providerAccount, leaseMs: 10_000, workerId: 'groups-next', maxAttempts: 1, baseDelayMs: 10, maxDelayMs: 10,
-      settlements: new PostedSettlements(p.db, p.ledger, p.transfers, p.observations),
-    });
+    const execute = groupedExecution('groups-next');
     const rec = async (s: string) => (await p.record.execute({ providerAccount: p.providerAccount, subaccount: s, direction: 'add', amount: Money.parse('0.500'), actor })).transfer.id;
     const first: string[] = [];
     for (const s of p.tokens) first.push(await rec(s));
