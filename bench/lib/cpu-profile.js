@@ -1,6 +1,6 @@
 'use strict';
 // Preload for a CPU profile of a bench child process (Node refuses --cpu-prof in NODE_OPTIONS):
-//   BENCH_NODE_OPTIONS="--require $PWD/bench/lib/cpu-profile.js" CPU_PROFILE_DIR=/tmp/prof npm run bench -- recording
+//   BENCH_APP_NODE_OPTIONS="--require $PWD/bench/lib/cpu-profile.js" BENCH_APP_CPU_PROFILE_DIR=/tmp/prof npm run bench -- backlog
 // Starts V8's sampling profiler at load and writes <dir>/<pid>.cpuprofile when the process
 // exits or gets SIGTERM (open it in Chrome DevTools or speedscope).
 const inspector = require('node:inspector');
