@@ -223,4 +223,24 @@ describe('settlement by evidence, the barrier, usage accounting (Postgres, sandb
     // The first asked alone; the two that arrived while it was in flight, together.
     expect(lookups).toEqual([[ta.id], [unknown, tc.id]]);
   });
+  it('a booker with a time budget books the longest unbooked sub-account first and stops, leaving the others for later', async () => {
+    // One page read: every sub-account gets a reading after the pairs it closed.
+    const probes = new BalanceProbes(f.client, new EvidenceQueries(f.db, 1_500), { providerAccount: f.providerAccount });
+    expect(await probes.probe(f.tokens)).toBe(f.tokens.length);
+    const lastClosed = async () => new Map((await f.db.query<{ token: string; last: string | null }>(
+      `SELECT s.token, (SELECT max(u.to_observation_id)::text FROM usage_bookings u WHERE u.account_id = s.account_id) AS last
+         FROM subaccounts s WHERE s.provider_account_id = $1`, [f.providerAccount])).map((r) => [r.token, r.last]));
+    const before = await lastClosed();
+    const order = [...before].sort(([ta, a], [tb, b]) => (a === b ? (ta < tb ? -1 : 1) : a === null ? -1 : b === null ? 1 : Number(BigInt(a) - BigInt(b))));
+    const moved = async (since: Map<string, string | null>) => [...(await lastClosed())].filter(([t, last]) => last !== since.get(t)).map(([t]) => t);
+
+    // A budget of 0 ms: exactly one sub-account, the one whose last closed reading is oldest.
+    const one = await book.execute(200, 0);
+    expect(one.pairs).toBeGreaterThan(0);
+    expect(await moved(before)).toEqual([order[0][0]]);
+    // The next call takes the next one, not the same again.
+    const after = await lastClosed();
+    await book.execute(200, 0);
+    expect(await moved(after)).toEqual([order[1][0]]);
+  });
 });

@@ -22,7 +22,9 @@ export class UsageBookingsRepository {
 
   /**
    * Sub-accounts with a reading after the last pair they closed (or a second reading, when
-   * none closed yet), leaving out `excluded` (those with a call of unknown outcome).
+   * none closed yet), leaving out `excluded` (those with a call of unknown outcome); the
+   * longest unbooked first (never booked, then by their last closed reading), so that a
+   * booker that stops early never starves the others.
    */
   async withUnpairedReadings(providerAccount: string, excluded: readonly string[], limit: number): Promise<string[]> {
     const rows = await this.db.query<{ token: string }>(
@@ -31,6 +33,7 @@ export class UsageBookingsRepository {
         WHERE s.provider_account_id = $1 AND s.token <> ALL ($3::text[])
           AND EXISTS (SELECT 1 FROM observations o WHERE o.account_id = s.account_id
                         AND o.id > coalesce(u.last, (SELECT min(f.id) FROM observations f WHERE f.account_id = s.account_id)))
+        ORDER BY u.last ASC NULLS FIRST, s.token
         LIMIT $2`,
       [providerAccount, limit, excluded],
     );

@@ -41,12 +41,20 @@ export class BookUsageUseCase {
     this.transfers = new TransfersRepository(db);
   }
 
-  /** Sub-accounts with readings not yet paired, each booked in its own transaction. */
-  async execute(limit = 200): Promise<BookUsageResult> {
+  /**
+   * Sub-accounts with readings not yet paired, the longest unbooked first, each booked in its
+   * own transaction. With `budgetMs`, no further sub-account is started once that long has
+   * passed (at least one always is): the booker then takes a bounded share of the worker and
+   * of Postgres, and a sub-account booked later closes all the pairs it gathered meanwhile
+   * (up to 200) with the same reads.
+   */
+  async execute(limit = 200, budgetMs = Infinity): Promise<BookUsageResult> {
     const total: BookUsageResult = { pairs: 0, booked: Money.ZERO, bookedCount: 0, unexplained: 0 };
     if (!this.opts.enabled) return total;
+    const started = Date.now();
     const tokens = await this.bookings.withUnpairedReadings(this.opts.providerAccount, await this.transfers.withCallInFlight(this.db, this.opts.providerAccount), limit);
-    for (const token of tokens) {
+    for (const [i, token] of tokens.entries()) {
+      if (i > 0 && Date.now() - started >= budgetMs) break;
       const one = await this.forSubaccount(token);
       total.pairs += one.pairs;
       total.booked = total.booked.plus(one.booked);
