@@ -22,7 +22,7 @@ export interface RecordTransactionInput {
 
 export interface AccountRow { id: string; code: string; kind: AccountKind }
 
-interface LockedBalance { account_id: string; overdraft_guard: boolean; debits_posted: string; credits_posted: string; credits_pending: string }
+interface LockedBalance { account_id: string; code: string; overdraft_guard: boolean; debits_posted: string; credits_posted: string; credits_pending: string }
 
 const byNumericId = (a: string, b: string): number => Number(BigInt(a) - BigInt(b));
 
@@ -68,12 +68,17 @@ export class LedgerRepository {
     return (await tx.prisma.posting.count({ where: { accountId: BigInt(accountId) }, take: 1 })) > 0;
   }
 
-  /** Locks the balance rows in a fixed (ascending id) order and returns them. */
-  private async lockBalances(tx: Tx, accountIds: string[]): Promise<LockedBalance[]> {
+  /**
+   * The accounts of these codes with their balance rows, locked in a fixed (ascending id)
+   * order: one statement (the rows are locked as the sorted scan returns them).
+   */
+  private async lockAccounts(tx: Tx, providerAccount: string, codes: string[]): Promise<LockedBalance[]> {
     return tx.query<LockedBalance>(
-      `SELECT account_id, overdraft_guard, debits_posted, credits_posted, credits_pending
-         FROM balances WHERE account_id = ANY($1::bigint[]) ORDER BY account_id FOR UPDATE`,
-      [accountIds],
+      `SELECT b.account_id, a.code, b.overdraft_guard, b.debits_posted, b.credits_posted, b.credits_pending
+         FROM ledger_accounts a JOIN balances b ON b.account_id = a.id
+        WHERE a.provider_account_id = $1 AND a.code = ANY($2::text[])
+        ORDER BY b.account_id FOR UPDATE OF b`,
+      [providerAccount, codes],
     );
   }
 
@@ -85,8 +90,8 @@ export class LedgerRepository {
   }
 
   /**
-   * Records balanced transactions of one provider account together: one lookup of their
-   * accounts, one lock of the balance rows (ascending id, so writers never deadlock), then
+   * Records balanced transactions of one provider account together: one statement finds
+   * their accounts and locks the balance rows (ascending id, so writers never deadlock), then
    * set-based inserts and one journal entry each. Each input is checked in order against the
    * locked balances, after the ones before it: one whose account does not exist, or whose
    * money leaving a guarded account the available balance cannot cover, gets its own
@@ -99,12 +104,8 @@ export class LedgerRepository {
       assertBalanced(input.lines);
     }
     const codes = [...new Set(inputs.flatMap((i) => i.lines.map((l) => l.account)))];
-    const rows = await tx.query<{ id: string; code: string }>(
-      'SELECT id, code FROM ledger_accounts WHERE provider_account_id = $1 AND code = ANY($2::text[])',
-      [providerAccount, codes],
-    );
-    const ids = new Map(rows.map((r) => [r.code, r.id]));
-    const locked = await this.lockBalances(tx, [...ids.values()].sort(byNumericId));
+    const locked = await this.lockAccounts(tx, providerAccount, codes);
+    const ids = new Map(locked.map((r) => [r.code, String(r.account_id)]));
     const available = new Map<string, Money>();
     for (const b of locked) {
       if (b.overdraft_guard) available.set(b.account_id, Money.parse(b.debits_posted).minus(Money.parse(b.credits_posted)).minus(Money.parse(b.credits_pending)));
