@@ -120,6 +120,9 @@ describe('successful calls', () => {
     const items = pages.flatMap((p) => p.body.items);
     expect(items.map((i) => i.token)).toEqual(s.state.subaccountsOf(KEY).map((x) => x.token));
     expect(items[44].balance.toFixed()).toBe('0.800');
+    // The client remembers the page it saw each sub-account on.
+    expect([items[0], items[20], items[44]].map((i) => client.pageSeen(i.token))).toEqual([1, 2, 3]);
+    expect(client.pageSeen('never-listed')).toBeUndefined();
     for (const item of items) {
       expect(Object.keys(item).sort()).toEqual(['balance', 'createdAt', 'email', 'id', 'token', 'type']);
       expect(item.createdAt).toMatch(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/);

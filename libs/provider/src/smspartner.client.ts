@@ -54,6 +54,8 @@ const LOOPBACK = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])$/i;
  */
 export class SmsPartnerClient {
   private readonly baseUrl: string;
+  /** The list page each sub-account was last seen on, by any list read of this client. */
+  private readonly pages = new Map<string, number>();
 
   constructor(private readonly opts: SmsPartnerClientOptions) {
     this.baseUrl = opts.baseUrl.replace(/\/+$/, '');
@@ -81,7 +83,18 @@ export class SmsPartnerClient {
 
   listSubaccounts(page: number): Promise<ProviderOutcome<SubaccountListBody>> {
     if (!Number.isInteger(page) || page < 1) throw new RangeError(`page must be a positive integer, got ${page}`);
-    return this.call('list', 'GET', `/subaccount/list?${new URLSearchParams({ apiKey: this.opts.apiKey, page: String(page) })}`, undefined, parseList);
+    return this.call('list', 'GET', `/subaccount/list?${new URLSearchParams({ apiKey: this.opts.apiKey, page: String(page) })}`, undefined, parseList).then((o) => {
+      if (o.kind === 'ok') for (const item of o.body.items) this.pages.set(item.token, page);
+      return o;
+    });
+  }
+
+  /**
+   * The list page this client last saw the sub-account on (a hint: the list shifts when
+   * sub-accounts come and go), or undefined when no list read of it has listed it.
+   */
+  pageSeen(token: string): number | undefined {
+    return this.pages.get(token);
   }
 
   addCredit(token: string, amount: Money): Promise<ProviderOutcome<CreditBody>> {

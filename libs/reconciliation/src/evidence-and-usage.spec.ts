@@ -243,4 +243,18 @@ describe('settlement by evidence, the barrier, usage accounting (Postgres, sandb
     await book.execute(200, 0);
     expect(await moved(after)).toEqual([order[1][0]]);
   });
+  it('a probe tries the page the client last saw the token on first, and walks the list when it is not there', async () => {
+    const read: number[] = [];
+    const hinting = (page: number) => ({
+      listSubaccounts: (p: number) => { read.push(p); return f.client.listSubaccounts(p); },
+      pageSeen: () => page,
+    });
+    const [a] = f.tokens;
+    // A wrong hint (page 2 lists nobody here): tried first, then the list from page 1.
+    expect(await new BalanceProbes(hinting(2), new EvidenceQueries(f.db, 1_500), { providerAccount: f.providerAccount }).probe([a])).toBe(1);
+    expect(read).toEqual([2, 1]);
+    read.length = 0;
+    expect(await new BalanceProbes(hinting(1), new EvidenceQueries(f.db, 1_500), { providerAccount: f.providerAccount }).probe([a])).toBe(1);
+    expect(read).toEqual([1]);
+  });
 });

@@ -5,6 +5,8 @@ import { BeforeCallRow, EvidenceQueries } from '../../persistence/evidence.queri
 /** The provider read a probe needs (SmsPartnerClient implements it). */
 export interface BalanceProbe {
   listSubaccounts(page: number): Promise<ProviderOutcome<SubaccountListBody>>;
+  /** The page the client last saw the token on in any list read (the worker reads the whole list at start). */
+  pageSeen?(token: string): number | undefined;
 }
 
 export interface BalanceProbesOptions {
@@ -57,7 +59,9 @@ export class BalanceProbes {
    */
   async probe(tokens: string[], freshSince = Date.now()): Promise<number> {
     const wanted = new Set(tokens);
-    const pages = [...new Set(tokens.map((t) => this.pageOf.get(t)).filter((p): p is number => p !== undefined))];
+    // A token's page: where a probe last found it, else where any list read of the client did
+    // (without either, the list is walked from page 1).
+    const pages = [...new Set(tokens.map((t) => this.pageOf.get(t) ?? this.provider.pageSeen?.(t)).filter((p): p is number => p !== undefined))];
     let stored = 0;
     const visit = async (page: number): Promise<boolean> => {
       const read = await this.readPage(page, freshSince);
