@@ -89,10 +89,7 @@ export class SmsPartnerClient {
     });
   }
 
-  /**
-   * The list page this client last saw the sub-account on (a hint: the list shifts when
-   * sub-accounts come and go), or undefined when no list read of it has listed it.
-   */
+  /** The list page this client last saw the sub-account on (a hint: the list shifts), if any. */
   pageSeen(token: string): number | undefined {
     return this.pages.get(token);
   }
