@@ -31,7 +31,7 @@ export class InDoubtEvidenceCron extends IntervalTask {
     }
     if (this.config.USAGE_AUTO_BOOK) {
       // A fifth of the tick at most: booking is never urgent (a run books what it compares).
-      const u = await this.bookUsage.execute(200, this.config.OUTBOX_POLL_MS / 5);
+      const u = await this.bookUsage.execute(this.config.OUTBOX_POLL_MS / 5);
       if (u.bookedCount || u.unexplained) this.logger.info({ pairs: u.pairs, booked: u.booked.toFixed(), bookings: u.bookedCount, unexplained: u.unexplained }, 'usage booked');
     }
   }

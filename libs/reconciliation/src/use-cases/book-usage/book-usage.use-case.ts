@@ -48,7 +48,7 @@ export class BookUsageUseCase {
    * of Postgres, and a sub-account booked later closes all the pairs it gathered meanwhile
    * (up to 200) with the same reads.
    */
-  async execute(limit = 200, budgetMs = Infinity): Promise<BookUsageResult> {
+  async execute(budgetMs = Infinity, limit = 200): Promise<BookUsageResult> {
     const total: BookUsageResult = { pairs: 0, booked: Money.ZERO, bookedCount: 0, unexplained: 0 };
     if (!this.opts.enabled) return total;
     const started = Date.now();

@@ -66,7 +66,7 @@ export class PostedSettlements {
     return this.groups.submit(outcome.transfer.providerAccount, outcome);
   }
 
-  private async settleGroup(providerAccount: string, items: PostedOutcome[]): Promise<Array<Settled | Error | null>> {
+  private async settleGroup(providerAccount: string, items: PostedOutcome[]): Promise<Array<Settled | null>> {
     let posted: Array<Transfer | null>;
     try {
       posted = await this.db.transaction((tx) => this.settleIn(tx, providerAccount, items), { sqlOnly: true });
