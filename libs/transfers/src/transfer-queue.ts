@@ -1,4 +1,4 @@
-import { Queue } from 'bullmq';
+import { JobType, Queue } from 'bullmq';
 import IORedis from 'ioredis';
 import { ExecuteTransferJob, executeTransferJobId, JOBS, openQueue, QUEUES } from '@app/common';
 
@@ -43,14 +43,15 @@ export class BullTransferQueue implements TransferQueue {
    * money (the claim lets one through) but each takes a rate-limit slot, so the real work
    * waited behind them (found by bench/scenarios/executing.js). An `active` job does not
    * count: its worker may be dead, and the relay must not wait for BullMQ to notice.
+   * One read of the queued ids (`getRanges`, one script) per relay pass: asking each job's
+   * state took three scripts per head, each scanning the wait list, ~1,400 scripts per pass
+   * of a 500-head backlog (docs/benchmarks.md, "Issue 16, fifth pass"). A job queued between
+   * this read and the add is at worst one harmless duplicate.
    */
   private async notQueued(jobs: ExecuteTransferJob[], bucket: number): Promise<ExecuteTransferJob[]> {
-    const queued = await Promise.all(jobs.map(async (j) => {
-      const ids = [executeTransferJobId(j.transferId, j.attempt), executeTransferJobId(j.transferId, j.attempt, bucket - 1), executeTransferJobId(j.transferId, j.attempt, bucket)];
-      const states = await Promise.all(ids.map((id) => this.queue.getJobState(id)));
-      return states.some((s) => QUEUED_STATES.has(s));
-    }));
-    return jobs.filter((_, i) => !queued[i]);
+    const queued = new Set(await this.queue.getRanges(QUEUED_STATES, 0, -1));
+    return jobs.filter((j) => ![executeTransferJobId(j.transferId, j.attempt), executeTransferJobId(j.transferId, j.attempt, bucket - 1), executeTransferJobId(j.transferId, j.attempt, bucket)]
+      .some((id) => queued.has(id)));
   }
 
   async close(): Promise<void> {
@@ -58,7 +59,7 @@ export class BullTransferQueue implements TransferQueue {
   }
 }
 
-const QUEUED_STATES = new Set<string>(['waiting', 'delayed', 'prioritized', 'waiting-children']);
+const QUEUED_STATES: JobType[] = ['waiting', 'delayed', 'prioritized', 'waiting-children'];
 
 async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
