@@ -44,7 +44,7 @@ export class BullTransferQueue implements TransferQueue {
    * waited behind them (found by bench/scenarios/executing.js). An `active` job does not
    * count: its worker may be dead, and the relay must not wait for BullMQ to notice.
    * One read of the queued ids (`getRanges`, one script) per relay pass: asking each job's
-   * state took three scripts per head, each scanning the wait list, ~1,400 scripts per pass
+   * state took three scripts per head, each scanning the wait list, ~1,500 scripts per pass
    * of a 500-head backlog (docs/benchmarks.md, "Issue 16, fifth pass"). A job queued between
    * this read and the add is at worst one harmless duplicate.
    */
