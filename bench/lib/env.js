@@ -410,8 +410,13 @@ function machineCpuMs() {
   return { busy: (total - idle) * 10, total: total * 10 };
 }
 
+/** The share (0–1) of all cores that was busy between two machineCpuMs() readings. */
+function busyShare(from, to) {
+  return (to.busy - from.busy) / Math.max(1, to.total - from.total);
+}
+
 module.exports = {
-  machineCpuMs,
+  machineCpuMs, busyShare,
   withWorkerStack,
   ROOT, DIST, lib, Database, REDIS_URL, TOKENS, sleep, waitFor, freePort, createBenchDatabase, dropDatabase, dropAllCreated,
   AppProcess, startApps, startWorker, stopAll, sandboxWith, seedLedger, generateHistory, generateJournal, percentile, summarize, fmt, figure, log,

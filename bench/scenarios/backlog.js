@@ -45,7 +45,7 @@ async function run(opts, results) {
     env.log(S, `posted/s per ${windowS} s window from the worker's start: ${windows.map((w) => w.toFixed(0)).join(', ')}`);
     const firstSeconds = Array.from({ length: windowS }, (_, k) => posted.filter((r) => r.at >= started + k && r.at < started + k + 1).length);
     env.log(S, `posted per second in the first ${windowS} s: ${firstSeconds.join(', ')}`);
-    env.log(S, `worker CPU ${(workerCpuMs / 1000).toFixed(1)} s for ${n} transfers (${(workerCpuMs / n).toFixed(2)} ms each, start-up included); machine busy ${(100 * (cpu1.busy - cpu0.busy) / Math.max(1, cpu1.total - cpu0.total)).toFixed(0)} % of all cores meanwhile`);
+    env.log(S, `worker CPU ${(workerCpuMs / 1000).toFixed(1)} s for ${n} transfers (${(workerCpuMs / n).toFixed(2)} ms each, start-up included); machine busy ${(100 * env.busyShare(cpu0, cpu1)).toFixed(0)} % of all cores meanwhile`);
     env.log(S, `worker answering its health check ${(ready - started).toFixed(2)} s after its start; first transfer posted after ${(posted[0].at - started).toFixed(2)} s; 100th after ${(posted[Math.min(99, n - 1)].at - started).toFixed(2)} s`);
     env.figure(results, { scenario: S, name: 'first_window', value: windows[0], unit: 'posted/s',
       baseline: { name: `bound min(C/latency, R) with C=${C}, R=${R}/s`, value: R, unit: '/s' },

@@ -29,7 +29,7 @@ async function rawProviderRate(sandbox, apiKey, tokens, { concurrency, durationM
     }
   }));
   const cpu1 = env.machineCpuMs();
-  rawProviderRate.last = { busyShare: (cpu1.busy - cpu0.busy) / Math.max(1, cpu1.total - cpu0.total), cpuMsPerCall: (cpu1.busy - cpu0.busy) / Math.max(1, n) };
+  rawProviderRate.last = { busyShare: env.busyShare(cpu0, cpu1), cpuMsPerCall: (cpu1.busy - cpu0.busy) / Math.max(1, n) };
   return n / ((Date.now() - t0) / 1000);
 }
 
@@ -88,7 +88,7 @@ async function run(opts, results) {
       // Redis, the sandbox in this process) against what one raw call costs it.
       const cores = require('node:os').cpus().length;
       const machineMsPerTransfer = (cpu1.busy - cpu0.busy) / n;
-      env.log(S, `C=${C} ${L} ms: machine busy ${(100 * (cpu1.busy - cpu0.busy) / Math.max(1, cpu1.total - cpu0.total)).toFixed(0)} % of ${cores} cores; `
+      env.log(S, `C=${C} ${L} ms: machine busy ${(100 * env.busyShare(cpu0, cpu1)).toFixed(0)} % of ${cores} cores; `
         + `${machineMsPerTransfer.toFixed(2)} ms of machine CPU per posted transfer (worker ${(workerCpuMs / n).toFixed(2)} ms), ceiling ${(cores * 1000 / machineMsPerTransfer).toFixed(0)}/s; `
         + `raw client: ${rawCpu.cpuMsPerCall.toFixed(2)} ms per call at ${(100 * rawCpu.busyShare).toFixed(0)} % busy`);
       if (wide) {

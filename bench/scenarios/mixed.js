@@ -42,7 +42,7 @@ async function run(opts, results) {
     const execRate = (postedAfter - postedBefore) / Math.max(1e-3, t1 - t0);
     const mixedRate = (mixed.statuses[202] ?? 0) / mixed.elapsedS;
     const mixedLat = env.summarize(mixed.latencies);
-    const busy = (a, b) => (100 * (b.busy - a.busy) / Math.max(1, b.total - a.total)).toFixed(0);
+    const busy = (a, b) => (100 * env.busyShare(a, b)).toFixed(0);
     env.log(S, `machine busy: ${busy(cpuA0, cpuA1)} % of all cores recording alone, ${busy(cpuM0, cpuM1)} % mixed`);
     env.log(S, `alone ${JSON.stringify(alone.statuses)}; mixed ${JSON.stringify(mixed.statuses)}; executed meanwhile ${(postedAfter - postedBefore)} (${execRate.toFixed(0)}/s)`);
     env.figure(results, { scenario: S, name: `c${clients}.recording_throughput`, value: mixedRate, unit: 'transfers/s',
