@@ -182,6 +182,32 @@ describe('transfer pipeline (Postgres, sandbox over HTTP, BullMQ)', () => {
     expect(first).toMatchObject({ kind: 'done', next: [{ transferId: ids[1] }] });
   });
 
+  it('the relay offers each sub-account its first pending transfer only, and nothing of one whose first the in-doubt barrier holds', async () => {
+    const [held, free] = [p.tokens[5], p.tokens[6]];
+    const record = async (s: string, amount: string) => (await p.record.execute({ providerAccount: p.providerAccount, subaccount: s, direction: 'add', amount: m(amount), actor })).transfer.id;
+    // The first call's answer is lost: in doubt.
+    p.sandbox.faults.add({ route: 'add', fault: 'http_503', count: 1 });
+    const doubt = await record(held, '5');
+    await p.execute.execute(doubt);
+    expect((await p.transfers.get(p.providerAccount, doubt))!.status).toBe('in_doubt');
+    const near = await record(held, '5.5');
+    const far = await record(held, '100');
+    const [f1, f2] = [await record(free, '1'), await record(free, '2')];
+    const heads = async (barrier: { ms: number; within: string | null }) =>
+      (await new TransferSweepsRepository(p.db).relayHeads(p.providerAccount, 500, barrier)).map((h) => h.transferId);
+
+    const whileHeld = await heads({ ms: 60_000, within: '2.000' });
+    expect(whileHeld).toContain(f1);
+    expect(whileHeld).not.toContain(f2);
+    // `far` is not held itself, but a claim would find it blocked behind `near`.
+    expect(whileHeld).not.toContain(near);
+    expect(whileHeld).not.toContain(far);
+    // The barrier's time is over: the first goes, alone.
+    const after = await heads({ ms: 0, within: '2.000' });
+    expect(after).toEqual(expect.arrayContaining([near, f1]));
+    expect(after).not.toContain(far);
+  });
+
   it('the relay re-enqueues a transfer whose job was lost, but never duplicates one still queued', async () => {
     const s = p.tokens[7];
     const { transfer } = await p.record.execute({ providerAccount: p.providerAccount, subaccount: s, direction: 'add', amount: m('1'), actor });

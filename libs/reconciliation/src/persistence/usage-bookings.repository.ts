@@ -31,8 +31,8 @@ export class UsageBookingsRepository {
       `SELECT s.token FROM subaccounts s
          LEFT JOIN LATERAL (SELECT max(u.to_observation_id) AS last FROM usage_bookings u WHERE u.account_id = s.account_id) u ON true
         WHERE s.provider_account_id = $1 AND s.token <> ALL ($3::text[])
-          AND EXISTS (SELECT 1 FROM observations o WHERE o.account_id = s.account_id
-                        AND o.id > coalesce(u.last, (SELECT min(f.id) FROM observations f WHERE f.account_id = s.account_id)))
+          AND CASE WHEN u.last IS NULL THEN EXISTS (SELECT 1 FROM observations o WHERE o.account_id = s.account_id OFFSET 1)
+                   ELSE EXISTS (SELECT 1 FROM observations o WHERE o.account_id = s.account_id AND o.id > u.last) END
         ORDER BY u.last ASC NULLS FIRST, s.token
         LIMIT $2`,
       [providerAccount, limit, excluded],

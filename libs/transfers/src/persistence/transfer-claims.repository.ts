@@ -6,6 +6,11 @@ import { TransferRow } from './transfer-row';
 // The transfers $1 of provider account $2, locked in ascending id order (the order every
 // multi-row lock of transfers takes), with the facts a claim decides on: the same as
 // TransfersRepository.lockForClaim ($3, $4: the in-doubt barrier's ms and amount gap), and busy.
+// The rows are found by id alone, so the plan is one primary-key probe per id whatever the
+// statistics say; the caller keeps those of its provider account (`ours`). With the provider
+// account in the same WHERE, on tables never analyzed (a fresh database, autovacuum off) the
+// planner also scanned, or sorted, every transfer of the provider account: 1–20 ms a claim
+// (docs/benchmarks.md, "Issue 16, sixth pass").
 /**
  * The in-doubt barrier (InDoubtBarrier) as SQL: an in-doubt transfer of `t`'s sub-account holds
  * `t`, for `ms` after it went in doubt, when their amounts are within `within` (NULL: always).
@@ -17,14 +22,14 @@ export const heldInDoubt = (ms: string, within: string) => `EXISTS (SELECT 1 FRO
                    AND (${within}::numeric IS NULL OR (d.amount > ${within}::numeric AND abs(d.amount - t.amount) <= ${within}::numeric)))`;
 
 export const CLAIM_CANDIDATES = `
-  SELECT t.*, greatest(0, extract(epoch FROM t.next_attempt_at - now()) * 1000)::int AS due_in_ms,
+  SELECT t.*, t.provider_account_id = $2::text AS ours, greatest(0, extract(epoch FROM t.next_attempt_at - now()) * 1000)::int AS due_in_ms,
          t.expires_at <= now() AS expired,
          EXISTS (SELECT 1 FROM transfers o WHERE o.provider_account_id = t.provider_account_id
                    AND o.subaccount_token = t.subaccount_token AND o.status = 'pending' AND o.seq < t.seq)
          OR ${heldInDoubt('$3', '$4')} AS blocked,
          EXISTS (SELECT 1 FROM transfers x WHERE x.provider_account_id = t.provider_account_id
                    AND x.subaccount_token = t.subaccount_token AND x.status = 'executing') AS busy
-    FROM transfers t WHERE t.id = ANY($1::uuid[]) AND t.provider_account_id = $2
+    FROM transfers t WHERE t.id = ANY($1::uuid[])
    ORDER BY t.id FOR UPDATE OF t`;
 
 /** One transfer of a claim group: the facts read under its lock, and the row as claimed (null: not claimed). */
@@ -56,7 +61,7 @@ export class TransferClaimsRepository {
     const rows = await db.query<GroupClaimRow & { journaled: number } & Partial<TransferRow>>(
       `WITH c AS (${CLAIM_CANDIDATES}), ok AS (
          SELECT DISTINCT ON (subaccount_token) id FROM c
-          WHERE status = 'pending' AND NOT expired AND NOT blocked AND due_in_ms = 0 AND NOT busy
+          WHERE ours AND status = 'pending' AND NOT expired AND NOT blocked AND due_in_ms = 0 AND NOT busy
           ORDER BY subaccount_token, seq
        ), u AS (
          UPDATE transfers t SET status = 'executing', attempts = t.attempts + 1, claimed_by = $5, call_started_at = clock_timestamp(),
@@ -71,7 +76,7 @@ export class TransferClaimsRepository {
        )
        SELECT c.id AS candidate_id, c.status AS candidate_status, c.due_in_ms, c.expired, c.blocked, c.busy,
               (SELECT count(*) FROM j)::int AS journaled, u.*
-         FROM c LEFT JOIN u ON u.id = c.id ORDER BY c.id`,
+         FROM c LEFT JOIN u ON u.id = c.id WHERE c.ours ORDER BY c.id`,
       // The worker id goes into the journal: scrubbed as every journal text is.
       [ids, providerAccount, barrier.ms, barrier.within, scrubText(workerId), leaseMs],
     );

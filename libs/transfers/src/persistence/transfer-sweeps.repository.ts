@@ -45,17 +45,23 @@ export class TransferSweepsRepository {
   }
 
   /**
-   * The outbox relay's heads: the first pending transfer of every sub-account with no call in
-   * flight and none holding it in doubt (`lockForClaim`'s barrier), with when it is due.
+   * The outbox relay's heads: the first pending transfer of every sub-account, when no call of
+   * that sub-account is in flight and none holds the head in doubt (`lockForClaim`'s barrier),
+   * with when it is due. A held head stands for its sub-account: nothing behind it is offered
+   * (a claim would only find it blocked). The heads are found first (the pending queue index),
+   * then only they are checked: checking every pending transfer cost ~110 ms a pass with a
+   * 10,000-transfer backlog (docs/benchmarks.md, "Issue 16, sixth pass").
    */
   async relayHeads(providerAccount: string, batch: number, barrier: InDoubtBarrier): Promise<Array<JobRef & { nextAttemptAt: Date }>> {
     const rows = await this.db.query<{ id: string; attempts: number; next_attempt_at: Date }>(
-      `SELECT DISTINCT ON (provider_account_id, subaccount_token) id, attempts, next_attempt_at
-         FROM transfers t WHERE provider_account_id = $2 AND status = 'pending'
-          AND NOT EXISTS (SELECT 1 FROM transfers e WHERE e.provider_account_id = t.provider_account_id
+      `SELECT t.id, t.attempts, t.next_attempt_at
+         FROM (SELECT DISTINCT ON (subaccount_token) id, provider_account_id, subaccount_token, amount, attempts, next_attempt_at
+                 FROM transfers WHERE provider_account_id = $2 AND status = 'pending'
+                ORDER BY subaccount_token, seq) t
+        WHERE NOT EXISTS (SELECT 1 FROM transfers e WHERE e.provider_account_id = t.provider_account_id
                             AND e.subaccount_token = t.subaccount_token AND e.status = 'executing')
           AND NOT ${heldInDoubt('$3', '$4')}
-        ORDER BY provider_account_id, subaccount_token, seq LIMIT $1`,
+        ORDER BY t.subaccount_token LIMIT $1`,
       [batch, providerAccount, barrier.ms, barrier.within],
     );
     return rows.map((r) => ({ transferId: r.id, attempt: r.attempts, nextAttemptAt: r.next_attempt_at }));

@@ -178,11 +178,12 @@ export class TransfersRepository {
    */
   async lockForClaim(tx: Tx, providerAccount: string, id: string, barrier: InDoubtBarrier): Promise<ClaimCandidate | null> {
     // The same facts as a claim group reads (transfer-claims.repository.ts), for one transfer.
-    const [row] = await tx.query<TransferRow & { due_in_ms: number; expired: boolean; blocked: boolean }>(
+    const [row] = await tx.query<TransferRow & { ours: boolean; due_in_ms: number; expired: boolean; blocked: boolean }>(
       CLAIM_CANDIDATES,
       [[id], providerAccount, barrier.ms, barrier.within],
     );
-    return row ? { transfer: toTransfer(row), dueInMs: row.due_in_ms, expired: row.expired, blocked: row.blocked } : null;
+    if (!row?.ours) return null;
+    return { transfer: toTransfer(row), dueInMs: row.due_in_ms, expired: row.expired, blocked: row.blocked };
   }
 
   /**
