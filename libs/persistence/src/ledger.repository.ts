@@ -189,10 +189,13 @@ export class LedgerRepository {
    * balance rows (ascending id) and updates the transactions (the settle trigger moves each
    * balance and writes each account entry with its running balance), one appends the journal
    * entries: theirs, then `alsoJournal` (the caller's entries of the same change, so that the
-   * chain head is taken once, as late as possible). All or nothing: if any of them is no
+   * chain head is taken once, as late as possible). `beforeJournal` runs between the two (the
+   * caller's writes that need the settled entries but not the chain head: every journal
+   * append of the process waits while the head is held). All or nothing: if any of them is no
    * longer pending, nothing is settled (DomainError invalid_state).
    */
-  async settleMany(tx: Tx, providerAccount: string, items: Array<{ id: string; data?: Record<string, unknown> }>, to: 'posted' | 'voided', actor: string, reason?: string | null, alsoJournal: JournalInput[] = []): Promise<void> {
+  async settleMany(tx: Tx, providerAccount: string, items: Array<{ id: string; data?: Record<string, unknown> }>, to: 'posted' | 'voided', actor: string, reason?: string | null,
+    then: { alsoJournal?: JournalInput[]; beforeJournal?: () => Promise<void> } = {}): Promise<void> {
     if (!items.length) return;
     const ids = items.map((i) => i.id);
     // The balance rows are locked (one-time filter, before any row is updated), then the rows updated.
@@ -212,6 +215,7 @@ export class LedgerRepository {
       throw new DomainError('invalid_state', `ledger transaction ${ids.find((i) => !done.has(i))} is not pending`);
     }
     const correlation = new Map(updated.map((u) => [u.id, u.correlation_id]));
+    await then.beforeJournal?.();
     await appendJournalMany(tx, [...items.map((i): JournalInput => ({
       providerAccount,
       actor,
@@ -221,7 +225,7 @@ export class LedgerRepository {
       reason,
       correlationId: correlation.get(i.id) ?? null,
       data: i.data,
-    })), ...alsoJournal]);
+    })), ...(then.alsoJournal ?? [])]);
   }
 
   async counters(tx: Tx | Database, providerAccount: string, code: string): Promise<BalanceCounters & { accountId: string }> {

@@ -27,9 +27,10 @@ const ACTOR = 'system:worker';
  * settlements, and every recording group, behind each other's lock of that row. The posted
  * outcomes that arrive while a settlement is in flight are settled together in the next
  * transaction (`GroupCommit`, as recording does): one update of the transfers, then one
- * statement that locks the balance rows and settles the ledger transactions, one journal
- * statement, one of observations — the hot rows (`main`'s balance, the chain head) are taken
- * by the last three statements only.
+ * statement that locks the balance rows and settles the ledger transactions, one of
+ * observations, one journal statement — `main`'s balance row is taken by the last three
+ * statements only, the journal chain head (every claim's journal entry waits for it) by the
+ * last one.
  *
  * After the COMMIT, one statement finds the next pending transfer of every sub-account the
  * group settled (what each job enqueues next). It runs after the COMMIT, never inside the
@@ -99,25 +100,27 @@ export class PostedSettlements {
     // Before any status changes: did another call of this provider account overlap each one?
     const overlapped = await this.transfers.overlapped(tx, providerAccount, mine.map((i) => ({ id: i.transfer.id, startedAt: i.startedAt })));
 
-    // The transfers first; `main`'s balance row and the chain head last, held for the two
-    // statements of the settlement, the observations and the COMMIT only.
+    // The transfers first; `main`'s balance row last, held for the settlement, the
+    // observations, the journal and the COMMIT; the chain head (which every claim waits for)
+    // for the journal statement and the COMMIT only.
     const rows = await this.transfers.markPostedMany(tx, new Date(), mine.map((i) => ({ id: i.transfer.id, provider: i.provider })));
     await this.ledger.settleMany(tx, providerAccount, mine.map((i) => ({ id: i.transfer.ledgerTransactionId, data: { transferId: i.transfer.id } })),
-      'posted', ACTOR, 'provider confirmed', mine.map((i) => ({
-        providerAccount, actor: ACTOR, action: 'transfer.posted', entityType: 'transfer', entityId: i.transfer.id, reason: null,
-        data: { attempt: i.transfer.attempts, provider: { ...i.provider, raw: undefined } },
-      })));
-
-    // Expected = the running balance of this transfer's own account entry on that account:
-    // the ledger's posted balance at the point where this transfer was settled.
-    await this.observations.recordSettlementReadings(tx, providerAccount, mine.flatMap((i) => {
-      // When the call was sent: the reading lies between it and its answer (docs/in-doubt.md).
-      const call = { transferId: i.transfer.id, ledgerTransactionId: i.transfer.ledgerTransactionId, readStartedAt: i.startedAt };
-      return [
-        { ...call, code: subaccountCode(i.transfer.subaccount), balance: i.subaccountBalance, settled: true },
-        { ...call, code: 'main', balance: i.mainBalance, settled: !overlapped.get(i.transfer.id) },
-      ];
-    }));
+      'posted', ACTOR, 'provider confirmed', {
+        alsoJournal: mine.map((i) => ({
+          providerAccount, actor: ACTOR, action: 'transfer.posted', entityType: 'transfer', entityId: i.transfer.id, reason: null,
+          data: { attempt: i.transfer.attempts, provider: { ...i.provider, raw: undefined } },
+        })),
+        // Expected = the running balance of this transfer's own account entry on that account:
+        // the ledger's posted balance at the point where this transfer was settled.
+        beforeJournal: () => this.observations.recordSettlementReadings(tx, providerAccount, mine.flatMap((i) => {
+          // When the call was sent: the reading lies between it and its answer (docs/in-doubt.md).
+          const call = { transferId: i.transfer.id, ledgerTransactionId: i.transfer.ledgerTransactionId, readStartedAt: i.startedAt };
+          return [
+            { ...call, code: subaccountCode(i.transfer.subaccount), balance: i.subaccountBalance, settled: true },
+            { ...call, code: 'main', balance: i.mainBalance, settled: !overlapped.get(i.transfer.id) },
+          ];
+        })),
+      });
     const posted = new Map(rows.map((t) => [t.id, t]));
     return items.map((i) => (current.has(`${i.transfer.id}:${i.transfer.attempts}`) ? posted.get(i.transfer.id) ?? null : null));
   }
