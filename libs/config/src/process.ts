@@ -25,6 +25,10 @@ export function processContext(config: Config, role: ProcessRole): ProcessContex
 
 /**
  * A worker keeps this many jobs in flight per provider call slot (WORKER_CONCURRENCY): while
- * one job records the outcome of its call in Postgres, another already uses the slot.
+ * jobs wait for their outcome to be settled (a settlement group: one transaction for all that
+ * arrived during the previous one) or for their group lookup and claim, others already use
+ * the slot. With 2, a 10,000-transfer backlog at C = 16 drained at ~250/s with the slots half
+ * idle, every job waiting on the settlement group; with 4, ~370/s (docs/benchmarks.md,
+ * "Issue 16, sixth pass").
  */
-export const WORKER_JOBS_PER_CALL_SLOT = 2;
+export const WORKER_JOBS_PER_CALL_SLOT = 4;

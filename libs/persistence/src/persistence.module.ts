@@ -1,5 +1,5 @@
 import { DynamicModule, Global, Inject, Module, OnApplicationShutdown } from '@nestjs/common';
-import { Config, CONFIG, journalSigningKey, PROCESS_ROLE, ProcessRole, WORKER_JOBS_PER_CALL_SLOT } from '@app/config';
+import { Config, CONFIG, journalSigningKey, PROCESS_ROLE, ProcessRole } from '@app/config';
 import { Database } from './database';
 import { JournalDigests } from './journal-digests.repository';
 import { LedgerQueries } from './ledger.queries';
@@ -7,11 +7,15 @@ import { LedgerRepository } from './ledger.repository';
 import { ObservationsRepository } from './observations.repository';
 
 /**
- * The pool of this process: the API's 20 connections, or as many as the worker keeps jobs in
- * flight (WORKER_JOBS_PER_CALL_SLOT per call slot) plus the periodic tasks' few.
+ * The pool of this process: the API's 20 connections, or the worker's two per call slot plus
+ * the periodic tasks' few. Not one per job in flight (WORKER_JOBS_PER_CALL_SLOT per slot): a
+ * job waiting for its group (lookup, claim, settlement) holds no connection, each group takes
+ * one, and no transaction asks the pool for a second connection, so a job that finds the pool
+ * busy only waits its turn. At C = 32, one per job would be 132 connections, past a default
+ * Postgres's 100.
  */
 export function poolSize(config: Config, role: ProcessRole): number {
-  return role === 'api' ? 20 : Math.max(10, WORKER_JOBS_PER_CALL_SLOT * config.WORKER_CONCURRENCY + 4);
+  return role === 'api' ? 20 : Math.max(10, 2 * config.WORKER_CONCURRENCY + 4);
 }
 
 /**
