@@ -2,6 +2,9 @@ import { Money } from '@app/ledger';
 import { redactSecrets, scrubText } from '@app/common';
 import { CreditBody, ProviderOutcome, SubaccountListBody } from './provider-outcome';
 
+/** List pages read together by `learnAll` (fewer than a worker's call slots: the credit calls go on meanwhile). */
+const LIST_PAGES_AT_ONCE = 4;
+
 interface KeyedProvider {
   addCredit(token: string, amount: Money): Promise<ProviderOutcome<CreditBody>>;
   removeCredit(token: string, amount: Money): Promise<ProviderOutcome<CreditBody>>;
@@ -23,14 +26,27 @@ export class SubaccountKeyAwareCredits {
 
   constructor(private readonly provider: KeyedProvider, private readonly maxPages = 500) {}
 
-  /** Reads the whole list (the client learns every key on the way); the tokens seen are remembered. */
+  /**
+   * Reads the whole list (the client learns every key on the way); the tokens seen are
+   * remembered. Page 1 says how many pages there are; the others are read LIST_PAGES_AT_ONCE
+   * at a time. The worker does this at start, while its first jobs run: page by page, a list
+   * of 1,000 sub-accounts took ~0.7 s, and the first calls' fresh readings waited behind it.
+   */
   async learnAll(): Promise<void> {
-    for (let page = 1; page <= this.maxPages; page++) {
-      const o = await this.provider.listSubaccounts(page);
-      if (o.kind !== 'ok') throw new Error(`the provider's sub-account list could not be read (${o.kind})`);
-      for (const item of o.body.items) this.listed.add(item.token);
-      if (o.body.items.length === 0 || page * o.body.perPage >= o.body.total) return;
-    }
+    const first = await this.readPage(1);
+    const pages = first.items.length ? Math.min(this.maxPages, Math.ceil(first.total / Math.max(1, first.perPage))) : 1;
+    let next = 2;
+    const reader = async (): Promise<void> => {
+      while (next <= pages) if (!(await this.readPage(next++)).items.length) return;
+    };
+    await Promise.all(Array.from({ length: LIST_PAGES_AT_ONCE }, reader));
+  }
+
+  private async readPage(page: number): Promise<SubaccountListBody> {
+    const o = await this.provider.listSubaccounts(page);
+    if (o.kind !== 'ok') throw new Error(`the provider's sub-account list could not be read (${o.kind})`);
+    for (const item of o.body.items) this.listed.add(item.token);
+    return o.body;
   }
 
   async addCredit(token: string, amount: Money): Promise<ProviderOutcome<CreditBody>> {
