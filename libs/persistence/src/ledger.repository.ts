@@ -195,7 +195,7 @@ export class LedgerRepository {
    * longer pending, nothing is settled (DomainError invalid_state).
    */
   async settleMany(tx: Tx, providerAccount: string, items: Array<{ id: string; data?: Record<string, unknown> }>, to: 'posted' | 'voided', actor: string, reason?: string | null,
-    then: { alsoJournal?: JournalInput[]; beforeJournal?: () => Promise<void> } = {}): Promise<void> {
+    opts: { alsoJournal?: JournalInput[]; beforeJournal?: () => Promise<void> } = {}): Promise<void> {
     if (!items.length) return;
     const ids = items.map((i) => i.id);
     // The balance rows are locked (one-time filter, before any row is updated), then the rows updated.
@@ -215,7 +215,7 @@ export class LedgerRepository {
       throw new DomainError('invalid_state', `ledger transaction ${ids.find((i) => !done.has(i))} is not pending`);
     }
     const correlation = new Map(updated.map((u) => [u.id, u.correlation_id]));
-    await then.beforeJournal?.();
+    await opts.beforeJournal?.();
     await appendJournalMany(tx, [...items.map((i): JournalInput => ({
       providerAccount,
       actor,
@@ -225,7 +225,7 @@ export class LedgerRepository {
       reason,
       correlationId: correlation.get(i.id) ?? null,
       data: i.data,
-    })), ...(then.alsoJournal ?? [])]);
+    })), ...(opts.alsoJournal ?? [])]);
   }
 
   async counters(tx: Tx | Database, providerAccount: string, code: string): Promise<BalanceCounters & { accountId: string }> {
