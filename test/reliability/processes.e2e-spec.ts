@@ -44,8 +44,9 @@ describe('worker processes', () => {
       const b = stack.workers.find((w) => w !== a)!;
       process.kill(a.pid!, 'SIGSTOP');
       try {
-        // The lock (= lease, 3 s) runs out; the other worker's stall check redelivers the job.
-        await waitFor(() => stalled.includes(executeTransferJobId(t.id, 0)), 30_000, 'BullMQ to redeliver the stalled job');
+        // The lock (= lease, 3 s) runs out; the other worker's stall check (every 3 s) redelivers
+        // the job. Seconds when alone; under the full suite's load it has taken more than 30 s.
+        await waitFor(() => stalled.includes(executeTransferJobId(t.id, 0)), 60_000, 'BullMQ to redeliver the stalled job');
         // Its sweeper puts the transfer in doubt once the lease has expired; it serves new work meanwhile.
         await waitFor(async () => (await stack.call('GET', `/v1/transfers/${t.id}`, undefined, TOKENS.viewer)).json.status === 'in_doubt', 10_000, 'the lease to expire');
         for (const [i, other] of others.entries()) await record(stack, other, `1.00${i}`);
@@ -69,7 +70,7 @@ describe('worker processes', () => {
       eventsRedis.disconnect();
       await stack.close();
     }
-  }, 90_000);
+  }, 120_000);
 
   it('a worker killed (SIGKILL) during the provider call: the transfer goes in doubt when its lease expires, reconciliation posts it, one call', async () => {
     const stack = await startStack({ subaccounts: 3, env: FAST_LEASE });

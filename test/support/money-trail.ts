@@ -1,6 +1,6 @@
 import { Money } from '@app/ledger';
 import { SandboxServer } from '@app/sandbox';
-import { Database } from '@app/persistence';
+import { Database, Tx } from '@app/persistence';
 
 /**
  * Proves, against the sandbox's own log of applied credit calls, that no transfer moved money
@@ -8,6 +8,16 @@ import { Database } from '@app/persistence';
  * per sub-account, so a log entry identifies its transfer.
  */
 export async function checkMoneyTrail(db: Database, sandbox: SandboxServer, providerAccount: string, apiKey: string) {
+  // The transfers and the balances from ONE snapshot: the worker may settle an in-doubt
+  // transfer by its evidence between two separate reads, and the check would then count that
+  // transfer twice (posted in the balance, and again as in doubt but applied).
+  return db.transaction(async (tx) => {
+    await tx.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    return checkIn(tx, sandbox, providerAccount, apiKey);
+  }, { sqlOnly: true });
+}
+
+async function checkIn(db: Tx, sandbox: SandboxServer, providerAccount: string, apiKey: string) {
   const transfers = await db.query<{ id: string; subaccount_token: string; direction: string; amount: string; status: string }>(
     'SELECT id, subaccount_token, direction, amount, status FROM transfers WHERE provider_account_id = $1',
     [providerAccount],
