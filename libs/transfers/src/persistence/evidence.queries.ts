@@ -213,22 +213,22 @@ export class EvidenceQueries {
    * Before these transfers' calls, by transfer id: each one's sub-account, whether it is due
    * now and free, and when its sub-account was last read (one statement for the calls that
    * start together). Found by id alone (one primary-key probe each, whatever the statistics
-   * say), then kept when of this provider account: on tables never analyzed the planner
+   * say), then kept when of this provider account (`ours`, as the claims do): on tables never analyzed the planner
    * walked every sub-account of the provider account instead, ~7 ms per call
    * (docs/benchmarks.md, "Issue 16, sixth pass").
    */
   async beforeCall(providerAccount: string, transferIds: string[]): Promise<Map<string, BeforeCallRow>> {
-    const rows = await this.db.query<BeforeCallRow & { id: string; provider_account_id: string }>(
-      `SELECT t.id, t.provider_account_id, t.subaccount_token AS token, t.status = 'pending' AND t.next_attempt_at <= now() AS due,
+    const rows = await this.db.query<BeforeCallRow & { id: string; ours: boolean }>(
+      `SELECT t.id, t.provider_account_id = $2::text AS ours, t.subaccount_token AS token, t.status = 'pending' AND t.next_attempt_at <= now() AS due,
               EXISTS (SELECT 1 FROM transfers x WHERE x.provider_account_id = t.provider_account_id AND x.subaccount_token = t.subaccount_token
                         AND x.status = 'executing') AS busy,
               (SELECT max(o.observed_at) FROM observations o
                 WHERE o.account_id = (SELECT s.account_id FROM subaccounts s WHERE s.provider_account_id = t.provider_account_id AND s.token = t.subaccount_token)) AS last_read,
               clock_timestamp() AS db_now
          FROM transfers t WHERE t.id = ANY($1::uuid[])`,
-      [transferIds],
+      [transferIds, providerAccount],
     );
-    return new Map(rows.filter((r) => r.provider_account_id === providerAccount).map(({ id, provider_account_id: _, ...row }) => [id, row]));
+    return new Map(rows.filter((r) => r.ours).map(({ id, ours: _, ...row }) => [id, row]));
   }
 
   async clock(): Promise<Date> {
