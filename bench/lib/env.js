@@ -5,7 +5,7 @@
 // statistics and the FIGURE lines every scenario prints.
 const { spawn, spawnSync } = require('node:child_process');
 const { randomBytes } = require('node:crypto');
-const { existsSync, readFileSync } = require('node:fs');
+const { existsSync, readdirSync, readFileSync } = require('node:fs');
 const { createServer } = require('node:net');
 const { join } = require('node:path');
 
@@ -124,12 +124,7 @@ class AppProcess {
 
   /** CPU time used so far, in ms (user + system, /proc/<pid>/stat; clock ticks of 10 ms). */
   cpuMs() {
-    try {
-      const fields = readFileSync(`/proc/${this.pid}/stat`, 'utf8').split(') ')[1].split(' ');
-      return (Number(fields[11]) + Number(fields[12])) * 10;
-    } catch {
-      return NaN;
-    }
+    return processCpuMs(this.pid);
   }
 
   async stop(timeoutMs = 15_000) {
@@ -401,6 +396,40 @@ function pgbenchPath() {
   return p || null;
 }
 
+/** CPU time a process has used so far, in ms (user + system, /proc/<pid>/stat; ticks of 10 ms). */
+function processCpuMs(pid) {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return NaN;
+  }
+}
+
+/**
+ * CPU used so far, in ms, by each part of a bench stack: the API, the worker, this process
+ * (the load clients and the provider sandbox), every PostgreSQL process, every Redis process.
+ * Between two readings it says where a window's CPU went (processes that exit in between are
+ * not counted).
+ */
+function cpuByPart(apps) {
+  const out = { api: 0, worker: 0, 'bench (clients + sandbox)': processCpuMs(process.pid), postgres: 0, redis: 0 };
+  if (apps.api) out.api = processCpuMs(apps.api.pid);
+  if (apps.worker) out.worker = processCpuMs(apps.worker.pid);
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    let comm;
+    try { comm = readFileSync(`/proc/${pid}/comm`, 'utf8').trim(); } catch { continue; }
+    const part = comm === 'postgres' ? 'postgres' : comm === 'redis-server' ? 'redis' : null;
+    if (part) out[part] += processCpuMs(pid) || 0;
+  }
+  return out;
+}
+
+/** cpuByPart(b) - cpuByPart(a), per part, as ms of CPU per transfer (n transfers in the window). */
+function cpuPerTransfer(a, b, n) {
+  return Object.fromEntries(Object.keys(b).map((k) => [k, (b[k] - (a[k] || 0)) / Math.max(1, n)]));
+}
+
 /** The machine's busy and total CPU time so far, in ms (/proc/stat; all cores). */
 function machineCpuMs() {
   const [, ...v] = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/);
@@ -416,7 +445,7 @@ function busyShare(from, to) {
 }
 
 module.exports = {
-  machineCpuMs, busyShare,
+  machineCpuMs, busyShare, cpuByPart, cpuPerTransfer,
   withWorkerStack,
   ROOT, DIST, lib, Database, REDIS_URL, TOKENS, sleep, waitFor, freePort, createBenchDatabase, dropDatabase, dropAllCreated,
   AppProcess, startApps, startWorker, stopAll, sandboxWith, seedLedger, generateHistory, generateJournal, percentile, summarize, fmt, figure, log,
