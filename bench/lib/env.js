@@ -425,9 +425,9 @@ function cpuByPart(apps) {
   return out;
 }
 
-/** cpuByPart(b) - cpuByPart(a), per part, as ms of CPU per transfer (n transfers in the window). */
-function cpuPerTransfer(a, b, n) {
-  return Object.fromEntries(Object.keys(b).map((k) => [k, (b[k] - (a[k] || 0)) / Math.max(1, n)]));
+/** The CPU each part used between two cpuByPart() readings, in ms, divided by `per` (n transfers: ms per transfer). */
+function cpuBetween(a, b, per = 1) {
+  return Object.fromEntries(Object.keys(b).map((k) => [k, (b[k] - (a[k] || 0)) / Math.max(1, per)]));
 }
 
 /** The machine's busy and total CPU time so far, in ms (/proc/stat; all cores). */
@@ -445,7 +445,7 @@ function busyShare(from, to) {
 }
 
 module.exports = {
-  machineCpuMs, busyShare, cpuByPart, cpuPerTransfer,
+  machineCpuMs, busyShare, cpuByPart, cpuBetween,
   withWorkerStack,
   ROOT, DIST, lib, Database, REDIS_URL, TOKENS, sleep, waitFor, freePort, createBenchDatabase, dropDatabase, dropAllCreated,
   AppProcess, startApps, startWorker, stopAll, sandboxWith, seedLedger, generateHistory, generateJournal, percentile, summarize, fmt, figure, log,

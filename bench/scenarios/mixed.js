@@ -61,8 +61,8 @@ async function run(opts, results) {
     // over the whole of each window (its warm-up included) from the transfers in the database.
     const executed = postedAfter - postedBefore;
     const sum = (o) => Object.values(o).reduce((a, b) => a + b, 0);
-    const perRecorded = env.cpuPerTransfer(partsA0, partsA1, recordedA1 - recordedA0);
-    const mixedCpu = env.cpuPerTransfer(partsM0, partsM1, 1);
+    const perRecorded = env.cpuBetween(partsA0, partsA1, recordedA1 - recordedA0);
+    const mixedCpu = env.cpuBetween(partsM0, partsM1);
     const perExecuted = (sum(mixedCpu) - (recordedM1 - recordedM0) * sum(perRecorded)) / Math.max(1, executed);
     const cores = require('node:os').availableParallelism();
     const ceiling = (cores * wallMs - executed * perExecuted) / sum(perRecorded) / (wallMs / 1000);
