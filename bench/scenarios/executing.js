@@ -19,22 +19,20 @@ async function rawProviderRate(sandbox, apiKey, tokens, { concurrency, durationM
   const client = new SmsPartnerClient({ baseUrl: sandbox.providerBaseUrl, apiKey, timeoutMs: 5000 });
   const amount = Money.parse('0.001');
   let n = 0;
-  // Warm first (the client and the sandbox share this process; cold, their first second is
-  // slower, and the figure would depend on which levels ran before): 500 ms not counted.
-  const warm = Date.now() + Math.min(500, durationMs / 4);
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (Date.now() < warm) await client.addCredit(tokens[n++ % tokens.length], amount);
-  }));
-  n = 0;
-  const end = Date.now() + durationMs;
-  const t0 = Date.now();
-  const cpu0 = env.machineCpuMs();
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (Date.now() < end) {
+  // C callers until the deadline; every answer must be ok.
+  const callUntil = (deadline) => Promise.all(Array.from({ length: concurrency }, async () => {
+    while (Date.now() < deadline) {
       const o = await client.addCredit(tokens[n++ % tokens.length], amount);
       if (o.kind !== 'ok') throw new Error(`raw provider call failed: ${JSON.stringify(o).slice(0, 300)}`);
     }
   }));
+  // Warm first (the client and the sandbox share this process; cold, their first second is
+  // slower, and the figure would depend on which levels ran before): 500 ms not counted.
+  await callUntil(Date.now() + Math.min(500, durationMs / 4));
+  n = 0;
+  const t0 = Date.now();
+  const cpu0 = env.machineCpuMs();
+  await callUntil(t0 + durationMs);
   const cpu1 = env.machineCpuMs();
   rawProviderRate.last = { busyShare: env.busyShare(cpu0, cpu1), cpuMsPerCall: (cpu1.busy - cpu0.busy) / Math.max(1, n) };
   return n / ((Date.now() - t0) / 1000);
