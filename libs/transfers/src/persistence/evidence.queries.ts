@@ -213,9 +213,9 @@ export class EvidenceQueries {
    * Before these transfers' calls, by transfer id: each one's sub-account, whether it is due
    * now and free, and when its sub-account was last read (one statement for the calls that
    * start together). Found by id alone (one primary-key probe each, whatever the statistics
-   * say), then kept when of this provider account (`ours`, as the claims do): on tables never analyzed the planner
-   * walked every sub-account of the provider account instead, ~7 ms per call
-   * (docs/benchmarks.md, "Issue 16, sixth pass").
+   * say), then kept when of this provider account (`ours`, as the claims do): on tables never
+   * analyzed the planner walked every sub-account of the provider account instead, ~7 ms per
+   * call (docs/benchmarks.md, "Issue 16, sixth pass").
    */
   async beforeCall(providerAccount: string, transferIds: string[]): Promise<Map<string, BeforeCallRow>> {
     const rows = await this.db.query<BeforeCallRow & { id: string; ours: boolean }>(
