@@ -445,6 +445,41 @@ describe('shapes the sandbox does not produce (HTTP stub)', () => {
     expect(o.httpStatus).toBe(200);
   });
 
+  it('keeps one connection alive across calls', async () => {
+    let connections = 0;
+    const count = () => connections++;
+    stub.on('connection', count);
+    handler = json(200, '{"success":false,"code":10,"message":"x"}');
+    try {
+      for (let i = 0; i < 3; i++) expectKind(await stubClient.addCredit('t', M('1')), 'rejected');
+    } finally {
+      stub.off('connection', count);
+    }
+    expect(connections).toBeLessThanOrEqual(1);
+  });
+
+  it('a kept-alive connection dropped after the request → unknown, never not_sent', async () => {
+    handler = json(200, '{"success":false,"code":10,"message":"x"}');
+    expectKind(await stubClient.me(), 'rejected');
+    // The next call goes out on the connection the first one left open, which the server
+    // drops once it has the request: it may have been applied.
+    handler = (req) => req.socket.destroy();
+    const o = expectKind(await stubClient.addCredit('t', M('1')), 'unknown');
+    expect(o.cause).toMatch(/^network error: /);
+  });
+
+  it('headers, then a body stalled past the time budget → unknown (timeout while reading)', async () => {
+    handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': '500' });
+      res.write('{"success":true,');
+    };
+    const slow = new SmsPartnerClient({ baseUrl: `http://127.0.0.1:${(stub.address() as AddressInfo).port}/v1`, apiKey: KEY, timeoutMs: 200 });
+    const o = expectKind(await slow.addCredit('t', M('1')), 'unknown');
+    expect(o.cause).toBe('timeout after 200ms while reading the answer (may have been applied)');
+    expect(o.httpStatus).toBe(200);
+    expect(o.latencyMs).toBeGreaterThanOrEqual(190);
+  });
+
   it('sends the documented request shapes', async () => {
     const seen: Array<{ method?: string; url?: string; body: string }> = [];
     handler = (req, res) => {

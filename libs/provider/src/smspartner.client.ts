@@ -13,6 +13,7 @@ import {
   rejectionReason,
   SubaccountListBody,
 } from './provider-outcome';
+import { HttpExchange, HttpExchangeError } from './http-exchange';
 import { asObject, BodyParser, Json, messageOf, Parsed, parseCreate, parseCredit, parseList, parseMe, toInt } from './smspartner-body';
 
 export interface SmsPartnerClientOptions {
@@ -35,11 +36,8 @@ export interface SmsPartnerClientOptions {
   onCall?: (call: ProviderCallName, outcome: ProviderOutcome<unknown>) => void;
 }
 
-/**
- * Errors raised before a single byte of the request could reach the provider. Anything else
- * (reset, socket closed, timeout) may have happened after the provider applied the call.
- */
-const NOT_SENT_ERROR_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
+const JSON_GET = { accept: 'application/json' };
+const JSON_POST = { 'content-type': 'application/json', accept: 'application/json' };
 
 const RAW_TEXT_LIMIT = 2000;
 
@@ -54,6 +52,7 @@ const LOOPBACK = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])$/i;
  */
 export class SmsPartnerClient {
   private readonly baseUrl: string;
+  private readonly http: HttpExchange;
   /** The list page each sub-account was last seen on, by any list read of this client. */
   private readonly pages = new Map<string, number>();
 
@@ -61,6 +60,7 @@ export class SmsPartnerClient {
     this.baseUrl = opts.baseUrl.replace(/\/+$/, '');
     secrets.add(opts.apiKey);
     const url = new URL(this.baseUrl);
+    this.http = new HttpExchange(url);
     if (url.protocol === 'http:' && !LOOPBACK.test(url.hostname)) {
       // The api key would travel in clear, and an HTTPS-only front answers with a redirect.
       opts.logger?.warn({ baseUrl: `${url.protocol}//${url.host}${url.pathname}` }, 'SMSPARTNER_BASE_URL uses plain http:// for a remote host: the API key travels unencrypted and the provider will likely answer with a redirect (use https://)');
@@ -130,37 +130,28 @@ export class SmsPartnerClient {
     const started = performance.now();
     const latency = () => Math.round(performance.now() - started);
     try {
-      const res = await fetch(this.baseUrl + path, {
-        method,
-        headers: body ? { 'content-type': 'application/json', accept: 'application/json' } : { accept: 'application/json' },
-        ...(body ? { body: JSON.stringify(body) } : {}),
-        // Never follow: a followed 301/302 turns the POST into a GET, a 307/308 re-sends the
-        // body (api key included) to wherever Location points.
-        redirect: 'manual',
-        signal: AbortSignal.timeout(this.opts.timeoutMs),
-      });
-      const serverDate = res.headers.get('date') ?? undefined;
+      const res = await this.http.send(path, method, body ? JSON_POST : JSON_GET, body ? JSON.stringify(body) : undefined, this.opts.timeoutMs);
+      const serverDate = header(res.headers.date);
       const facts = serverDate ? { serverDate } : {};
       if (res.status === 429) {
         // Rate limited: the provider refused before doing anything.
-        await res.body?.cancel().catch(() => undefined);
-        const retryAfterMs = parseRetryAfter(res.headers.get('retry-after'));
+        const retryAfterMs = parseRetryAfter(header(res.headers['retry-after']) ?? null);
         return { kind: 'not_sent', cause: 'HTTP 429 Too Many Requests', httpStatus: 429, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}), latencyMs: latency(), ...facts };
       }
-      if (res.status >= 300 && res.status < 400) {
-        await res.body?.cancel().catch(() => undefined);
-        return { ...this.redirected(call, res.status, res.headers.get('location'), latency()), ...facts };
-      }
+      // Never followed: a followed 301/302 turns the POST into a GET, a 307/308 re-sends the
+      // body (api key included) to wherever Location points.
+      if (res.status >= 300 && res.status < 400) return { ...this.redirected(call, res.status, header(res.headers.location) ?? null, latency()), ...facts };
       let text: string;
       try {
-        text = await res.text();
+        text = await res.body;
       } catch (err) {
         // Headers arrived, the body did not: the call reached the provider.
-        return { kind: 'unknown', cause: `response interrupted: ${this.describe(err)}`, httpStatus: res.status, latencyMs: latency(), ...facts };
+        const cause = err instanceof HttpExchangeError && err.timedOut ? `timeout after ${this.opts.timeoutMs}ms while reading the answer (may have been applied)` : `response interrupted: ${this.describe(err)}`;
+        return { kind: 'unknown', cause, httpStatus: res.status, latencyMs: latency(), ...facts };
       }
       return { ...this.classify(call, res.status, text, parse, latency()), ...facts };
     } catch (err) {
-      return this.classifyFetchError(err, latency());
+      return this.classifyExchangeError(err, latency());
     }
   }
 
@@ -240,14 +231,17 @@ export class SmsPartnerClient {
     return unknown(`HTTP ${httpStatus} without a success flag`);
   }
 
-  private classifyFetchError<T>(err: unknown, latencyMs: number): ProviderOutcome<T> {
-    const name = (err as { name?: unknown } | null)?.name;
-    if (name === 'TimeoutError' || name === 'AbortError') {
-      // We cannot prove the request had not been sent and applied.
+  private classifyExchangeError<T>(err: unknown, latencyMs: number): ProviderOutcome<T> {
+    if (err instanceof HttpExchangeError && err.timedOut) {
+      // We cannot prove the request had not been sent and applied (a connect that had not
+      // finished would prove it, but it is counted as a timeout like any other: one rule).
       return { kind: 'unknown', cause: `timeout after ${this.opts.timeoutMs}ms (may have been applied)`, latencyMs };
     }
-    const code = errorCode(err);
-    if (code && NOT_SENT_ERROR_CODES.has(code)) return { kind: 'not_sent', cause: `connection failed: ${code}`, latencyMs };
+    if (err instanceof HttpExchangeError && !err.sent) {
+      // Refused, unresolvable, unreachable: no connection was ever made for this request, so
+      // not a byte of it reached the provider.
+      return { kind: 'not_sent', cause: `connection failed: ${err.code ?? this.describe(err)}`, latencyMs };
+    }
     return { kind: 'unknown', cause: `network error: ${this.describe(err)}`, latencyMs };
   }
 
@@ -276,7 +270,8 @@ export class SmsPartnerClient {
     const code = errorCode(err);
     const msg = typeof e?.message === 'string' ? e.message : String(err);
     const causeMsg = (e?.cause as { message?: unknown } | undefined)?.message;
-    return this.scrub([code, msg, typeof causeMsg === 'string' ? causeMsg : undefined].filter(Boolean).join(': '));
+    const parts = [code, msg, typeof causeMsg === 'string' && causeMsg !== msg ? causeMsg : undefined];
+    return this.scrub(parts.filter(Boolean).join(': '));
   }
 
   /** Every secret the process knows (the main key, each sub-account key seen so far) removed. */
@@ -317,24 +312,16 @@ function withAttempts<T>(o: ProviderOutcome<T>, attempts: number, waited: string
 }
 
 
-
-
-
-
-/** undici wraps socket errors: `TypeError: fetch failed` with the system error in `cause` (sometimes an AggregateError). */
+/** The system error's code (ECONNRESET…), on the error or the one it wraps. */
 function errorCode(err: unknown): string | undefined {
-  let e: unknown = err;
-  for (let depth = 0; depth < 5 && e && typeof e === 'object'; depth++) {
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string') return code;
-    const nested = (e as { errors?: unknown[] }).errors;
-    if (Array.isArray(nested) && nested.length > 0) {
-      const inner = errorCode(nested[0]);
-      if (inner) return inner;
-    }
-    e = (e as { cause?: unknown }).cause;
-  }
-  return undefined;
+  const e = err as { code?: unknown; cause?: { code?: unknown } } | null;
+  const code = e?.code ?? e?.cause?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/** A header's one value (node gives repeated headers as an array: the first counts). */
+function header(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
 }
 
 /** Retry-After: delta-seconds or an HTTP date. Undefined when absent or unreadable. */
