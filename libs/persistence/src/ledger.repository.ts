@@ -5,7 +5,7 @@ import {
   SYSTEM_ACCOUNTS, subaccountTokenOf, TransactionKind,
 } from '@app/ledger';
 import { Database, pgCode, pgConstraint, PgError, Tx } from './database';
-import { appendJournalMany, JournalInput } from './journal';
+import { appendJournalMany, journalInsertSql, JournalInput, journalRows } from './journal';
 
 export interface RecordTransactionInput {
   providerAccount: string;
@@ -143,24 +143,8 @@ export class LedgerRepository {
     }
     if (!accepted.length) return results;
 
-    await tx.query(
-      `INSERT INTO ledger_transactions (id, provider_account_id, kind, state, actor, reason, correlation_id)
-       SELECT t.id, $1, t.kind, t.state, t.actor, t.reason, t.correlation_id
-         FROM unnest($2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) AS t(id, kind, state, actor, reason, correlation_id)`,
-      [providerAccount, accepted.map((a) => a.id), accepted.map((a) => a.input.kind), accepted.map((a) => a.input.state),
-        accepted.map((a) => a.input.actor), accepted.map((a) => a.input.reason ?? null), accepted.map((a) => a.input.correlationId ?? null)],
-    );
     const postings = accepted.flatMap((a) => a.ordered.map((l) => ({ tx: a.id, account: ids.get(l.account)!, amount: l.amount.toFixed() })));
-    try {
-      await tx.query(
-        `INSERT INTO postings (transaction_id, account_id, amount)
-         SELECT p.tx, p.account, p.amount FROM unnest($1::uuid[], $2::bigint[], $3::numeric[]) WITH ORDINALITY AS p(tx, account, amount, n) ORDER BY p.n`,
-        [postings.map((p) => p.tx), postings.map((p) => p.account), postings.map((p) => p.amount)],
-      );
-    } catch (err) {
-      throw mapLedgerError(err, accepted.flatMap((a) => a.ordered));
-    }
-    await appendJournalMany(tx, accepted.map(({ id, input, ordered }) => ({
+    const journal = journalRows(accepted.map(({ id, input, ordered }) => ({
       providerAccount,
       actor: input.actor,
       action: input.state === 'pending' ? 'ledger_transaction.reserved' : 'ledger_transaction.posted',
@@ -170,6 +154,27 @@ export class LedgerRepository {
       correlationId: input.correlationId,
       data: { kind: input.kind, postings: ordered.map((l) => ({ account: l.account, amount: l.amount.toFixed() })), ...input.journalData },
     })));
+    // One statement (one round trip while the balance rows are locked): the transactions,
+    // their postings (whose triggers, run at the statement's end, see the transactions) and
+    // one journal entry each.
+    try {
+      await tx.query(
+        `WITH t AS (
+           INSERT INTO ledger_transactions (id, provider_account_id, kind, state, actor, reason, correlation_id)
+           SELECT t.id, $1, t.kind, t.state, t.actor, t.reason, t.correlation_id
+             FROM unnest($2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) AS t(id, kind, state, actor, reason, correlation_id)
+         ), p AS (
+           INSERT INTO postings (transaction_id, account_id, amount)
+           SELECT p.tx, p.account, p.amount FROM unnest($8::uuid[], $9::bigint[], $10::numeric[]) WITH ORDINALITY AS p(tx, account, amount, n) ORDER BY p.n
+         )
+         ${journalInsertSql(11)}`,
+        [providerAccount, accepted.map((a) => a.id), accepted.map((a) => a.input.kind), accepted.map((a) => a.input.state),
+          accepted.map((a) => a.input.actor), accepted.map((a) => a.input.reason ?? null), accepted.map((a) => a.input.correlationId ?? null),
+          postings.map((p) => p.tx), postings.map((p) => p.account), postings.map((p) => p.amount), ...journal],
+      );
+    } catch (err) {
+      throw mapLedgerError(err, accepted.flatMap((a) => a.ordered));
+    }
     return results;
   }
 
