@@ -39,8 +39,9 @@ const IDLE_MS = 4_000;
 /**
  * HTTP/1.1 with keep-alive through node's own client (one agent per scheme): a fraction of
  * `fetch`'s CPU per call, which at the worker's full rate is the worker's thread (see
- * docs/benchmarks.md, issue 16, eighth pass). Redirects are never followed; the whole
- * exchange, connecting included, has one time budget.
+ * docs/benchmarks.md, issue 16, eighth pass). Redirects are never followed (node's client
+ * follows none); the whole exchange, connecting included, has one time budget. Idle
+ * connections are unreferenced: they never keep a process alive.
  */
 export class HttpExchange {
   private readonly agent: HttpAgent;
@@ -70,12 +71,12 @@ export class HttpExchange {
         if (socket.connecting) socket.once('connect', onConnected);
         else onConnected();
       });
+      // The time budget covers everything, connecting and the answer's body included.
       let failure: HttpExchangeError | undefined;
-      const fail = (err: HttpExchangeError) => {
-        failure ??= err;
+      const timer = setTimeout(() => {
+        failure = new HttpExchangeError(`timeout after ${timeoutMs}ms`, written, true);
         req.destroy(failure);
-      };
-      const timer = setTimeout(() => fail(new HttpExchangeError(`timeout after ${timeoutMs}ms`, written, true)), timeoutMs);
+      }, timeoutMs);
       req.on('error', (err: NodeJS.ErrnoException) => {
         if (answered) return;
         clearTimeout(timer);
@@ -103,10 +104,5 @@ export class HttpExchange {
       });
       req.end(body);
     });
-  }
-
-  /** Closes idle connections (a process ending, a test's end). */
-  close(): void {
-    this.agent.destroy();
   }
 }

@@ -311,7 +311,6 @@ function withAttempts<T>(o: ProviderOutcome<T>, attempts: number, waited: string
   return { ...o, attempts, tolerated: [...waited, ...(o.tolerated ?? [])] };
 }
 
-
 /** The system error's code (ECONNRESET…), on the error or the one it wraps. */
 function errorCode(err: unknown): string | undefined {
   const e = err as { code?: unknown; cause?: { code?: unknown } } | null;
