@@ -152,7 +152,7 @@ describe('transfers end to end (api + worker processes, Postgres, Redis, sandbox
   }, 180_000);
 
   it('the worker killed with SIGKILL mid-run, then restarted: nothing lost, nothing applied twice', async () => {
-    const stack = await startStack({ subaccounts: 20, env: { WORKER_CONCURRENCY: '8', EXECUTION_LEASE_MS: '2000', PROVIDER_TIMEOUT_MS: '1000' } });
+    const stack = await startStack({ subaccounts: 20, env: { WORKER_CONCURRENCY: '8', EXECUTION_LEASE_MS: '2500', PROVIDER_TIMEOUT_MS: '1000' } });
     try {
       await stack.call('POST', '/v1/subaccounts/import', undefined, TOKENS.admin);
       stack.sandbox.faults.add({ route: 'add', fault: 'latency', ms: 40, probability: 1 });

@@ -123,7 +123,7 @@ async function endToEnd(opts, results) {
   try {
     // The ledger as an import left it, except 1% of the accounts, 1.000 below the provider.
     await env.seedLedger(db, PA, { mainBalance: main, subs: subs.map((s, i) => ({ token: s.token, balance: drifted(i) ? (Number(s.balance) - 1).toFixed(3) : s.balance })) });
-    apps = await env.startApps({ databaseUrl: url, sandbox, apiKey, providerAccount: PA, worker: false, env: { RECONCILE_IN_DOUBT_GRACE_MS: '0', PROVIDER_TIMEOUT_MS: '10000', EXECUTION_LEASE_MS: '20000' } });
+    apps = await env.startApps({ databaseUrl: url, sandbox, apiKey, providerAccount: PA, worker: false, env: { RECONCILE_IN_DOUBT_GRACE_MS: '0', PROVIDER_TIMEOUT_MS: '10000', EXECUTION_LEASE_MS: '25000' } });
     // Baseline: paging through the list alone (what the provider read costs).
     const { SmsPartnerClient, listAllSubaccounts } = env.lib('provider');
     const client = new SmsPartnerClient({ baseUrl: sandbox.providerBaseUrl, apiKey, timeoutMs: 10_000 });

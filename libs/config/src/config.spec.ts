@@ -27,7 +27,10 @@ describe('configuration', () => {
     expect(problems({ ...base, REDIS_URL: 'localhost:6379' })).toEqual([expect.stringMatching(/^REDIS_URL: must be a URL/)]);
     expect(problems({ ...base, TOPUP_TIMEZONE: 'Mars/Olympus' })).toEqual(['TOPUP_TIMEZONE: must be an IANA time zone']);
     expect(problems({ ...base, RECONCILE_CRON: 'every hour' })).toEqual(['RECONCILE_CRON: must be a cron expression']);
-    expect(problems({ ...base, PROVIDER_TIMEOUT_MS: '5000', EXECUTION_LEASE_MS: '4000' })).toEqual(['EXECUTION_LEASE_MS: must be greater than PROVIDER_TIMEOUT_MS']);
+    const leaseProblem = 'EXECUTION_LEASE_MS: must be greater than twice PROVIDER_TIMEOUT_MS (a claimed transfer may wait for one call before its own)';
+    expect(problems({ ...base, PROVIDER_TIMEOUT_MS: '5000', EXECUTION_LEASE_MS: '4000' })).toEqual([leaseProblem]);
+    expect(problems({ ...base, PROVIDER_TIMEOUT_MS: '5000', EXECUTION_LEASE_MS: '10000' })).toEqual([leaseProblem]);
+    expect(problems({ ...base, PROVIDER_TIMEOUT_MS: '5000', EXECUTION_LEASE_MS: '10001' })).toEqual([]);
     expect(problems(base, ['API_TOKENS'])).toEqual(['API_TOKENS: is required']);
   });
 

@@ -103,8 +103,10 @@ export const configSchema = z.object({
   WORKER_METRICS_HOST: host.default('127.0.0.1'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 }).superRefine((c, ctx) => {
-  if (c.EXECUTION_LEASE_MS <= c.PROVIDER_TIMEOUT_MS) {
-    ctx.addIssue({ code: 'custom', path: ['EXECUTION_LEASE_MS'], message: 'must be greater than PROVIDER_TIMEOUT_MS' });
+  // A claimed transfer may wait for one call (a call slot) before making its own: its lease
+  // must outlast both, or its window of effect (docs/in-doubt.md) would end too early.
+  if (c.EXECUTION_LEASE_MS <= 2 * c.PROVIDER_TIMEOUT_MS) {
+    ctx.addIssue({ code: 'custom', path: ['EXECUTION_LEASE_MS'], message: 'must be greater than twice PROVIDER_TIMEOUT_MS (a claimed transfer may wait for one call before its own)' });
   }
   if (c.WEBHOOK_URL && !c.WEBHOOK_SECRET) {
     ctx.addIssue({ code: 'custom', path: ['WEBHOOK_SECRET'], message: 'is required when WEBHOOK_URL is set' });

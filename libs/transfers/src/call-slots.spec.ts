@@ -61,4 +61,49 @@ describe('provider call slots (Postgres, sandbox over HTTP)', () => {
       p.sandbox.faults.clear();
     }
   });
+
+  it('claims outside the call slot, at most `size` claimed and waiting: a claimed transfer waits for one call at most', async () => {
+    let claimed = 0;
+    let called = 0;
+    let inCall = 0;
+    let mostWaiting = 0;
+    let claimedDuringACall = false;
+    const markExecuting = p.transfers.markExecuting;
+    p.transfers.markExecuting = async (...a: Parameters<typeof markExecuting>) => {
+      const t = await markExecuting.apply(p.transfers, a);
+      claimed++;
+      mostWaiting = Math.max(mostWaiting, claimed - called);
+      if (inCall > 0) claimedDuringACall = true;
+      return t;
+    };
+    const calling = <A extends unknown[], R>(f: (...a: A) => Promise<R>) => async (...a: A): Promise<R> => {
+      called++;
+      inCall++;
+      try { return await f(...a); } finally { inCall--; }
+    };
+    const provider = { addCredit: calling(p.client.addCredit.bind(p.client)), removeCredit: calling(p.client.removeCredit.bind(p.client)) };
+    const callSlots = new Semaphore(1);
+    const claimSlots = new Semaphore(1);
+    const execute = new ExecuteTransferUseCase(p.db, p.ledger, p.transfers, p.observations, provider, {
+      providerAccount: p.providerAccount, leaseMs: 10_000, workerId: 'claims', maxAttempts: 1, baseDelayMs: 10, maxDelayMs: 10, callSlots, claimSlots,
+    });
+    p.sandbox.faults.add({ route: 'add', fault: 'latency', ms: 40, probability: 1 });
+    try {
+      const ids = [];
+      for (const s of p.tokens) ids.push((await p.record.execute({ providerAccount: p.providerAccount, subaccount: s, direction: 'add', amount: Money.parse('1'), actor })).transfer.id);
+      const results = await Promise.all(ids.map((id) => execute.execute(id)));
+      expect(results.map((r) => r.kind)).toEqual(['done', 'done', 'done', 'done']);
+      expect([claimed, called]).toEqual([4, 4]);
+      // The next transfer is claimed while the call before it is in flight (the claim no longer
+      // takes the provider's concurrency), and never more than one claimed transfer waits:
+      // four different sub-accounts could all have been claimed at once.
+      expect(claimedDuringACall).toBe(true);
+      expect(mostWaiting).toBe(1);
+      expect(callSlots.inUse).toBe(0);
+      expect(claimSlots.inUse).toBe(0);
+    } finally {
+      p.transfers.markExecuting = markExecuting;
+      p.sandbox.faults.clear();
+    }
+  });
 });

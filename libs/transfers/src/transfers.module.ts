@@ -72,6 +72,7 @@ const WORKER_ID = `${hostname()}:${process.pid}`;
         new ExecuteTransferUseCase(db, ledger, transfers, observations, credits, {
           providerAccount: c.PROVIDER_ACCOUNT,
           callSlots: new Semaphore(c.WORKER_CONCURRENCY),
+          claimSlots: new Semaphore(c.WORKER_CONCURRENCY),
           settlements: new PostedSettlements(db, ledger, transfers, observations, logger),
           claims: new ClaimGroups(db, { providerAccount: c.PROVIDER_ACCOUNT, workerId: WORKER_ID, leaseMs: c.EXECUTION_LEASE_MS, inDoubtBarrier: inDoubtBarrier(c), logger }),
           // Counted in calls and shared by every worker of the provider account; jobs that make no call give their permit back.

@@ -24,11 +24,18 @@ export interface ExecuteTransferOptions extends RetryPolicy {
   logger?: Logger;
   onProviderCall?: (direction: string, outcome: ProviderOutcome<unknown>) => void;
   /**
-   * Provider call slots shared by the worker's jobs: a slot is taken before the claim (so a
-   * claimed transfer never waits, lease ticking, for a slot) and given back as soon as the
-   * call has answered, so that recording the outcome never holds the provider's concurrency.
+   * Provider call slots shared by the worker's jobs (the calls in flight): a slot is taken
+   * right before the call, once the transfer is claimed, and given back as soon as the call
+   * has answered, so that neither the claim nor recording the outcome holds the provider's
+   * concurrency.
    */
   callSlots?: Semaphore;
+  /**
+   * Claims in progress or waiting for a call slot, as many as there are call slots: a claimed
+   * transfer then waits, its lease ticking, for at most one call before its own (the lease
+   * exceeds twice the provider timeout, see Config).
+   */
+  claimSlots?: Semaphore;
   /** IN_DOUBT_BARRIER: which later transfers of a sub-account wait while one is in doubt (InDoubtBarrier). Default: none. */
   inDoubtBarrier?: InDoubtBarrier;
   /** Settles confirmed calls in groups (one lock of `main` per group); without it, one by one. */
@@ -66,7 +73,8 @@ export class ExecuteTransferUseCase {
 
   async execute(transferId: string): Promise<ExecuteResult> {
     await this.opts.beforeCall?.(transferId);
-    const release = this.opts.callSlots ? await this.opts.callSlots.acquire() : () => undefined;
+    const releaseClaim = this.opts.claimSlots ? await this.opts.claimSlots.acquire() : () => undefined;
+    let releaseCall: () => void = () => undefined;
     let t: Transfer;
     let startedAt: Date;
     let outcome: ProviderOutcome<CreditBody>;
@@ -76,16 +84,19 @@ export class ExecuteTransferUseCase {
       if (claim.kind !== 'claimed') await permit?.giveBack(); // no call: the second's budget is for calls
       if (claim.kind === 'skipped') return claim;
       if (claim.kind === 'expired') {
-        release();
+        releaseClaim();
         return { kind: 'done', transfer: claim.transfer, next: await this.nextInLine(claim.transfer) };
       }
       t = claim.transfer;
+      if (this.opts.callSlots) releaseCall = await this.opts.callSlots.acquire();
+      releaseClaim();
       startedAt = new Date();
       outcome = t.direction === 'add'
         ? await this.provider.addCredit(t.subaccount, t.amount)
         : await this.provider.removeCredit(t.subaccount, t.amount);
     } finally {
-      release();
+      releaseClaim();
+      releaseCall();
     }
     this.opts.onProviderCall?.(t.direction, outcome);
     const applied = await this.apply(t, outcome, startedAt);
