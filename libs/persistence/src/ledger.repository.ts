@@ -194,13 +194,14 @@ export class LedgerRepository {
    * balance rows (ascending id) and updates the transactions (the settle trigger moves each
    * balance and writes each account entry with its running balance), one appends the journal
    * entries: theirs, then `alsoJournal` (the caller's entries of the same change, so that the
-   * chain head is taken once, as late as possible). `beforeJournal` runs between the two (the
-   * caller's writes that need the settled entries but not the chain head: every journal
-   * append of the process waits while the head is held). All or nothing: if any of them is no
-   * longer pending, nothing is settled (DomainError invalid_state).
+   * chain head is taken once, as late as possible). `journalWith` writes those entries instead
+   * of the plain append, so that the caller's rows that need the settled entries (the
+   * settlement's observations) go in the same statement: one round trip fewer while the
+   * balance rows are held. All or nothing: if any of them is no longer pending, nothing is
+   * settled (DomainError invalid_state).
    */
   async settleMany(tx: Tx, providerAccount: string, items: Array<{ id: string; data?: Record<string, unknown> }>, to: 'posted' | 'voided', actor: string, reason?: string | null,
-    opts: { alsoJournal?: JournalInput[]; beforeJournal?: () => Promise<void> } = {}): Promise<void> {
+    opts: { alsoJournal?: JournalInput[]; journalWith?: (entries: JournalInput[]) => Promise<void> } = {}): Promise<void> {
     if (!items.length) return;
     const ids = items.map((i) => i.id);
     // The balance rows are locked (one-time filter, before any row is updated), then the rows updated.
@@ -220,8 +221,7 @@ export class LedgerRepository {
       throw new DomainError('invalid_state', `ledger transaction ${ids.find((i) => !done.has(i))} is not pending`);
     }
     const correlation = new Map(updated.map((u) => [u.id, u.correlation_id]));
-    await opts.beforeJournal?.();
-    await appendJournalMany(tx, [...items.map((i): JournalInput => ({
+    const journal = [...items.map((i): JournalInput => ({
       providerAccount,
       actor,
       action: to === 'posted' ? 'ledger_transaction.posted' : 'ledger_transaction.voided',
@@ -230,7 +230,9 @@ export class LedgerRepository {
       reason,
       correlationId: correlation.get(i.id) ?? null,
       data: i.data,
-    })), ...(opts.alsoJournal ?? [])]);
+    })), ...(opts.alsoJournal ?? [])];
+    if (opts.journalWith) await opts.journalWith(journal);
+    else await appendJournalMany(tx, journal);
   }
 
   async counters(tx: Tx | Database, providerAccount: string, code: string): Promise<BalanceCounters & { accountId: string }> {

@@ -1,5 +1,6 @@
 import { Money, subaccountCode } from '@app/ledger';
 import { Queryable, Tx } from './database';
+import { journalInsertSql, JournalInput, journalRows } from './journal';
 
 /** One provider reading of an account, with what the ledger expected at that point. */
 export interface AccountReading {
@@ -78,18 +79,20 @@ export class ObservationsRepository {
    * running balance of the transfer's own account entry on that account: the ledger's posted
    * balance at the point where that transfer was settled, whatever else the group settled.
    */
-  async recordSettlementReadings(tx: Tx, providerAccount: string, rows: Array<AccountReading & { transferId: string; ledgerTransactionId: string; readStartedAt: Date }>): Promise<void> {
-    if (!rows.length) return;
-    await tx.query(
-      `INSERT INTO observations (provider_account_id, account_id, source, balance, expected, settled, transfer_id, read_started_at)
+  async recordSettlementReadings(tx: Tx, providerAccount: string, rows: Array<AccountReading & { transferId: string; ledgerTransactionId: string; readStartedAt: Date }>,
+    journal: JournalInput[] = []): Promise<void> {
+    if (!rows.length && !journal.length) return;
+    const insert = `INSERT INTO observations (provider_account_id, account_id, source, balance, expected, settled, transfer_id, read_started_at)
        SELECT $1, a.id, 'transfer', v.balance, e.balance_after, v.settled, v.transfer_id, v.read_started_at
          FROM unnest($2::uuid[], $3::uuid[], $4::text[], $5::numeric[], $6::boolean[], $7::timestamptz[]) WITH ORDINALITY AS v(transfer_id, ltx, code, balance, settled, read_started_at, n)
          JOIN ledger_accounts a ON a.provider_account_id = $1 AND a.code = v.code
          JOIN postings p ON p.transaction_id = v.ltx AND p.account_id = a.id
          JOIN account_entries e ON e.posting_id = p.id
-        ORDER BY v.n`,
-      [providerAccount, rows.map((r) => r.transferId), rows.map((r) => r.ledgerTransactionId), rows.map((r) => r.code), rows.map((r) => r.balance.toFixed()),
-        rows.map((r) => r.settled), rows.map((r) => r.readStartedAt)],
-    );
+        ORDER BY v.n`;
+    const params = [providerAccount, rows.map((r) => r.transferId), rows.map((r) => r.ledgerTransactionId), rows.map((r) => r.code), rows.map((r) => r.balance.toFixed()),
+      rows.map((r) => r.settled), rows.map((r) => r.readStartedAt)];
+    // With journal entries (the settlement's), one statement for both.
+    if (!journal.length) await tx.query(insert, params);
+    else await tx.query(`WITH readings AS (${insert}) ${journalInsertSql(8)}`, [...params, ...journalRows(journal)]);
   }
 }

@@ -28,7 +28,7 @@ const ACTOR = 'system:worker';
  * outcomes that arrive while a settlement is in flight are settled together in the next
  * transaction (`GroupCommit`, as recording does): one update of the transfers, then one
  * statement that locks the balance rows and settles the ledger transactions, one of
- * observations, one journal statement — `main`'s balance row is taken by the last three
+ * observations and journal entries — `main`'s balance row is taken by the last two
  * statements only, the journal chain head (every claim's journal entry waits for it) by the
  * last one.
  *
@@ -101,8 +101,8 @@ export class PostedSettlements {
     const overlapped = await this.transfers.overlapped(tx, providerAccount, mine.map((i) => ({ id: i.transfer.id, startedAt: i.startedAt })));
 
     // The transfers first; `main`'s balance row last, held for the settlement, the
-    // observations, the journal and the COMMIT; the chain head (which every claim waits for)
-    // for the journal statement and the COMMIT only.
+    // observations with the journal (one statement) and the COMMIT; the chain head (which
+    // every claim waits for) for that last statement and the COMMIT only.
     const rows = await this.transfers.markPostedMany(tx, new Date(), mine.map((i) => ({ id: i.transfer.id, provider: i.provider })));
     await this.ledger.settleMany(tx, providerAccount, mine.map((i) => ({ id: i.transfer.ledgerTransactionId, data: { transferId: i.transfer.id } })),
       'posted', ACTOR, 'provider confirmed', {
@@ -112,14 +112,14 @@ export class PostedSettlements {
         })),
         // Expected = the running balance of this transfer's own account entry on that account:
         // the ledger's posted balance at the point where this transfer was settled.
-        beforeJournal: () => this.observations.recordSettlementReadings(tx, providerAccount, mine.flatMap((i) => {
+        journalWith: (journal) => this.observations.recordSettlementReadings(tx, providerAccount, mine.flatMap((i) => {
           // When the call was sent: the reading lies between it and its answer (docs/in-doubt.md).
           const call = { transferId: i.transfer.id, ledgerTransactionId: i.transfer.ledgerTransactionId, readStartedAt: i.startedAt };
           return [
             { ...call, code: subaccountCode(i.transfer.subaccount), balance: i.subaccountBalance, settled: true },
             { ...call, code: 'main', balance: i.mainBalance, settled: !overlapped.get(i.transfer.id) },
           ];
-        })),
+        }), journal),
       });
     const posted = new Map(rows.map((t) => [t.id, t]));
     return items.map((i) => (current.has(`${i.transfer.id}:${i.transfer.attempts}`) ? posted.get(i.transfer.id) ?? null : null));
