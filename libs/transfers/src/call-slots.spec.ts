@@ -33,6 +33,20 @@ describe('provider call slots (Postgres, sandbox over HTTP)', () => {
   beforeAll(async () => { p = await pipelineFixture({ subaccounts: 4, mainBalance: '100.000' }); });
   afterAll(async () => { await p.close(); });
 
+  /** One transfer per sub-account, all executed at once against a provider answering in 40 ms; each must post. */
+  async function executeOnePerSubaccount(execute: ExecuteTransferUseCase): Promise<string[]> {
+    const ids = [];
+    for (const s of p.tokens) ids.push((await p.record.execute({ providerAccount: p.providerAccount, subaccount: s, direction: 'add', amount: Money.parse('1'), actor })).transfer.id);
+    p.sandbox.faults.add({ route: 'add', fault: 'latency', ms: 40, probability: 1 });
+    try {
+      const results = await Promise.all(ids.map((id) => execute.execute(id)));
+      expect(results.map((r) => r.kind)).toEqual(['done', 'done', 'done', 'done']);
+    } finally {
+      p.sandbox.faults.clear();
+    }
+    return ids;
+  }
+
   it('at most `size` provider calls at once, while the recording of outcomes runs outside the slots', async () => {
     let inFlight = 0;
     let most = 0;
@@ -46,20 +60,12 @@ describe('provider call slots (Postgres, sandbox over HTTP)', () => {
     const execute = new ExecuteTransferUseCase(p.db, p.ledger, p.transfers, p.observations, provider, {
       providerAccount: p.providerAccount, leaseMs: 10_000, workerId: 'slots', maxAttempts: 1, baseDelayMs: 10, maxDelayMs: 10, callSlots: slots,
     });
-    p.sandbox.faults.add({ route: 'add', fault: 'latency', ms: 40, probability: 1 });
-    try {
-      const ids = [];
-      for (const s of p.tokens) ids.push((await p.record.execute({ providerAccount: p.providerAccount, subaccount: s, direction: 'add', amount: Money.parse('1'), actor })).transfer.id);
-      const results = await Promise.all(ids.map((id) => execute.execute(id)));
-      expect(results.map((r) => r.kind)).toEqual(['done', 'done', 'done', 'done']);
-      expect(most).toBe(1);
-      expect(slots.inUse).toBe(0);
-      // A skipped job gives its slot back too.
-      expect(await execute.execute(ids[0])).toMatchObject({ kind: 'skipped', why: 'not_pending' });
-      expect(slots.inUse).toBe(0);
-    } finally {
-      p.sandbox.faults.clear();
-    }
+    const ids = await executeOnePerSubaccount(execute);
+    expect(most).toBe(1);
+    expect(slots.inUse).toBe(0);
+    // A skipped job gives its slot back too.
+    expect(await execute.execute(ids[0])).toMatchObject({ kind: 'skipped', why: 'not_pending' });
+    expect(slots.inUse).toBe(0);
   });
 
   it('claims outside the call slot, at most `size` claimed and waiting: a claimed transfer waits for one call at most', async () => {
@@ -87,12 +93,8 @@ describe('provider call slots (Postgres, sandbox over HTTP)', () => {
     const execute = new ExecuteTransferUseCase(p.db, p.ledger, p.transfers, p.observations, provider, {
       providerAccount: p.providerAccount, leaseMs: 10_000, workerId: 'claims', maxAttempts: 1, baseDelayMs: 10, maxDelayMs: 10, callSlots, claimSlots,
     });
-    p.sandbox.faults.add({ route: 'add', fault: 'latency', ms: 40, probability: 1 });
     try {
-      const ids = [];
-      for (const s of p.tokens) ids.push((await p.record.execute({ providerAccount: p.providerAccount, subaccount: s, direction: 'add', amount: Money.parse('1'), actor })).transfer.id);
-      const results = await Promise.all(ids.map((id) => execute.execute(id)));
-      expect(results.map((r) => r.kind)).toEqual(['done', 'done', 'done', 'done']);
+      await executeOnePerSubaccount(execute);
       expect([claimed, called]).toEqual([4, 4]);
       // The next transfer is claimed while the call before it is in flight (the claim no longer
       // takes the provider's concurrency), and never more than one claimed transfer waits:
@@ -103,7 +105,6 @@ describe('provider call slots (Postgres, sandbox over HTTP)', () => {
       expect(claimSlots.inUse).toBe(0);
     } finally {
       p.transfers.markExecuting = markExecuting;
-      p.sandbox.faults.clear();
     }
   });
 });
