@@ -144,7 +144,7 @@ export class LedgerRepository {
     if (!accepted.length) return results;
 
     const postings = accepted.flatMap((a) => a.ordered.map((l) => ({ tx: a.id, account: ids.get(l.account)!, amount: l.amount.toFixed() })));
-    const journal = journalRows(accepted.map(({ id, input, ordered }) => ({
+    const journalParams = journalRows(accepted.map(({ id, input, ordered }) => ({
       providerAccount,
       actor: input.actor,
       action: input.state === 'pending' ? 'ledger_transaction.reserved' : 'ledger_transaction.posted',
@@ -170,7 +170,7 @@ export class LedgerRepository {
          ${journalInsertSql(11)}`,
         [providerAccount, accepted.map((a) => a.id), accepted.map((a) => a.input.kind), accepted.map((a) => a.input.state),
           accepted.map((a) => a.input.actor), accepted.map((a) => a.input.reason ?? null), accepted.map((a) => a.input.correlationId ?? null),
-          postings.map((p) => p.tx), postings.map((p) => p.account), postings.map((p) => p.amount), ...journal],
+          postings.map((p) => p.tx), postings.map((p) => p.account), postings.map((p) => p.amount), ...journalParams],
       );
     } catch (err) {
       throw mapLedgerError(err, accepted.flatMap((a) => a.ordered));
