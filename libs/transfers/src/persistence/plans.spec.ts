@@ -1,0 +1,109 @@
+import { randomBytes } from 'node:crypto';
+import { adjustmentPostings, Money } from '@app/ledger';
+import { Database, ensureDatabase, LedgerRepository, migrate, Tx } from '@app/persistence';
+import { SubaccountsRepository } from '@app/subaccounts';
+import { RecordTransferCommand } from '../use-cases/record-transfer/record-transfer.command';
+import { RecordTransferUseCase } from '../use-cases/record-transfer/record-transfer.use-case';
+import { TransfersRepository } from './transfers.repository';
+
+/**
+ * The recording path's lookups keep their plans when the tables grow on a database that was
+ * never analyzed (autovacuum off: every fresh database here, a new installation). A database
+ * of its own, so that its tables start empty, and ONE connection, so that the PL/pgSQL
+ * triggers plan their queries on the first recording, as every new connection of the API
+ * does. Scans are counted by Postgres for the current transaction (pg_stat_xact_*).
+ */
+describe('plans that do not depend on statistics (own database, Postgres)', () => {
+  const admin = new Database(process.env.DATABASE_URL!, { max: 1 });
+  const name = `credit_ledger_plans_${randomBytes(4).toString('hex')}`;
+  const url = new URL(process.env.DATABASE_URL!);
+  url.pathname = `/${name}`;
+  let db: Database;
+  let record: RecordTransferUseCase;
+  const providerAccount = 'plans';
+  const tokens = Array.from({ length: 20 }, (_, i) => `plans${String(i).padStart(3, '0')}`);
+  let seq = 0;
+  const cmdAt = (n: number): RecordTransferCommand => ({
+    providerAccount, subaccount: tokens[n % tokens.length], direction: 'add', amount: Money.parse('0.010'), idempotencyKey: `key-${n}`, actor: 'token:test/operator',
+  });
+  const cmd = () => cmdAt(seq++);
+  const counters = (tx: Tx) => tx.query<{ lt_seq: number; t_seq: number; by_subaccount: number; by_key: number; by_id: number }>(
+    `SELECT (SELECT seq_scan FROM pg_stat_xact_user_tables WHERE relname = 'ledger_transactions')::int AS lt_seq,
+            (SELECT seq_scan FROM pg_stat_xact_user_tables WHERE relname = 'transfers')::int AS t_seq,
+            pg_stat_get_xact_numscans('transfers_subaccount_idx'::regclass)::int AS by_subaccount,
+            pg_stat_get_xact_numscans('transfers_idempotency_key_unique'::regclass)::int AS by_key,
+            pg_stat_get_xact_numscans('transfers_pkey'::regclass)::int AS by_id`,
+  ).then(([r]) => r);
+  /**
+   * The scans `work` made. The xact counters also hold earlier transactions of the connection
+   * that Postgres has not yet flushed to its statistics, so they are read before and after.
+   */
+  const scansOf = async <T>(tx: Tx, work: () => Promise<T>) => {
+    const before = await counters(tx);
+    const result = await work();
+    const after = await counters(tx);
+    const diff = Object.fromEntries(Object.entries(after).map(([k, v]) => [k, v - before[k as keyof typeof before]])) as typeof after;
+    return { result, counts: diff };
+  };
+
+  beforeAll(async () => {
+    await ensureDatabase(url.toString());
+    await migrate(url.toString());
+    db = new Database(url.toString(), { max: 1 });
+    const ledger = new LedgerRepository(db);
+    await db.transaction(async (tx) => {
+      await ledger.ensureProviderAccount(tx, providerAccount);
+      for (const t of tokens) await ledger.ensureAccount(tx, providerAccount, `sub:${t}`);
+      await tx.query(
+        `INSERT INTO subaccounts (provider_account_id, token, email, type, account_id, imported_at)
+         SELECT $1, t.token, t.token || '@plans.test', 'simple', a.id, now()
+           FROM unnest($2::text[]) AS t(token) JOIN ledger_accounts a ON a.provider_account_id = $1 AND a.code = 'sub:' || t.token`,
+        [providerAccount, tokens],
+      );
+    });
+    // The first postings on this connection: the triggers plan their queries on nearly empty tables.
+    await db.transaction((tx) => ledger.record(tx, {
+      providerAccount, kind: 'opening_balance', state: 'posted', actor: 'test', reason: 'opening balance: main',
+      lines: adjustmentPostings('opening_balance', 'main', Money.parse('1000000.000')),
+    }));
+    const unused = { enqueue: async () => { throw new Error('not enqueued in this test'); } };
+    record = new RecordTransferUseCase(db, ledger, new TransfersRepository(db), new SubaccountsRepository(db), unused, { expirySeconds: 3600 });
+    for (let i = 0; i < 15; i++) {
+      const results = await record.recordMany(Array.from({ length: 200 }, cmd));
+      expect(results.filter((r) => r instanceof Error)).toEqual([]);
+    }
+  }, 120_000);
+
+  afterAll(async () => {
+    await db?.close();
+    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    await admin.close();
+  });
+
+  it('records a group without scanning the ledger transactions or the provider account\'s transfers', async () => {
+    const { result: results, counts } = await db.transaction((tx) => scansOf(tx, () => record.recordManyIn(tx, [...Array.from({ length: 30 }, cmd), cmdAt(7)])), { sqlOnly: true });
+    expect(results.filter((r) => r instanceof Error)).toEqual([]);
+    expect(results.filter((r) => !(r instanceof Error) && r.replayed)).toHaveLength(1); // key-7 was recorded by the load
+    // Before: the postings trigger's plan (made on the first recording) read all 3,000
+    // transactions, and the key lookup read every transfer of the provider account.
+    expect(counts.lt_seq).toBe(0);
+    expect(counts.t_seq).toBe(0);
+    expect(counts.by_subaccount).toBe(0);
+    expect(counts.by_key).toBeGreaterThan(0);
+  });
+
+  it('finds the heads of line by id', async () => {
+    // The first two transfers of every sub-account: the first is the head, the second waits behind it.
+    const ids = (await db.query<{ id: string; n: number }>(
+      `SELECT id, n FROM (SELECT id, row_number() OVER (PARTITION BY subaccount_token ORDER BY seq)::int AS n FROM transfers) t WHERE n <= 2`,
+    ));
+    const { result: heads, counts } = await db.transaction((tx) => {
+      const inTx = new TransfersRepository({ query: (sql: string, params?: unknown[]) => tx.query(sql, params) } as unknown as Database);
+      return scansOf(tx, () => inTx.headsOfLine(ids.map((r) => r.id)));
+    }, { sqlOnly: true });
+    expect(heads.map((h) => h.transferId).sort()).toEqual(ids.filter((r) => r.n === 1).map((r) => r.id).sort());
+    // Before: every pending transfer through transfers_pending_queue_idx, filtered on the ids.
+    expect(counts.by_id).toBeGreaterThan(0);
+    expect(counts.t_seq).toBe(0);
+  });
+});
