@@ -113,6 +113,40 @@ describe('ledger storage (real Postgres)', () => {
     }
   });
 
+  it('settles a group in one statement: each account entry runs on from the one before, in recording order', async () => {
+    const { db, repo, queries, providerAccount: pa } = await ledgerFixture();
+    try {
+      await fund(repo, db, pa, 'main', '100');
+      for (const t of ['G1', 'G2']) await addSub(repo, db, pa, t);
+      const reserve = (token: string, amount: string) => db.transaction((tx) => repo.record(tx, {
+        providerAccount: pa, kind: 'transfer', state: 'pending', actor: SYSTEM, lines: transferPostings('add', token, m(amount)) }));
+      const ids: string[] = [];
+      for (const [t, a] of [['G1', '1'], ['G2', '2'], ['G1', '4'], ['G2', '8']]) ids.push(await reserve(t, a));
+      const later = await reserve('G1', '16');
+      // Posted together, named in another order than they were recorded in.
+      await db.transaction((tx) => repo.settleMany(tx, pa, [ids[3], ids[1], ids[0], ids[2]].map((id) => ({ id })), 'posted', SYSTEM));
+      const entries = await db.query<{ code: string; tx: string; amount: string; after: string }>(
+        `SELECT a.code, e.transaction_id AS tx, e.amount::text, e.balance_after::text AS after
+           FROM account_entries e JOIN ledger_accounts a ON a.id = e.account_id
+          WHERE e.transaction_id = ANY($1::uuid[]) ORDER BY a.code, e.posted_at, e.id`, [ids]);
+      const of = (code: string) => entries.filter((e) => e.code === code).map((e) => [ids.indexOf(e.tx), e.amount, e.after]);
+      expect(of('main')).toEqual([[0, '-1.000', '99.000'], [1, '-2.000', '97.000'], [2, '-4.000', '93.000'], [3, '-8.000', '85.000']]);
+      expect(of('sub:G1')).toEqual([[0, '1.000', '1.000'], [2, '4.000', '5.000']]);
+      expect(of('sub:G2')).toEqual([[1, '2.000', '2.000'], [3, '8.000', '10.000']]);
+      const main = await queries.balance(pa, 'main');
+      expect([main.posted.toFixed(), main.pending.toFixed(), main.available.toFixed()]).toEqual(['85.000', '-16.000', '69.000']);
+      expect((await queries.postedBalanceAt(pa, 'sub:G1', new Date())).toFixed()).toBe('5.000');
+      // A void in the same way: the reservation is released, no entry is written.
+      await db.transaction((tx) => repo.settleMany(tx, pa, [{ id: later }], 'voided', SYSTEM));
+      const g1 = await queries.balance(pa, 'sub:G1');
+      expect([g1.posted.toFixed(), g1.pending.toFixed()]).toEqual(['5.000', '0.000']);
+      expect(await db.query('SELECT 1 FROM account_entries WHERE transaction_id = $1', [later])).toEqual([]);
+      expect((await queries.balance(pa, 'main')).available.toFixed()).toBe('85.000');
+    } finally {
+      await db.close();
+    }
+  });
+
   it('balance at an instant and statements come from the running balance', async () => {
     const { db, repo, queries, providerAccount: pa } = await ledgerFixture();
     try {

@@ -191,10 +191,11 @@ export class LedgerRepository {
 
   /**
    * Settles reservations of one provider account together, in two statements: one locks their
-   * balance rows (ascending id) and updates the transactions (the settle trigger moves each
-   * balance and writes each account entry with its running balance), one appends the journal
-   * entries: theirs, then `alsoJournal` (the caller's entries of the same change, so that the
-   * chain head is taken once, as late as possible). `journalWith` writes those entries instead
+   * balance rows (ascending id) and updates the transactions (the settle trigger, once per
+   * statement, moves each account's balance once and writes the account entries with their
+   * running balances in recording order), one appends the journal entries: theirs, then
+   * `alsoJournal` (the caller's entries of the same change, so that the chain head is taken
+   * once, as late as possible). `journalWith` writes those entries instead
    * of the plain append, so that the caller's rows that need the settled entries (the
    * settlement's observations) go in the same statement: one round trip fewer while the
    * balance rows are held. All or nothing: if any of them is no longer pending, nothing is
