@@ -43,11 +43,8 @@ export class TransfersRepository {
 
   /**
    * The transfers recorded under these keys, by key, with the hash of the request each stands
-   * for. One probe of the key's unique index per key, whatever the statistics say: without
-   * them (a database never analyzed) the planner read every transfer of the provider account
-   * through `transfers_subaccount_idx` and filtered on the key, 3-5 ms a recording group at
-   * 20,000 transfers (docs/benchmarks.md, "Issue 16, ninth pass"). A LATERAL subquery with
-   * LIMIT stays a per-key lookup; it is never turned into a join.
+   * for: one unique-index probe per key (LATERAL … LIMIT 1 is never made a join), whatever the
+   * statistics say (docs/benchmarks.md, "Issue 16, ninth pass").
    */
   async byIdempotencyKeys(tx: Tx, providerAccount: string, keys: string[]): Promise<Map<string, { transfer: Transfer; requestHash: string }>> {
     if (!keys.length) return new Map();
@@ -123,9 +120,7 @@ export class TransfersRepository {
 
   /**
    * Of these pending transfers, those that can run now: none earlier of the same sub-account
-   * is pending or executing. The transfers are found by id, one primary-key probe each (as in
-   * byIdempotencyKeys): with the status beside the ids, a planner without statistics read
-   * every pending transfer through `transfers_pending_queue_idx` and filtered on the ids.
+   * is pending or executing. Found by id, one primary-key probe each (as byIdempotencyKeys).
    */
   async headsOfLine(ids: string[]): Promise<JobRef[]> {
     const rows = await this.db.query<{ id: string; attempts: number }>(
