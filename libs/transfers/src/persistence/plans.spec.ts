@@ -27,12 +27,14 @@ describe('plans that do not depend on statistics (own database, Postgres)', () =
     providerAccount, subaccount: tokens[n % tokens.length], direction: 'add', amount: Money.parse('0.010'), idempotencyKey: `key-${n}`, actor: 'token:test/operator',
   });
   const cmd = () => cmdAt(seq++);
-  const counters = (tx: Tx) => tx.query<{ lt_seq: number; t_seq: number; by_subaccount: number; by_key: number; by_id: number }>(
+  const counters = (tx: Tx) => tx.query<{ lt_seq: number; t_seq: number; by_subaccount: number; by_key: number; by_id: number; by_status: number; pending_queue: number }>(
     `SELECT (SELECT seq_scan FROM pg_stat_xact_user_tables WHERE relname = 'ledger_transactions')::int AS lt_seq,
             (SELECT seq_scan FROM pg_stat_xact_user_tables WHERE relname = 'transfers')::int AS t_seq,
             pg_stat_get_xact_numscans('transfers_subaccount_idx'::regclass)::int AS by_subaccount,
             pg_stat_get_xact_numscans('transfers_idempotency_key_unique'::regclass)::int AS by_key,
-            pg_stat_get_xact_numscans('transfers_pkey'::regclass)::int AS by_id`,
+            pg_stat_get_xact_numscans('transfers_pkey'::regclass)::int AS by_id,
+            pg_stat_get_xact_numscans('transfers_status_idx'::regclass)::int AS by_status,
+            pg_stat_get_xact_numscans('transfers_pending_queue_idx'::regclass)::int AS pending_queue`,
   ).then(([r]) => r);
   /**
    * The scans `work` made. The xact counters also hold earlier transactions of the connection
@@ -102,8 +104,12 @@ describe('plans that do not depend on statistics (own database, Postgres)', () =
       return scansOf(tx, () => inTx.headsOfLine(ids.map((r) => r.id)));
     }, { sqlOnly: true });
     expect(heads.map((h) => h.transferId).sort()).toEqual(ids.filter((r) => r.n === 1).map((r) => r.id).sort());
-    // Before: every pending transfer through transfers_pending_queue_idx, filtered on the ids.
+    // Before: every pending transfer through transfers_pending_queue_idx, filtered on the ids;
+    // then every pending and executing transfer through transfers_status_idx, hashed and
+    // anti-joined. Now one probe of the pending queue per transfer.
     expect(counts.by_id).toBeGreaterThan(0);
     expect(counts.t_seq).toBe(0);
+    expect(counts.by_status).toBe(0);
+    expect(counts.pending_queue).toBe(ids.length);
   });
 });

@@ -120,15 +120,22 @@ export class TransfersRepository {
 
   /**
    * Of these pending transfers, those that can run now: none earlier of the same sub-account
-   * is pending or executing. Found by id, one primary-key probe each (as byIdempotencyKeys).
+   * is pending or executing. Found by id, one primary-key probe each (as byIdempotencyKeys);
+   * the earlier-transfer checks sit in that probe's select list, where Postgres runs them as
+   * one partial-index probe per transfer (in WHERE it may join them against every pending
+   * transfer, as it did without statistics).
    */
   async headsOfLine(ids: string[]): Promise<JobRef[]> {
     const rows = await this.db.query<{ id: string; attempts: number }>(
       `SELECT t.id, t.attempts FROM unnest($1::uuid[]) AS i(id)
-         CROSS JOIN LATERAL (SELECT * FROM transfers x WHERE x.id = i.id LIMIT 1) t
-        WHERE t.status = 'pending'
-          AND NOT EXISTS (SELECT 1 FROM transfers o WHERE o.provider_account_id = t.provider_account_id
-                            AND o.subaccount_token = t.subaccount_token AND o.status IN ('pending', 'executing') AND o.seq < t.seq)`,
+         CROSS JOIN LATERAL (
+           SELECT x.id, x.attempts, x.status,
+                  EXISTS (SELECT 1 FROM transfers o WHERE o.provider_account_id = x.provider_account_id
+                            AND o.subaccount_token = x.subaccount_token AND o.status = 'pending' AND o.seq < x.seq)
+                  OR EXISTS (SELECT 1 FROM transfers o WHERE o.provider_account_id = x.provider_account_id
+                            AND o.subaccount_token = x.subaccount_token AND o.status = 'executing' AND o.seq < x.seq) AS behind
+             FROM transfers x WHERE x.id = i.id LIMIT 1) t
+        WHERE t.status = 'pending' AND NOT t.behind`,
       [[...new Set(ids)]],
     );
     return rows.map((r) => ({ transferId: r.id, attempt: r.attempts }));
