@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { DomainError } from '@app/common';
 import { adjustmentPostings, Money, subaccountCode, transferPostings } from '@app/ledger';
 import { Database } from './database';
+import { appendJournalMany, JournalInput } from './journal';
 import { LedgerQueries } from './ledger.queries';
 import { LedgerRepository } from './ledger.repository';
 import { ensureDatabase, migrate } from './migrator';
@@ -145,6 +146,34 @@ describe('ledger storage (real Postgres)', () => {
     } finally {
       await db.close();
     }
+  });
+
+  it('records with the journal left to the caller: the chain head is free until the caller appends', async () => {
+    const { db, repo, providerAccount: pa } = f;
+    await fund(repo, db, pa, 'main', '10');
+    // Another connection takes the chain head while the recording transaction is open.
+    const headFree = (wait: string) => db.transaction(async (other) => {
+      await other.query(`SET LOCAL lock_timeout = '${wait}'`);
+      await other.query('SELECT sequence FROM journal_head WHERE id = 1 FOR UPDATE');
+    }).then(() => true, (err: Error) => { if (/lock timeout/.test(err.message)) return false; throw err; });
+    const reserve = { providerAccount: pa, kind: 'transfer' as const, state: 'pending' as const, actor: SYSTEM, reason: 'later', lines: transferPostings('add', 'L1', m('1')) };
+    await addSub(repo, db, pa, 'L1');
+
+    const later: JournalInput[] = [];
+    const id = await db.transaction(async (tx) => {
+      const [recorded] = await repo.recordMany(tx, pa, [reserve], { journalLater: later });
+      expect(await headFree('5s')).toBe(true);
+      expect(later).toMatchObject([{ action: 'ledger_transaction.reserved', entityType: 'ledger_transaction', entityId: recorded, reason: 'later' }]);
+      await appendJournalMany(tx, later);
+      expect(await headFree('200ms')).toBe(false);
+      return recorded as string;
+    });
+    expect(await db.query('SELECT action FROM journal_entries WHERE entity_id = $1', [id])).toEqual([{ action: 'ledger_transaction.reserved' }]);
+    // Without it the ledger's own statement takes the head, held to the COMMIT.
+    await db.transaction(async (tx) => {
+      await repo.recordMany(tx, pa, [reserve]);
+      expect(await headFree('200ms')).toBe(false);
+    });
   });
 
   it('balance at an instant and statements come from the running balance', async () => {

@@ -96,8 +96,13 @@ export class LedgerRepository {
    * locked balances, after the ones before it: one whose account does not exist, or whose
    * money leaving a guarded account the available balance cannot cover, gets its own
    * DomainError and the others are recorded. The database's CHECK stays the last word.
+   * With `journalLater` the journal entries are pushed there instead of written, and the
+   * caller appends them (its own after them) in its last statement before the COMMIT: the
+   * chain head, which every claim and settlement waits for, is then held for that statement
+   * and the COMMIT only, not for the caller's writes in between.
    */
-  async recordMany(tx: Tx, providerAccount: string, inputs: RecordTransactionInput[]): Promise<Array<string | DomainError>> {
+  async recordMany(tx: Tx, providerAccount: string, inputs: RecordTransactionInput[],
+    opts: { journalLater?: JournalInput[] } = {}): Promise<Array<string | DomainError>> {
     if (!inputs.length) return [];
     for (const input of inputs) {
       if (input.providerAccount !== providerAccount) throw new Error('recordMany: inputs of one provider account only');
@@ -144,7 +149,7 @@ export class LedgerRepository {
     if (!accepted.length) return results;
 
     const postings = accepted.flatMap((a) => a.ordered.map((l) => ({ tx: a.id, account: ids.get(l.account)!, amount: l.amount.toFixed() })));
-    const journalParams = journalRows(accepted.map(({ id, input, ordered }) => ({
+    const journal = accepted.map(({ id, input, ordered }): JournalInput => ({
       providerAccount,
       actor: input.actor,
       action: input.state === 'pending' ? 'ledger_transaction.reserved' : 'ledger_transaction.posted',
@@ -153,28 +158,28 @@ export class LedgerRepository {
       reason: input.reason,
       correlationId: input.correlationId,
       data: { kind: input.kind, postings: ordered.map((l) => ({ account: l.account, amount: l.amount.toFixed() })), ...input.journalData },
-    })));
+    }));
     // One statement (one round trip while the balance rows are locked): the transactions,
-    // their postings (whose triggers, run at the statement's end, see the transactions) and
-    // one journal entry each.
+    // their postings (whose triggers, run at the statement's end, see the transactions) and,
+    // unless the caller writes them later, one journal entry each.
     try {
-      await tx.query(
-        `WITH t AS (
-           INSERT INTO ledger_transactions (id, provider_account_id, kind, state, actor, reason, correlation_id)
+      const transactions = `INSERT INTO ledger_transactions (id, provider_account_id, kind, state, actor, reason, correlation_id)
            SELECT t.id, $1, t.kind, t.state, t.actor, t.reason, t.correlation_id
-             FROM unnest($2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) AS t(id, kind, state, actor, reason, correlation_id)
-         ), p AS (
-           INSERT INTO postings (transaction_id, account_id, amount)
-           SELECT p.tx, p.account, p.amount FROM unnest($8::uuid[], $9::bigint[], $10::numeric[]) WITH ORDINALITY AS p(tx, account, amount, n) ORDER BY p.n
-         )
-         ${journalInsertSql(11)}`,
+             FROM unnest($2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) AS t(id, kind, state, actor, reason, correlation_id)`;
+      const postingRows = `INSERT INTO postings (transaction_id, account_id, amount)
+           SELECT p.tx, p.account, p.amount FROM unnest($8::uuid[], $9::bigint[], $10::numeric[]) WITH ORDINALITY AS p(tx, account, amount, n) ORDER BY p.n`;
+      await tx.query(
+        opts.journalLater
+          ? `WITH t AS (${transactions}) ${postingRows}`
+          : `WITH t AS (${transactions}), p AS (${postingRows}) ${journalInsertSql(11)}`,
         [providerAccount, accepted.map((a) => a.id), accepted.map((a) => a.input.kind), accepted.map((a) => a.input.state),
           accepted.map((a) => a.input.actor), accepted.map((a) => a.input.reason ?? null), accepted.map((a) => a.input.correlationId ?? null),
-          postings.map((p) => p.tx), postings.map((p) => p.account), postings.map((p) => p.amount), ...journalParams],
+          postings.map((p) => p.tx), postings.map((p) => p.account), postings.map((p) => p.amount), ...(opts.journalLater ? [] : journalRows(journal))],
       );
     } catch (err) {
       throw mapLedgerError(err, accepted.flatMap((a) => a.ordered));
     }
+    opts.journalLater?.push(...journal);
     return results;
   }
 

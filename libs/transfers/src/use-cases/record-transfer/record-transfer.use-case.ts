@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { DomainError, GroupCommit, Logger } from '@app/common';
 import { transferPostings } from '@app/ledger';
-import { appendJournalMany, Database, LedgerRepository, pgCode, pgConstraint, PgError, Tx } from '@app/persistence';
+import { appendJournalMany, Database, JournalInput, LedgerRepository, pgCode, pgConstraint, PgError, Tx } from '@app/persistence';
 import { Transfer } from '../../domain/transfer';
 import { TransfersRepository } from '../../persistence/transfers.repository';
 import { TransferQueue } from '../../transfer-queue';
@@ -93,6 +93,9 @@ export class RecordTransferUseCase {
       results.push(null); // the ledger's answer, below
     });
 
+    // The ledger's journal entries and the transfers' go in the last statement: the chain
+    // head is held for it and the COMMIT only (LedgerRepository.recordMany).
+    const journal: JournalInput[] = [];
     const ledgerIds = await this.ledger.recordMany(tx, providerAccount, toRecord.map(({ id, cmd }) => ({
       providerAccount,
       kind: 'transfer' as const,
@@ -102,7 +105,7 @@ export class RecordTransferUseCase {
       correlationId: cmd.correlationId,
       lines: transferPostings(cmd.direction, cmd.subaccount, cmd.amount),
       journalData: { transferId: id },
-    })));
+    })), { journalLater: journal });
     const recorded: Array<{ index: number; id: string; cmd: RecordTransferCommand; ledgerTransactionId: string }> = [];
     toRecord.forEach((r, i) => {
       const ledgerTransactionId = ledgerIds[i];
@@ -118,7 +121,7 @@ export class RecordTransferUseCase {
       })));
       const byId = new Map(inserted.map((t) => [t.id, t]));
       for (const r of recorded) results[r.index] = { transfer: byId.get(r.id)!, replayed: false };
-      await appendJournalMany(tx, recorded.map(({ id, cmd, ledgerTransactionId }) => ({
+      journal.push(...recorded.map(({ id, cmd, ledgerTransactionId }): JournalInput => ({
         providerAccount,
         actor: cmd.actor,
         action: 'transfer.recorded',
@@ -129,6 +132,7 @@ export class RecordTransferUseCase {
         data: { subaccount: cmd.subaccount, direction: cmd.direction, amount: cmd.amount.toFixed(), idempotencyKey: cmd.idempotencyKey ?? null, ledgerTransactionId },
       })));
     }
+    await appendJournalMany(tx, journal);
     const settled = (r: (typeof results)[number]): RecordTransferResult | DomainError => {
       if (r === null) throw new Error('recordManyIn: a command was left without an answer');
       if (r instanceof DomainError) return r;
