@@ -29,6 +29,32 @@ describe('provider call rate (real Redis)', () => {
     expect(windows[2] - windows[0]).toBe(2); // consecutive seconds: a refused take waits for the next one
   });
 
+  it('takes asked together go to Redis together: one round trip for those that waited, the room shared in order', async () => {
+    const conn = connect();
+    const rate = new RedisCallRate(conn, key(), 4);
+    const scripts = { take: 0, giveBack: 0 };
+    const counted = conn as unknown as Record<'providerCallTake' | 'providerCallGiveBack', (...a: unknown[]) => Promise<unknown>>;
+    const take = counted.providerCallTake.bind(conn);
+    const giveBack = counted.providerCallGiveBack.bind(conn);
+    counted.providerCallTake = (...a) => { scripts.take++; return take(...a); };
+    counted.providerCallGiveBack = (...a) => { scripts.giveBack++; return giveBack(...a); };
+    await startOfSecond();
+    const order: number[] = [];
+    const permits = await Promise.all(Array.from({ length: 10 }, (_, i) => rate.take().then((p) => { order.push(i); return p; })));
+    // The first alone, the nine that waited for it in one script; four in the first window.
+    const first = permits[0].window;
+    expect(permits.filter((p) => p.window === first)).toHaveLength(4);
+    expect(order.slice(0, 4)).toEqual([0, 1, 2, 3]);
+    expect(permits.every((p) => p.window - first <= 2)).toBe(true);
+    expect(scripts.take).toBeLessThanOrEqual(2 + 2 * 2); // and the waiters again, together, in each of the next two windows
+    const last = permits.filter((p) => p.window === permits[9].window);
+    await Promise.all(last.map((p) => p.giveBack()));
+    expect(scripts.giveBack).toBeLessThanOrEqual(2);
+    // Given back: the window has room for as many again.
+    const again = await Promise.all(last.map(() => rate.take()));
+    expect(again.every((p) => p.window === permits[9].window)).toBe(true);
+  });
+
   it('a permit given back in its window can be taken again in that window', async () => {
     const rate = new RedisCallRate(connect(), key(), 2);
     await startOfSecond();

@@ -1,6 +1,6 @@
 import { JobType, Queue } from 'bullmq';
 import IORedis from 'ioredis';
-import { ExecuteTransferJob, executeTransferJobId, JOBS, openQueue, QUEUES } from '@app/common';
+import { ExecuteTransferJob, executeTransferJobId, GroupCommit, JOBS, openQueue, QUEUES } from '@app/common';
 
 /** The port through which transfers reach the worker. */
 export interface TransferQueue {
@@ -14,14 +14,31 @@ export interface TransferQueue {
   enqueue(jobs: ExecuteTransferJob[], delayMs?: number, opts?: { relay?: boolean; ready?: boolean }): Promise<void>;
 }
 
+type EnqueueOptions = { relay?: boolean; ready?: boolean };
+
+/**
+ * Enqueues that arrive while an add with the same delay and options is on its way to Redis
+ * go together in the next one (GroupCommit): the next-in-line jobs of one settlement group,
+ * answered together, are one `addBulk` (one round trip) instead of one each.
+ */
 export class BullTransferQueue implements TransferQueue {
   readonly queue: Queue<ExecuteTransferJob>;
+  private readonly adds = new GroupCommit<ExecuteTransferJob[], null>(async (key, groups) => {
+    const [delayMs, relay, ready] = key.split(':');
+    await this.add(groups.flat(), Number(delayMs), { relay: relay === '1', ready: ready === '1' });
+    return groups.map(() => null);
+  });
 
   constructor(connection: IORedis, prefix: string) {
     this.queue = openQueue<ExecuteTransferJob>(QUEUES.transfers, connection, prefix);
   }
 
-  async enqueue(jobs: ExecuteTransferJob[], delayMs = 0, opts: { relay?: boolean; ready?: boolean } = {}): Promise<void> {
+  async enqueue(jobs: ExecuteTransferJob[], delayMs = 0, opts: EnqueueOptions = {}): Promise<void> {
+    if (!jobs.length) return;
+    await this.adds.submit(`${delayMs}:${opts.relay ? 1 : 0}:${opts.ready ? 1 : 0}`, jobs);
+  }
+
+  private async add(jobs: ExecuteTransferJob[], delayMs: number, opts: EnqueueOptions): Promise<void> {
     const bucket = opts.relay ? Math.floor(Date.now() / 10_000) : undefined;
     if (bucket !== undefined) jobs = await withTimeout(this.notQueued(jobs, bucket), 3_000);
     if (!jobs.length) return;
