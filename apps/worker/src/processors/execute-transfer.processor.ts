@@ -39,10 +39,12 @@ export class ExecuteTransferProcessor extends WorkerHost implements OnApplicatio
   }
 
   /**
-   * Stops taking jobs and waits for the active ones (each provider call is bounded by
-   * PROVIDER_TIMEOUT_MS) before the pool and Redis close in the shutdown hooks.
+   * Stops taking jobs and waits for the active ones (each ends after its current transfer,
+   * whose provider call is bounded by PROVIDER_TIMEOUT_MS) before the pool and Redis close in
+   * the shutdown hooks.
    */
   async beforeApplicationShutdown(): Promise<void> {
+    this.executeTransferJob.stopChaining(); // a running job ends after its current transfer
     await this.worker.close();
   }
 
