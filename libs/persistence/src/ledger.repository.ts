@@ -27,6 +27,18 @@ interface LockedBalance { account_id: string; code: string; overdraft_guard: boo
 const byNumericId = (a: string, b: string): number => Number(BigInt(a) - BigInt(b));
 
 /**
+ * recordMany with `beforeWrite` checked the inputs against balances read without a lock, and
+ * by the time its statement took the rows another writer had used the room: nothing of the
+ * transaction may be kept (it must roll back), and the inputs are recorded again with the
+ * rows locked first, which gives each its own answer.
+ */
+export class BalancesMovedError extends Error {
+  constructor() {
+    super('the balances moved between the check and the write; record again with the rows locked first');
+  }
+}
+
+/**
  * Writes to the ledger. Every write runs inside a caller's transaction (`Tx`), locks the
  * balance rows it touches in ascending account id order (so concurrent writers never
  * deadlock), and journals what it did. Balances themselves are moved by the database
@@ -69,15 +81,15 @@ export class LedgerRepository {
   }
 
   /**
-   * The accounts of these codes with their balance rows, locked in a fixed (ascending id)
-   * order: one statement (the rows are locked as the sorted scan returns them).
+   * The accounts of these codes with their balance rows; with `lock`, locked in a fixed
+   * (ascending id) order: one statement (the rows are locked as the sorted scan returns them).
    */
-  private async lockAccounts(tx: Tx, providerAccount: string, codes: string[]): Promise<LockedBalance[]> {
+  private async balancesOf(tx: Tx, providerAccount: string, codes: string[], lock: boolean): Promise<LockedBalance[]> {
     return tx.query<LockedBalance>(
       `SELECT b.account_id, a.code, b.overdraft_guard, b.debits_posted, b.credits_posted, b.credits_pending
          FROM ledger_accounts a JOIN balances b ON b.account_id = a.id
         WHERE a.provider_account_id = $1 AND a.code = ANY($2::text[])
-        ORDER BY b.account_id FOR UPDATE OF b`,
+        ORDER BY b.account_id${lock ? ' FOR UPDATE OF b' : ''}`,
       [providerAccount, codes],
     );
   }
@@ -100,16 +112,27 @@ export class LedgerRepository {
    * caller appends them (its own after them) in its last statement before the COMMIT: the
    * chain head, which every claim and settlement waits for, is then held for that statement
    * and the COMMIT only, not for the caller's writes in between.
+   *
+   * With `beforeWrite` the balance rows are not locked first: the inputs are checked against
+   * balances read without a lock, `beforeWrite` gets the answers (the caller writes its rows
+   * of the accepted ones there: a recording, its transfers), and the ledger's statement then
+   * locks the rows itself (ascending id) before it writes, so that `main`'s row is held for
+   * that statement, the journal and the COMMIT only. Whatever another writer did meanwhile,
+   * the database's CHECK decides: if it refuses, BalancesMovedError (roll back, record again
+   * without `beforeWrite`). An input refused on the unlocked read was refused on balances the
+   * database had committed while the request was in flight.
    */
   async recordMany(tx: Tx, providerAccount: string, inputs: RecordTransactionInput[],
-    opts: { journalLater?: JournalInput[] } = {}): Promise<Array<string | DomainError>> {
+    opts: { journalLater?: JournalInput[]; beforeWrite?: (results: Array<string | DomainError>) => Promise<void> } = {}): Promise<Array<string | DomainError>> {
     if (!inputs.length) return [];
+    // The journal (which takes the chain head) must come after the balance rows, as in every writer.
+    if (opts.beforeWrite && !opts.journalLater) throw new Error('recordMany: beforeWrite needs journalLater');
     for (const input of inputs) {
       if (input.providerAccount !== providerAccount) throw new Error('recordMany: inputs of one provider account only');
       assertBalanced(input.lines);
     }
     const codes = [...new Set(inputs.flatMap((i) => i.lines.map((l) => l.account)))];
-    const locked = await this.lockAccounts(tx, providerAccount, codes);
+    const locked = await this.balancesOf(tx, providerAccount, codes, !opts.beforeWrite);
     const ids = new Map(locked.map((r) => [r.code, String(r.account_id)]));
     const available = new Map<string, Money>();
     for (const b of locked) {
@@ -146,6 +169,7 @@ export class LedgerRepository {
       accepted.push({ id, input, ordered });
       results.push(id);
     }
+    if (opts.beforeWrite) await opts.beforeWrite(results);
     if (!accepted.length) return results;
 
     const postings = accepted.flatMap((a) => a.ordered.map((l) => ({ tx: a.id, account: ids.get(l.account)!, amount: l.amount.toFixed() })));
@@ -161,23 +185,33 @@ export class LedgerRepository {
     }));
     // One statement (one round trip while the balance rows are locked): the transactions,
     // their postings (whose triggers, run at the statement's end, see the transactions) and,
-    // unless the caller writes them later, one journal entry each.
-    try {
-      const transactions = `INSERT INTO ledger_transactions (id, provider_account_id, kind, state, actor, reason, correlation_id)
+    // unless the caller writes them later, one journal entry each. Not locked yet (beforeWrite):
+    // the first thing it does is lock the balance rows, in ascending id order (`locked`, an
+    // init plan of the postings' insert, before any row is written).
+    const lockNow = !!opts.beforeWrite;
+    const params: unknown[] = [providerAccount, accepted.map((a) => a.id), accepted.map((a) => a.input.kind), accepted.map((a) => a.input.state),
+      accepted.map((a) => a.input.actor), accepted.map((a) => a.input.reason ?? null), accepted.map((a) => a.input.correlationId ?? null),
+      postings.map((p) => p.tx), postings.map((p) => p.account), postings.map((p) => p.amount)];
+    if (lockNow) params.push(locked.map((b) => b.account_id));
+    const lockRows = `SELECT b.account_id FROM balances b WHERE b.account_id = ANY($${params.length}::bigint[]) ORDER BY b.account_id FOR UPDATE`;
+    const transactions = `INSERT INTO ledger_transactions (id, provider_account_id, kind, state, actor, reason, correlation_id)
            SELECT t.id, $1, t.kind, t.state, t.actor, t.reason, t.correlation_id
              FROM unnest($2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) AS t(id, kind, state, actor, reason, correlation_id)`;
-      const postingRows = `INSERT INTO postings (transaction_id, account_id, amount)
-           SELECT p.tx, p.account, p.amount FROM unnest($8::uuid[], $9::bigint[], $10::numeric[]) WITH ORDINALITY AS p(tx, account, amount, n) ORDER BY p.n`;
+    const postingRows = `INSERT INTO postings (transaction_id, account_id, amount)
+           SELECT p.tx, p.account, p.amount FROM unnest($8::uuid[], $9::bigint[], $10::numeric[]) WITH ORDINALITY AS p(tx, account, amount, n)
+            ${lockNow ? 'WHERE (SELECT count(*) FROM locked) >= 0' : ''} ORDER BY p.n`;
+    const ctes = [...(lockNow ? [`locked AS (${lockRows})`] : []), `t AS (${transactions})`];
+    if (!opts.journalLater) params.push(...journalRows(journal));
+    try {
       await tx.query(
         opts.journalLater
-          ? `WITH t AS (${transactions}) ${postingRows}`
-          : `WITH t AS (${transactions}), p AS (${postingRows}) ${journalInsertSql(11)}`,
-        [providerAccount, accepted.map((a) => a.id), accepted.map((a) => a.input.kind), accepted.map((a) => a.input.state),
-          accepted.map((a) => a.input.actor), accepted.map((a) => a.input.reason ?? null), accepted.map((a) => a.input.correlationId ?? null),
-          postings.map((p) => p.tx), postings.map((p) => p.account), postings.map((p) => p.amount), ...(opts.journalLater ? [] : journalRows(journal))],
+          ? `WITH ${ctes.join(', ')} ${postingRows}`
+          : `WITH ${ctes.join(', ')}, p AS (${postingRows}) ${journalInsertSql(11)}`,
+        params,
       );
     } catch (err) {
-      throw mapLedgerError(err, accepted.flatMap((a) => a.ordered));
+      const mapped = mapLedgerError(err, accepted.flatMap((a) => a.ordered));
+      throw lockNow && mapped instanceof DomainError && mapped.code === 'insufficient_available_balance' ? new BalancesMovedError() : mapped;
     }
     opts.journalLater?.push(...journal);
     return results;

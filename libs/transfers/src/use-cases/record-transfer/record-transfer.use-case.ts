@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { DomainError, GroupCommit, Logger } from '@app/common';
 import { transferPostings } from '@app/ledger';
-import { appendJournalMany, Database, JournalInput, LedgerRepository, pgCode, pgConstraint, PgError, Tx } from '@app/persistence';
+import { appendJournalMany, BalancesMovedError, Database, JournalInput, LedgerRepository, pgCode, pgConstraint, PgError, Tx } from '@app/persistence';
 import { Transfer } from '../../domain/transfer';
 import { TransfersRepository } from '../../persistence/transfers.repository';
 import { TransferQueue } from '../../transfer-queue';
@@ -59,8 +59,15 @@ export class RecordTransferUseCase {
    * Each command gets its result or its own DomainError (unknown sub-account, key reused with
    * another body, available balance short after the commands before it); the others are
    * recorded. A key that appears twice is recorded once: the second is its replay.
+   *
+   * `lockFirst: false` (recordMany, which owns the transaction): the transfers are written
+   * before the ledger takes the balance rows, checked against balances read without a lock,
+   * so `main`'s row is held for the ledger's statement, the journal and the COMMIT only; if
+   * another writer used the room meanwhile, BalancesMovedError, and the caller records again
+   * with the rows locked first.
    */
-  async recordManyIn(tx: Tx, cmds: RecordTransferCommand[]): Promise<Array<RecordTransferResult | DomainError>> {
+  async recordManyIn(tx: Tx, cmds: RecordTransferCommand[], opts: { lockFirst?: boolean } = {}): Promise<Array<RecordTransferResult | DomainError>> {
+    const lockFirst = opts.lockFirst ?? true;
     if (!cmds.length) return [];
     const providerAccount = cmds[0].providerAccount;
     const hashes = cmds.map((c) => (c.idempotencyKey ? requestHashOf(c) : null));
@@ -93,7 +100,36 @@ export class RecordTransferUseCase {
       results.push(null); // the ledger's answer, below
     });
 
-    // The ledger's journal entries and the transfers' go in the last statement: the chain
+    // The transfers of the accepted commands: written before the ledger's statement takes the
+    // balance rows (`beforeWrite`), or after it when the rows are locked first (`lockFirst`).
+    const transferJournal: JournalInput[] = [];
+    const writeTransfers = async (ledgerIds: Array<string | DomainError>) => {
+      const recorded: Array<{ index: number; id: string; cmd: RecordTransferCommand; ledgerTransactionId: string }> = [];
+      toRecord.forEach((r, i) => {
+        const ledgerTransactionId = ledgerIds[i];
+        if (ledgerTransactionId instanceof DomainError) results[r.index] = ledgerTransactionId;
+        else recorded.push({ ...r, ledgerTransactionId });
+      });
+      if (!recorded.length) return;
+      const inserted = await this.transfers.insertPending(tx, providerAccount, this.opts.expirySeconds, recorded.map((r) => ({
+        id: r.id, subaccount: r.cmd.subaccount, direction: r.cmd.direction, amount: r.cmd.amount, reference: r.cmd.reference ?? null,
+        metadata: r.cmd.metadata ?? null, idempotencyKey: r.cmd.idempotencyKey ?? null, requestHash: hashes[r.index], ledgerTransactionId: r.ledgerTransactionId,
+        createdBy: r.cmd.actor, correlationId: r.cmd.correlationId ?? null,
+      })));
+      const byId = new Map(inserted.map((t) => [t.id, t]));
+      for (const r of recorded) results[r.index] = { transfer: byId.get(r.id)!, replayed: false };
+      transferJournal.push(...recorded.map(({ id, cmd, ledgerTransactionId }): JournalInput => ({
+        providerAccount,
+        actor: cmd.actor,
+        action: 'transfer.recorded',
+        entityType: 'transfer',
+        entityId: id,
+        reason: cmd.reference,
+        correlationId: cmd.correlationId,
+        data: { subaccount: cmd.subaccount, direction: cmd.direction, amount: cmd.amount.toFixed(), idempotencyKey: cmd.idempotencyKey ?? null, ledgerTransactionId },
+      })));
+    };
+    // The ledger's journal entries, then the transfers', in the last statement: the chain
     // head is held for it and the COMMIT only (LedgerRepository.recordMany).
     const journal: JournalInput[] = [];
     const ledgerIds = await this.ledger.recordMany(tx, providerAccount, toRecord.map(({ id, cmd }) => ({
@@ -105,34 +141,9 @@ export class RecordTransferUseCase {
       correlationId: cmd.correlationId,
       lines: transferPostings(cmd.direction, cmd.subaccount, cmd.amount),
       journalData: { transferId: id },
-    })), { journalLater: journal });
-    const recorded: Array<{ index: number; id: string; cmd: RecordTransferCommand; ledgerTransactionId: string }> = [];
-    toRecord.forEach((r, i) => {
-      const ledgerTransactionId = ledgerIds[i];
-      if (ledgerTransactionId instanceof DomainError) results[r.index] = ledgerTransactionId;
-      else recorded.push({ ...r, ledgerTransactionId });
-    });
-
-    if (recorded.length) {
-      const inserted = await this.transfers.insertPending(tx, providerAccount, this.opts.expirySeconds, recorded.map((r) => ({
-        id: r.id, subaccount: r.cmd.subaccount, direction: r.cmd.direction, amount: r.cmd.amount, reference: r.cmd.reference ?? null,
-        metadata: r.cmd.metadata ?? null, idempotencyKey: r.cmd.idempotencyKey ?? null, requestHash: hashes[r.index], ledgerTransactionId: r.ledgerTransactionId,
-        createdBy: r.cmd.actor, correlationId: r.cmd.correlationId ?? null,
-      })));
-      const byId = new Map(inserted.map((t) => [t.id, t]));
-      for (const r of recorded) results[r.index] = { transfer: byId.get(r.id)!, replayed: false };
-      journal.push(...recorded.map(({ id, cmd, ledgerTransactionId }): JournalInput => ({
-        providerAccount,
-        actor: cmd.actor,
-        action: 'transfer.recorded',
-        entityType: 'transfer',
-        entityId: id,
-        reason: cmd.reference,
-        correlationId: cmd.correlationId,
-        data: { subaccount: cmd.subaccount, direction: cmd.direction, amount: cmd.amount.toFixed(), idempotencyKey: cmd.idempotencyKey ?? null, ledgerTransactionId },
-      })));
-    }
-    await appendJournalMany(tx, journal);
+    })), { journalLater: journal, beforeWrite: lockFirst ? undefined : writeTransfers });
+    if (lockFirst) await writeTransfers(ledgerIds);
+    await appendJournalMany(tx, [...journal, ...transferJournal]);
     const settled = (r: (typeof results)[number]): RecordTransferResult | DomainError => {
       if (r === null) throw new Error('recordManyIn: a command was left without an answer');
       if (r instanceof DomainError) return r;
@@ -163,16 +174,21 @@ export class RecordTransferUseCase {
   }
 
   /**
-   * Records commands in one database transaction of their own (`recordManyIn`). A key
+   * Records commands in one database transaction of their own (`recordManyIn`, the balance
+   * rows taken last, then, if they moved meanwhile, first). A key
    * recorded meanwhile by another transaction makes the unique constraint refuse the whole
    * transaction: it is tried again, and then finds that transfer (a replay, or 409 for
    * another body). The one answer to that race, for groups and batch chunks alike.
    */
   async recordMany(cmds: RecordTransferCommand[]): Promise<Array<RecordTransferResult | DomainError>> {
+    let lockFirst = false;
     for (let attempt = 0; ; attempt++) {
       try {
-        return await this.db.transaction((tx) => this.recordManyIn(tx, cmds), { sqlOnly: true });
+        return await this.db.transaction((tx) => this.recordManyIn(tx, cmds, { lockFirst }), { sqlOnly: true });
       } catch (err) {
+        // Another writer used the room between the unlocked check and the write: nothing was
+        // kept; again with the balance rows locked first, which answers each command itself.
+        if (err instanceof BalancesMovedError && !lockFirst) { lockFirst = true; continue; }
         if (attempt < 3 && isKeyRace(err)) continue;
         throw err;
       }
