@@ -119,22 +119,16 @@ export class TransfersRepository {
   }
 
   /**
-   * Of these pending transfers, those that can run now: none earlier of the same sub-account
-   * is pending or executing. Found by id, one primary-key probe each (as byIdempotencyKeys);
-   * the earlier-transfer checks sit in that probe's select list, where Postgres runs them as
-   * one partial-index probe per transfer (in WHERE it may join them against every pending
-   * transfer, as it did without statistics).
+   * Of these pending transfers, those with no earlier one of the sub-account pending or executing: one primary-key
+   * probe each, its checks in its select list (one partial-index probe each; in WHERE they may be hash-joined).
    */
   async headsOfLine(ids: string[]): Promise<JobRef[]> {
+    const earlier = (status: string) => `EXISTS (SELECT 1 FROM transfers o WHERE o.provider_account_id = x.provider_account_id
+                              AND o.subaccount_token = x.subaccount_token AND o.status = '${status}' AND o.seq < x.seq)`;
     const rows = await this.db.query<{ id: string; attempts: number }>(
       `SELECT t.id, t.attempts FROM unnest($1::uuid[]) AS i(id)
-         CROSS JOIN LATERAL (
-           SELECT x.id, x.attempts, x.status,
-                  EXISTS (SELECT 1 FROM transfers o WHERE o.provider_account_id = x.provider_account_id
-                            AND o.subaccount_token = x.subaccount_token AND o.status = 'pending' AND o.seq < x.seq)
-                  OR EXISTS (SELECT 1 FROM transfers o WHERE o.provider_account_id = x.provider_account_id
-                            AND o.subaccount_token = x.subaccount_token AND o.status = 'executing' AND o.seq < x.seq) AS behind
-             FROM transfers x WHERE x.id = i.id LIMIT 1) t
+         CROSS JOIN LATERAL (SELECT x.id, x.attempts, x.status, ${earlier('pending')} OR ${earlier('executing')} AS behind
+                               FROM transfers x WHERE x.id = i.id LIMIT 1) t
         WHERE t.status = 'pending' AND NOT t.behind`,
       [[...new Set(ids)]],
     );
