@@ -23,10 +23,10 @@ type EnqueueOptions = { relay?: boolean; ready?: boolean };
  */
 export class BullTransferQueue implements TransferQueue {
   readonly queue: Queue<ExecuteTransferJob>;
-  private readonly adds = new GroupCommit<ExecuteTransferJob[], null>(async (key, groups) => {
-    const [delayMs, relay, ready] = key.split(':');
-    await this.add(groups.flat(), Number(delayMs), { relay: relay === '1', ready: ready === '1' });
-    return groups.map(() => null);
+  // Grouped by delay and options (the key), so every item of a group has the first one's.
+  private readonly adds = new GroupCommit<{ jobs: ExecuteTransferJob[]; delayMs: number; opts: EnqueueOptions }, null>(async (_key, items) => {
+    await this.add(items.flatMap((i) => i.jobs), items[0].delayMs, items[0].opts);
+    return items.map(() => null);
   });
 
   constructor(connection: IORedis, prefix: string) {
@@ -35,7 +35,7 @@ export class BullTransferQueue implements TransferQueue {
 
   async enqueue(jobs: ExecuteTransferJob[], delayMs = 0, opts: EnqueueOptions = {}): Promise<void> {
     if (!jobs.length) return;
-    await this.adds.submit(`${delayMs}:${opts.relay ? 1 : 0}:${opts.ready ? 1 : 0}`, jobs);
+    await this.adds.submit(`${delayMs}:${!!opts.relay}:${!!opts.ready}`, { jobs, delayMs, opts });
   }
 
   private async add(jobs: ExecuteTransferJob[], delayMs: number, opts: EnqueueOptions): Promise<void> {
