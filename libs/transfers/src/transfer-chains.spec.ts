@@ -1,6 +1,7 @@
 import { Money } from '@app/ledger';
 import { pipelineFixture, Pipeline } from '../../../test/support/pipeline';
 import { ExecuteTransferJobUseCase } from './use-cases/execute-transfer/execute-transfer-job.use-case';
+import { ExecuteTransferUseCase } from './use-cases/execute-transfer/execute-transfer.use-case';
 
 const actor = 'token:operator#1/operator';
 
@@ -32,6 +33,15 @@ describe('a job runs the next in line itself (Postgres, sandbox over HTTP, BullM
       "SELECT entity_id FROM journal_entries WHERE action = 'transfer.posted' AND entity_id = ANY($1) ORDER BY sequence", [ids]);
     expect(posted.map((e) => e.entity_id)).toEqual(ids);
     expect(await queued()).toEqual([ids[0]]); // nothing added: the chain never went through Redis
+  });
+
+  it('a transfer the job went on to that fails is handed to a job of its own; the job keeps its own result', async () => {
+    const ids = await line(p.tokens[2]);
+    const failing = { execute: async (id: string) => { if (id === ids[1]) throw new Error('database gone'); return p.execute.execute(id); } } as unknown as ExecuteTransferUseCase;
+    const r = await new ExecuteTransferJobUseCase(failing, p.queue).execute({ transferId: ids[0], attempt: 0 });
+    expect(r).toMatchObject({ kind: 'done', transfer: { id: ids[0], status: 'posted' } });
+    expect(await statusOf(ids)).toEqual(['posted', 'pending', 'pending', 'pending']);
+    expect((await queued()).filter((id) => ids.includes(id)).sort()).toEqual([ids[0], ids[1]].sort());
   });
 
   it('stops after maxChain transfers, or once the worker is stopping, and enqueues the next instead', async () => {
