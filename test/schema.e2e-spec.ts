@@ -51,7 +51,9 @@ describe('prisma/schema.prisma matches the migrated database', () => {
   beforeAll(async () => {
     columns = await db.query(
       `SELECT table_name, column_name, data_type, is_nullable, numeric_precision, numeric_scale
-         FROM information_schema.columns WHERE table_schema = 'public' AND table_name <> '_prisma_migrations'`,
+         FROM information_schema.columns c
+        WHERE table_schema = 'public' AND table_name <> '_prisma_migrations'
+          AND EXISTS (SELECT 1 FROM information_schema.tables t WHERE t.table_schema = c.table_schema AND t.table_name = c.table_name AND t.table_type = 'BASE TABLE')`,
     );
   });
   afterAll(() => db.close());

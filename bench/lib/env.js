@@ -249,11 +249,6 @@ async function seedLedger(db, providerAccount, { mainBalance, subs, chunk = 20_0
         [providerAccount, part.map((s) => s.token)],
       );
       await tx.query(
-        `INSERT INTO balances (account_id, overdraft_guard)
-         SELECT a.id, true FROM ledger_accounts a WHERE a.provider_account_id = $1 AND a.code = ANY($2::text[])`,
-        [providerAccount, part.map((s) => `sub:${s.token}`)],
-      );
-      await tx.query(
         `INSERT INTO subaccounts (provider_account_id, token, email, type, account_id, imported_at)
          SELECT $1, t.token, t.token || '@bench.test', 'simple', a.id, now()
            FROM unnest($2::text[]) AS t(token) JOIN ledger_accounts a ON a.provider_account_id = $1 AND a.code = 'sub:' || t.token`,

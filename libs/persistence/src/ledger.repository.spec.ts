@@ -88,7 +88,11 @@ describe('ledger storage (real Postgres)', () => {
       await expect(db.query(`UPDATE ledger_transactions SET state = 'posted' WHERE id = $1`, [id])).rejects.toThrow(/cannot move from posted/);
       await expect(db.query(`UPDATE ledger_transactions SET state = 'voided' WHERE id = $1`, [id])).rejects.toThrow(/cannot move from posted/);
       await expect(db.transaction((tx) => repo.settle(tx, id, 'posted', SYSTEM))).rejects.toThrow(/not pending/);
-      await expect(db.query(`INSERT INTO balances (account_id, overdraft_guard, debits_posted) VALUES (999999, false, 10)`)).rejects.toThrow();
+      const [main] = await db.query<{ id: string }>(`SELECT id FROM ledger_accounts WHERE provider_account_id = $1 AND code = 'main'`, [pa]);
+      await expect(db.query(`INSERT INTO posted_balances (account_id, debits_posted) VALUES ($1, 10)`, [main.id])).rejects.toThrow(/start at zero/);
+      await expect(db.query(`INSERT INTO pending_balances (account_id, overdraft_guard, credits_reserved) VALUES ($1, false, 10)`, [main.id])).rejects.toThrow(/start at zero/);
+      await expect(db.query(`DELETE FROM posted_balances WHERE account_id = $1`, [main.id])).rejects.toThrow();
+      await expect(db.query(`UPDATE balances SET debits_posted = 10 WHERE account_id = $1`, [main.id])).rejects.toThrow(/view/);
       await expect(db.query(`INSERT INTO postings (transaction_id, account_id, amount) SELECT $1, id, 1 FROM ledger_accounts WHERE provider_account_id = $2 AND code = 'usage'`, [id, pa])).rejects.toThrow(/only be added while/);
     });
   });

@@ -62,10 +62,8 @@ export class LedgerRepository {
        ON CONFLICT (provider_account_id, code) DO NOTHING RETURNING id`,
       [providerAccount, code, kind, guard],
     );
-    if (inserted.length) {
-      await tx.query('INSERT INTO balances (account_id, overdraft_guard) VALUES ($1, $2)', [inserted[0].id, guard]);
-      return { id: inserted[0].id, code, kind };
-    }
+    // Its balance rows come with it (the ledger_accounts_balances trigger).
+    if (inserted.length) return { id: inserted[0].id, code, kind };
     const [row] = await tx.query<AccountRow>('SELECT id, code, kind FROM ledger_accounts WHERE provider_account_id = $1 AND code = $2', [providerAccount, code]);
     return row;
   }
@@ -81,15 +79,19 @@ export class LedgerRepository {
   }
 
   /**
-   * The accounts of these codes with their balance rows; with `lock`, locked in a fixed
-   * (ascending id) order: one statement (the rows are locked as the sorted scan returns them).
+   * The accounts of these codes with their balances; with `lock`, their pending rows (which
+   * every write that can lower an available balance holds) locked first, in a fixed
+   * (ascending id) order, and the balances read by a statement of its own: its snapshot is
+   * taken with the rows held, so it shows every such write that committed before.
    */
   private async balancesOf(tx: Tx, providerAccount: string, codes: string[], lock: boolean): Promise<LockedBalance[]> {
+    const accounts = 'SELECT a.id FROM ledger_accounts a WHERE a.provider_account_id = $1 AND a.code = ANY($2::text[])';
+    if (lock) await tx.query(`SELECT r.account_id FROM pending_balances r WHERE r.account_id IN (${accounts}) ORDER BY r.account_id FOR UPDATE`, [providerAccount, codes]);
     return tx.query<LockedBalance>(
       `SELECT b.account_id, a.code, b.overdraft_guard, b.debits_posted, b.credits_posted, b.credits_pending
          FROM ledger_accounts a JOIN balances b ON b.account_id = a.id
         WHERE a.provider_account_id = $1 AND a.code = ANY($2::text[])
-        ORDER BY b.account_id${lock ? ' FOR UPDATE OF b' : ''}`,
+        ORDER BY b.account_id`,
       [providerAccount, codes],
     );
   }
@@ -193,7 +195,7 @@ export class LedgerRepository {
       accepted.map((a) => a.input.actor), accepted.map((a) => a.input.reason ?? null), accepted.map((a) => a.input.correlationId ?? null),
       postings.map((p) => p.tx), postings.map((p) => p.account), postings.map((p) => p.amount)];
     if (lockNow) params.push(locked.map((b) => b.account_id));
-    const lockRows = `SELECT b.account_id FROM balances b WHERE b.account_id = ANY($${params.length}::bigint[]) ORDER BY b.account_id FOR UPDATE`;
+    const lockRows = `SELECT r.account_id FROM pending_balances r WHERE r.account_id = ANY($${params.length}::bigint[]) ORDER BY r.account_id FOR UPDATE`;
     const transactions = `INSERT INTO ledger_transactions (id, provider_account_id, kind, state, actor, reason, correlation_id)
            SELECT t.id, $1, t.kind, t.state, t.actor, t.reason, t.correlation_id
              FROM unnest($2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) AS t(id, kind, state, actor, reason, correlation_id)`;
@@ -244,10 +246,11 @@ export class LedgerRepository {
     opts: { alsoJournal?: JournalInput[]; journalWith?: (entries: JournalInput[]) => Promise<void> } = {}): Promise<void> {
     if (!items.length) return;
     const ids = items.map((i) => i.id);
-    // The balance rows are locked (one-time filter, before any row is updated), then the rows updated.
+    // The posted balance rows are locked (one-time filter, before any row is updated), then the
+    // rows updated. A settlement never lowers an available balance: it needs no pending row.
     const updated = await tx.query<{ id: string; correlation_id: string | null }>(
       `WITH locked AS (
-         SELECT b.account_id FROM balances b
+         SELECT b.account_id FROM posted_balances b
           WHERE b.account_id IN (SELECT p.account_id FROM postings p WHERE p.transaction_id = ANY($1::uuid[]))
           ORDER BY b.account_id FOR UPDATE
        )
