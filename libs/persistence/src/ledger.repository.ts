@@ -42,7 +42,9 @@ export class BalancesMovedError extends Error {
  * Writes to the ledger. Every write runs inside a caller's transaction (`Tx`), locks the
  * balance rows it touches in ascending account id order (so concurrent writers never
  * deadlock), and journals what it did. Balances themselves are moved by the database
- * triggers from the postings (see the ledger_core migration).
+ * triggers from the postings (see the ledger_core migration): a recording moves its
+ * accounts' pending rows, a settlement their posted rows (docs/ledger.md, "Two rows per
+ * balance"), so the two never wait for each other.
  */
 export class LedgerRepository {
   constructor(private readonly db: Database) {}
@@ -109,7 +111,7 @@ export class LedgerRepository {
    * set-based inserts and one journal entry each. Each input is checked in order against the
    * locked balances, after the ones before it: one whose account does not exist, or whose
    * money leaving a guarded account the available balance cannot cover, gets its own
-   * DomainError and the others are recorded. The database's CHECK stays the last word.
+   * DomainError and the others are recorded. The database's guard stays the last word.
    * With `journalLater` the journal entries are pushed there instead of written, and the
    * caller appends them (its own after them) in its last statement before the COMMIT: the
    * chain head, which every claim and settlement waits for, is then held for that statement
@@ -120,7 +122,7 @@ export class LedgerRepository {
    * of the accepted ones there: a recording, its transfers), and the ledger's statement then
    * locks the rows itself (ascending id) before it writes, so that `main`'s row is held for
    * that statement, the journal and the COMMIT only. Whatever another writer did meanwhile,
-   * the database's CHECK decides: if it refuses, BalancesMovedError (roll back, record again
+   * the database's guard decides: if it refuses, BalancesMovedError (roll back, record again
    * without `beforeWrite`). An input refused on the unlocked read was refused on balances the
    * database had committed while the request was in flight.
    */

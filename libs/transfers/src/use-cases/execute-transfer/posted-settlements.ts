@@ -22,13 +22,14 @@ export interface Settled { transfer: Transfer; next: JobRef[] }
 const ACTOR = 'system:worker';
 
 /**
- * Settlement group commit. Every settlement of a provider account moves `main`'s balance row
- * (and the journal chain head), so one database transaction per confirmed call queues the
- * settlements, and every recording group, behind each other's lock of that row. The posted
+ * Settlement group commit. Every settlement of a provider account moves `main`'s posted
+ * balance row (and the journal chain head), so one database transaction per confirmed call
+ * queues the settlements behind each other's lock of that row (recordings lock the pending
+ * row, not this one). The posted
  * outcomes that arrive while a settlement is in flight are settled together in the next
  * transaction (`GroupCommit`, as recording does): one update of the transfers, then one
- * statement that locks the balance rows and settles the ledger transactions, one of
- * observations and journal entries — `main`'s balance row is taken by the last two
+ * statement that locks the posted balance rows and settles the ledger transactions, one of
+ * observations and journal entries — `main`'s posted row is taken by the last two
  * statements only, the journal chain head (every claim's journal entry waits for it) by the
  * last one.
  *
@@ -100,7 +101,7 @@ export class PostedSettlements {
     // Before any status changes: did another call of this provider account overlap each one?
     const overlapped = await this.transfers.overlapped(tx, providerAccount, mine.map((i) => ({ id: i.transfer.id, startedAt: i.startedAt })));
 
-    // The transfers first; `main`'s balance row last, held for the settlement, the
+    // The transfers first; `main`'s posted row last, held for the settlement, the
     // observations with the journal (one statement) and the COMMIT; the chain head (which
     // every claim waits for) for that last statement and the COMMIT only.
     const rows = await this.transfers.markPostedMany(tx, new Date(), mine.map((i) => ({ id: i.transfer.id, provider: i.provider })));

@@ -24,7 +24,7 @@ export interface SubaccountDirectory {
  *
  * Concurrent requests of one provider account are group-committed (`GroupCommit`): those
  * that arrive while a recording is in flight are recorded together, set-based, in the next
- * database transaction, so the hot `main` balance row is locked and the WAL flushed once per
+ * database transaction, so the hot `main` pending balance row is locked and the WAL flushed once per
  * group instead of once per transfer. Each request still gets exactly its own answer.
  */
 export class RecordTransferUseCase {
