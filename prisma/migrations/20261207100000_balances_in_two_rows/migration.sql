@@ -170,6 +170,12 @@ BEGIN
     END IF;
   END IF;
   IF v_posted IS NOT NULL THEN
+    -- Their posted rows, ascending (the loop below goes in posting order, which across the
+    -- statement's transactions is not account order).
+    PERFORM 1
+       FROM (SELECT DISTINCT n.account_id FROM new_postings n
+              WHERE v_pending IS NULL OR n.transaction_id = ANY (v_posted) ORDER BY n.account_id) n
+      CROSS JOIN LATERAL (SELECT s.account_id FROM posted_balances s WHERE s.account_id = n.account_id FOR UPDATE) l;
     FOR p IN SELECT n.* FROM new_postings n
               WHERE v_pending IS NULL OR n.transaction_id = ANY (v_posted) ORDER BY n.id LOOP
       PERFORM ledger_apply_posted(p);
