@@ -75,26 +75,28 @@ describe('balances in two rows (real Postgres)', () => {
     expect(main).toEqual({ posted: '45.000', pending: '5.000' });
   });
 
-  it('a posted credit waits for an open reservation, then is refused on what it left', async () => {
-    const room = await available(); // 40
-    const reservation = await held((tx) => byHand(tx, 'pending', 'sub:R1', '30'));
-    const credit = f.db.transaction((tx) => byHand(tx, 'posted', 'usage', '30'), { sqlOnly: true, retries: 0 });
+  /**
+   * `first` commits while `second`, started after it, waits for its lock; `second` is then
+   * refused by the guard on what `first` left.
+   */
+  const race = async (first: (tx: Tx) => Promise<unknown>, second: (tx: Tx) => Promise<unknown>) => {
+    const open = await held(first);
+    const waiting = f.db.transaction(second, { sqlOnly: true, retries: 0 });
     await waitingForLock();
-    reservation.commit();
-    await reservation.done;
-    await expect(credit).rejects.toMatchObject({ constraint: 'balances_available_not_negative' });
-    expect(room).toBe('40.000');
+    open.commit();
+    await open.done;
+    await expect(waiting).rejects.toMatchObject({ constraint: 'balances_available_not_negative' });
+  };
+
+  it('a posted credit waits for an open reservation, then is refused on what it left', async () => {
+    expect(await available()).toBe('40.000');
+    await race((tx) => byHand(tx, 'pending', 'sub:R1', '30'), (tx) => byHand(tx, 'posted', 'usage', '30'));
     expect(await available()).toBe('10.000');
   });
 
   it('a reservation waits for an open posted credit, then is refused on what it left', async () => {
-    const credit = await held((tx) => byHand(tx, 'posted', 'usage', '8'));
-    const reservation = f.db.transaction((tx) => byHand(tx, 'pending', 'sub:R2', '8'), { sqlOnly: true, retries: 0 });
-    await waitingForLock();
-    credit.commit();
-    await credit.done;
-    // Its check ran after the credit committed: a snapshot of its own, taken with the row held.
-    await expect(reservation).rejects.toMatchObject({ constraint: 'balances_available_not_negative' });
+    // Its check runs after the credit committed: a snapshot of its own, taken with the row held.
+    await race((tx) => byHand(tx, 'posted', 'usage', '8'), (tx) => byHand(tx, 'pending', 'sub:R2', '8'));
     expect(await available()).toBe('2.000');
   });
 
