@@ -92,6 +92,8 @@ describe('ledger storage (real Postgres)', () => {
       await expect(db.query(`INSERT INTO posted_balances (account_id, debits_posted) VALUES ($1, 10)`, [main.id])).rejects.toThrow(/start at zero/);
       await expect(db.query(`INSERT INTO pending_balances (account_id, overdraft_guard, credits_reserved) VALUES ($1, false, 10)`, [main.id])).rejects.toThrow(/start at zero/);
       await expect(db.query(`DELETE FROM posted_balances WHERE account_id = $1`, [main.id])).rejects.toThrow();
+      await expect(db.query(`UPDATE posted_balances SET debits_posted = debits_posted + 10 WHERE account_id = $1`, [main.id])).rejects.toThrow(/only through postings/);
+      await expect(db.query(`UPDATE pending_balances SET credits_reserved = 0 WHERE account_id = $1`, [main.id])).rejects.toThrow(/only through postings/);
       await expect(db.query(`UPDATE balances SET debits_posted = 10 WHERE account_id = $1`, [main.id])).rejects.toThrow(/view/);
       await expect(db.query(`INSERT INTO postings (transaction_id, account_id, amount) SELECT $1, id, 1 FROM ledger_accounts WHERE provider_account_id = $2 AND code = 'usage'`, [id, pa])).rejects.toThrow(/only be added while/);
     });

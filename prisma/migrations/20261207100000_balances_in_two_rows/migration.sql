@@ -83,6 +83,16 @@ CREATE TRIGGER posted_balances_created_empty BEFORE INSERT ON posted_balances FO
 CREATE TRIGGER pending_balances_no_delete BEFORE DELETE ON pending_balances FOR EACH ROW EXECUTE FUNCTION ledger_refuse_change();
 CREATE TRIGGER posted_balances_no_delete BEFORE DELETE ON posted_balances FOR EACH ROW EXECUTE FUNCTION ledger_refuse_change();
 DROP FUNCTION balances_created_empty();
+-- Nothing but the triggers below moves them (the guard is checked there; the one-row CHECK
+-- also held against a hand-written UPDATE, and so does this).
+CREATE FUNCTION balances_moved_by_postings() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION 'UPDATE on % refused: balances move only through postings', TG_TABLE_NAME USING ERRCODE = 'check_violation';
+END $$;
+CREATE TRIGGER pending_balances_moved_by_postings BEFORE UPDATE ON pending_balances
+  FOR EACH ROW WHEN (pg_trigger_depth() = 0) EXECUTE FUNCTION balances_moved_by_postings();
+CREATE TRIGGER posted_balances_moved_by_postings BEFORE UPDATE ON posted_balances
+  FOR EACH ROW WHEN (pg_trigger_depth() = 0) EXECUTE FUNCTION balances_moved_by_postings();
 
 -- The guard, for these accounts, on their current rows (see above for why this is exact).
 -- (One primary-key probe per account, whatever the statistics say: see the plans migration.)
