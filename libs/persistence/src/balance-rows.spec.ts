@@ -38,17 +38,23 @@ describe('balances in two rows (real Postgres)', () => {
     const gate = new Promise<void>((r) => { commit = r; });
     const ready = new Promise<void>((r) => { paused = r; });
     const pause = () => { paused(); return gate; };
-    const done = f.db.transaction(async (tx) => { await work(tx, pause); await pause(); }, { sqlOnly: true, retries: 0 });
+    let pid = 0;
+    const done = f.db.transaction(async (tx) => {
+      [{ pid }] = await tx.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+      await work(tx, pause);
+      await pause();
+    }, { sqlOnly: true, retries: 0 });
     await Promise.race([ready, done]);
-    return { commit, done };
+    return { commit, done, pid };
   };
-  const waitingForLock = async () => {
+  /** Until a backend waits for one of `holder`'s locks (other tests share the server). */
+  const waitingFor = async (holder: number) => {
     for (let i = 0; i < 200; i++) {
-      const [{ n }] = await f.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`);
+      const [{ n }] = await f.db.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE $1 = ANY (pg_blocking_pids(pid))', [holder]);
       if (n > 0) return;
       await new Promise((r) => setTimeout(r, 25));
     }
-    throw new Error('no transaction waited for a lock');
+    throw new Error('no transaction waited for the open one');
   };
 
   it('a reservation commits while a settlement of the same account is still open', async () => {
@@ -82,7 +88,7 @@ describe('balances in two rows (real Postgres)', () => {
   const race = async (first: (tx: Tx) => Promise<unknown>, second: (tx: Tx) => Promise<unknown>) => {
     const open = await held(first);
     const waiting = f.db.transaction(second, { sqlOnly: true, retries: 0 });
-    await waitingForLock();
+    await waitingFor(open.pid);
     open.commit();
     await open.done;
     await expect(waiting).rejects.toMatchObject({ constraint: 'balances_available_not_negative' });
