@@ -120,7 +120,7 @@ export class LedgerRepository {
    * With `beforeWrite` the balance rows are not locked first: the inputs are checked against
    * balances read without a lock, `beforeWrite` gets the answers (the caller writes its rows
    * of the accepted ones there: a recording, its transfers), and the ledger's statement then
-   * locks the rows itself (ascending id) before it writes, so that `main`'s row is held for
+   * locks the rows itself (ascending id) before it writes, so that `main`'s pending row is held for
    * that statement, the journal and the COMMIT only. Whatever another writer did meanwhile,
    * the database's guard decides: if it refuses, BalancesMovedError (roll back, record again
    * without `beforeWrite`). An input refused on the unlocked read was refused on balances the
