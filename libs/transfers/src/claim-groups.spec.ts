@@ -12,9 +12,13 @@ describe('claim groups (Postgres, sandbox over HTTP)', () => {
 
   const record = async (subaccount: string, amount = '1.000') =>
     (await p.record.execute({ providerAccount: p.providerAccount, subaccount, direction: 'add', amount: Money.parse(amount), actor })).transfer;
-  /** The transactions that wrote these transfers' `transfer.executing` entries (an entry is never changed). */
+  /** How many of these transfers each claim transaction claimed: the transactions that wrote the rows still executing (xmin). */
   const claimTransactions = async (ids: string[]) => (await p.db.query<{ xmin: string; n: number }>(
-    `SELECT xmin::text, count(*)::int AS n FROM journal_entries WHERE action = 'transfer.executing' AND entity_id = ANY($1::text[]) GROUP BY 1`, [ids])).map((r) => r.n);
+    `SELECT xmin::text, count(*)::int AS n FROM transfers WHERE status = 'executing' AND id = ANY($1::uuid[]) GROUP BY 1 ORDER BY 1`, [ids])).map((r) => r.n);
+  /** These transfers' journal entries, in journal order: `action/attempt/worker`. */
+  const entries = async (ids: string[]) => (await p.db.query<{ entity_id: string; e: string }>(
+    `SELECT entity_id, action || '/' || coalesce(data->>'attempt', '') || '/' || coalesce(data->>'worker', '') AS e FROM journal_entries
+      WHERE entity_type = 'transfer' AND entity_id = ANY($1::text[]) ORDER BY sequence`, [ids]));
 
   it('claims concurrent transfers together, durably before any call, and every one is posted once', async () => {
     // No call answers before every transfer has been claimed.
@@ -22,10 +26,15 @@ describe('claim groups (Postgres, sandbox over HTTP)', () => {
     let open!: () => void;
     const allCalled = new Promise<void>((r) => { open = r; });
     const claimedAtCall: string[][] = [];
+    const claimedBy = new Map<string, string>(); // transfer → the transaction that claimed it
     const held = async (token: string, amount: Money) => {
       // The claim is committed: another connection sees the transfer executing with its lease.
-      claimedAtCall.push((await p.db.query<{ status: string }>(`SELECT status FROM transfers WHERE subaccount_token = $1 AND provider_account_id = $2 AND status = 'executing' AND lease_expires_at > now()`,
-        [token, p.providerAccount])).map((r) => r.status));
+      const rows = await p.db.query<{ id: string; status: string; xmin: string }>(`SELECT id, status, xmin::text FROM transfers WHERE subaccount_token = $1 AND provider_account_id = $2 AND status = 'executing' AND lease_expires_at > now()`,
+        [token, p.providerAccount]);
+      claimedAtCall.push(rows.map((r) => r.status));
+      for (const r of rows) claimedBy.set(r.id, r.xmin);
+      // No journal entry yet: the attempt's is written when it ends.
+      expect(await entries(rows.map((r) => r.id))).toEqual(rows.map((r) => ({ entity_id: r.id, e: 'transfer.recorded//' })));
       const r = await p.client.addCredit(token, amount);
       if (++calls === p.tokens.length) open();
       await allCalled;
@@ -41,13 +50,20 @@ describe('claim groups (Postgres, sandbox over HTTP)', () => {
     expect(results.map((r) => r.kind === 'done' && r.transfer.status)).toEqual(ids.map(() => 'posted'));
     expect(claimedAtCall).toEqual(ids.map(() => ['executing']));
     // The first claim starts alone (no timer); the others, arriving meanwhile, form one group.
-    const groups = await claimTransactions(ids);
+    const byTx = new Map<string, number>();
+    for (const id of ids) byTx.set(claimedBy.get(id)!, (byTx.get(claimedBy.get(id)!) ?? 0) + 1);
+    const groups = [...byTx.values()];
     expect(groups.reduce((a, b) => a + b, 0)).toBe(ids.length);
     expect(groups.length).toBeLessThan(ids.length);
     expect(Math.max(...groups)).toBeGreaterThan(1);
     const rows = await p.db.query<{ attempts: number; claimed_by: string }>('SELECT attempts, claimed_by FROM transfers WHERE id = ANY($1::uuid[])', [ids]);
     expect(rows).toEqual(ids.map(() => ({ attempts: 1, claimed_by: 'grouped' })));
     for (const s of p.tokens) expect(p.sandboxBalance(s).toFixed()).toBe('2.000');
+    // Each attempt journaled once, when it ended, just before its outcome.
+    const journal = await entries(ids);
+    for (const id of ids) {
+      expect(journal.filter((j) => j.entity_id === id).map((j) => j.e)).toEqual(['transfer.recorded//', 'transfer.executing/1/grouped', 'transfer.posted/1/']);
+    }
     expect((await p.queries.verifyJournal()).ok).toBe(true);
   });
 
@@ -84,9 +100,12 @@ describe('claim groups (Postgres, sandbox over HTTP)', () => {
     const states = Object.fromEntries((await p.db.query<{ id: string; status: string; attempts: number }>('SELECT id, status, attempts FROM transfers WHERE id = ANY($1::uuid[])',
       [[behind.id, notDue.id, busyNext.id, expired.id, head.id]])).map((r) => [r.id, `${r.status}/${r.attempts}`]));
     expect(states).toEqual({ [behind.id]: 'pending/0', [notDue.id]: 'pending/0', [busyNext.id]: 'pending/0', [expired.id]: 'pending/0', [head.id]: 'executing/1' });
-    // A journal entry for each claimed transfer and none for the others (alreadyPosted's is its own, earlier claim).
+    // Each claimed in its own transaction, the others not claimed; no attempt entry while in
+    // flight (alreadyPosted's attempt was journaled when it ended).
     expect(await claimTransactions([opener.id, head.id])).toEqual([1, 1]);
-    expect(await claimTransactions([behind.id, notDue.id, alreadyPosted.id, busyNext.id, expired.id])).toEqual([1]);
+    expect(await claimTransactions([behind.id, notDue.id, alreadyPosted.id, busyNext.id, expired.id])).toEqual([]);
+    const attempts = (await entries([opener.id, head.id, alreadyPosted.id])).filter((j) => j.e.startsWith('transfer.executing/'));
+    expect(attempts).toEqual([{ entity_id: alreadyPosted.id, e: expect.stringMatching(/^transfer\.executing\/1\//) }]);
   });
 
   it('a group whose transaction fails leaves nothing claimed and answers its members "claim it on your own"', async () => {

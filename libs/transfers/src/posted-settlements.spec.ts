@@ -27,7 +27,7 @@ describe('settlement groups (Postgres, sandbox over HTTP)', () => {
     const provider = { addCredit: held(p.client.addCredit.bind(p.client)), removeCredit: held(p.client.removeCredit.bind(p.client)) };
     return new ExecuteTransferUseCase(p.db, p.ledger, p.transfers, p.observations, provider, {
       providerAccount: p.providerAccount, leaseMs: 10_000, workerId, maxAttempts: 1, baseDelayMs: 10, maxDelayMs: 10,
-      settlements: new PostedSettlements(p.db, p.ledger, p.transfers, p.observations),
+      settlements: new PostedSettlements(p.db, p.ledger, p.transfers, p.observations, workerId),
     });
   }
 

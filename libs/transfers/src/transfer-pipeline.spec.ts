@@ -13,6 +13,9 @@ describe('transfer pipeline (Postgres, sandbox over HTTP, BullMQ)', () => {
   beforeAll(async () => { p = await pipelineFixture({ subaccounts: 12, mainBalance: '1000.000' }); });
   afterAll(async () => { await p.close(); });
   afterEach(() => p.sandbox.faults.clear());
+  /** The transfer's own journal entries in order, `action/attempt`: each attempt is journaled once, when it ends, just before its outcome. */
+  const journalOf = async (id: string) => (await p.db.query<{ e: string }>(
+    `SELECT action || coalesce('/' || (data->>'attempt'), '') AS e FROM journal_entries WHERE entity_type = 'transfer' AND entity_id = $1 ORDER BY sequence`, [id])).map((r) => r.e);
 
   it('imports the provider account with opening balances, so the ledger starts reconciled', async () => {
     expect(p.imported).toMatchObject({ total: 12, imported: 12, mainOpeningBalance: '1000.000' });
@@ -82,6 +85,7 @@ describe('transfer pipeline (Postgres, sandbox over HTTP, BullMQ)', () => {
     expect(t.provider?.code).toBe(8);
     expect(t.failureReason).toBe('provider_rejected:insufficient_credit');
     expect((await p.queries.balance(p.providerAccount, `sub:${s}`)).available.toFixed()).toBe(ledgerBefore.available.toFixed());
+    expect(await journalOf(transfer.id)).toEqual(['transfer.recorded', 'transfer.executing/1', 'transfer.failed/1']);
   });
 
   it('HTTP 429 (never applied) is retried after Retry-After, then posted', async () => {
@@ -99,6 +103,7 @@ describe('transfer pipeline (Postgres, sandbox over HTTP, BullMQ)', () => {
     const t = (await p.transfers.get(p.providerAccount, transfer.id))!;
     expect(t.status).toBe('posted');
     expect(t.attempts).toBe(2);
+    expect(await journalOf(transfer.id)).toEqual(['transfer.recorded', 'transfer.executing/1', 'transfer.retry_scheduled/1', 'transfer.executing/2', 'transfer.posted/2']);
   });
 
   it('not_sent on every attempt fails the transfer after the configured attempts', async () => {
@@ -127,6 +132,7 @@ describe('transfer pipeline (Postgres, sandbox over HTTP, BullMQ)', () => {
     const t = (await p.transfers.get(p.providerAccount, transfer.id))!;
     expect(t.status).toBe('in_doubt');
     expect(t.attempts).toBe(1);
+    expect(await journalOf(transfer.id)).toEqual(['transfer.recorded', 'transfer.executing/1', 'transfer.in_doubt/1']);
     expect(p.sandbox.state.log.length).toBe(before + (applied ? 1 : 0));
     expect((await p.queries.balance(p.providerAccount, `sub:${s}`)).pending.toFixed()).toBe('4.000');
     // An operator resolves it to what the provider really did.
@@ -146,6 +152,10 @@ describe('transfer pipeline (Postgres, sandbox over HTTP, BullMQ)', () => {
     expect(r.leasesExpired).toBeGreaterThanOrEqual(1);
     expect((await p.transfers.get(p.providerAccount, transfer.id))!.status).toBe('in_doubt');
     expect(await p.execute.execute(transfer.id)).toMatchObject({ kind: 'skipped', why: 'not_pending' });
+    // The sweeper ends the attempt: its entry names the dead worker, then the in-doubt one.
+    expect(await journalOf(transfer.id)).toEqual(['transfer.recorded', 'transfer.executing/1', 'transfer.in_doubt/1']);
+    const [attempt] = await p.db.query<{ data: { worker: string } }>(`SELECT data FROM journal_entries WHERE entity_id = $1 AND action = 'transfer.executing'`, [transfer.id]);
+    expect(attempt.data.worker).toBe('dead');
   });
 
   it('a transfer not started before its expiry is failed as expired and its reservation voided', async () => {

@@ -73,7 +73,7 @@ const WORKER_ID = `${hostname()}:${process.pid}`;
           providerAccount: c.PROVIDER_ACCOUNT,
           callSlots: new Semaphore(c.WORKER_CONCURRENCY),
           claimSlots: new Semaphore(c.WORKER_CONCURRENCY),
-          settlements: new PostedSettlements(db, ledger, transfers, observations, logger),
+          settlements: new PostedSettlements(db, ledger, transfers, observations, WORKER_ID, logger),
           claims: new ClaimGroups(db, { providerAccount: c.PROVIDER_ACCOUNT, workerId: WORKER_ID, leaseMs: c.EXECUTION_LEASE_MS, inDoubtBarrier: inDoubtBarrier(c), logger }),
           // Counted in calls and shared by every worker of the provider account; jobs that make no call give their permit back.
           callRate: new RedisCallRate(q.connection, `${q.prefix}:provider-calls:${c.PROVIDER_ACCOUNT}`, c.PROVIDER_RATE_LIMIT_PER_SECOND),

@@ -52,13 +52,13 @@ export class TransferClaimsRepository {
    * A claim group as ONE statement, so its own transaction (autocommit: the answer comes after
    * the COMMIT): lock the transfers (ascending id) with the facts a claim decides on, move to
    * `executing` those that may start (pending, not expired, not blocked, due, not busy; at most
-   * one per sub-account, the earliest), and append a `transfer.executing` journal entry for
-   * each, in id order, under the chain head's lock. One round trip and one WAL flush for the
-   * whole group. Each row: the locked facts (before the claim) and, if claimed, `claimed`
-   * with the row as the claim left it. If the statement fails, nothing is claimed.
+   * one per sub-account, the earliest). No journal entry: the attempt's entry is written when
+   * it ends (the trigger `transfers_journal_attempt`), so a claim never waits for the journal
+   * chain head. One round trip and one WAL flush for the whole group. Each row: the locked
+   * facts (before the claim) and, if claimed, `claimed` with the row as the claim left it. If the statement fails, nothing is claimed.
    */
   async claimMany(db: Database, providerAccount: string, ids: string[], barrier: InDoubtBarrier, workerId: string, leaseMs: number): Promise<GroupClaimRow[]> {
-    const rows = await db.query<GroupClaimRow & { journaled: number } & Partial<TransferRow>>(
+    const rows = await db.query<GroupClaimRow & Partial<TransferRow>>(
       `WITH c AS (${CLAIM_CANDIDATES}), ok AS (
          SELECT DISTINCT ON (subaccount_token) id FROM c
           WHERE ours AND status = 'pending' AND NOT expired AND NOT blocked AND due_in_ms = 0 AND NOT busy
@@ -67,17 +67,10 @@ export class TransferClaimsRepository {
          UPDATE transfers t SET status = 'executing', attempts = t.attempts + 1, claimed_by = $5, call_started_at = clock_timestamp(),
                 lease_expires_at = now() + make_interval(secs => $6::double precision / 1000)
            FROM ok WHERE t.id = ok.id AND t.status = 'pending' RETURNING t.*
-       ), j AS (
-         INSERT INTO journal_entries (sequence, provider_account_id, recorded_at, actor, action, entity_type, entity_id, reason, correlation_id, data, prev_hash, hash)
-         SELECT 0, u.provider_account_id, now(), 'system:worker', 'transfer.executing', 'transfer', u.id::text, NULL, NULL,
-                jsonb_build_object('attempt', u.attempts, 'worker', $5::text), '', ''
-           FROM u ORDER BY u.id
-         RETURNING entity_id
        )
-       SELECT c.id AS candidate_id, c.status AS candidate_status, c.due_in_ms, c.expired, c.blocked, c.busy,
-              (SELECT count(*) FROM j)::int AS journaled, u.*
+       SELECT c.id AS candidate_id, c.status AS candidate_status, c.due_in_ms, c.expired, c.blocked, c.busy, u.*
          FROM c LEFT JOIN u ON u.id = c.id WHERE c.ours ORDER BY c.id`,
-      // The worker id goes into the journal: scrubbed as every journal text is.
+      // The worker id goes into the journal when the attempt ends: scrubbed as every journal text is.
       [ids, providerAccount, barrier.ms, barrier.within, scrubText(workerId), leaseMs],
     );
     return rows.map((r) => ({

@@ -11,15 +11,15 @@ export class TransferSweepsRepository {
   constructor(private readonly db: Database) {}
 
   /** Executing transfers whose lease ran out go in doubt (at most `batch`, skipping locked rows). */
-  async expireLeases(tx: Tx, providerAccount: string, batch: number, reason: string): Promise<Array<{ id: string; attempts: number; claimedBy: string | null }>> {
-    const rows = await tx.query<{ id: string; attempts: number; claimed_by: string | null }>(
+  async expireLeases(tx: Tx, providerAccount: string, batch: number, reason: string): Promise<Array<{ id: string; attempts: number; claimedBy: string | null; callStartedAt: Date | null }>> {
+    const rows = await tx.query<{ id: string; attempts: number; claimed_by: string | null; call_started_at: Date | null }>(
       `UPDATE transfers SET status = 'in_doubt', lease_expires_at = NULL, failure_reason = $3, in_doubt_at = clock_timestamp()
         WHERE id IN (SELECT id FROM transfers WHERE provider_account_id = $2 AND status = 'executing' AND lease_expires_at < now()
                       ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED)
-        RETURNING id, attempts, claimed_by`,
+        RETURNING id, attempts, claimed_by, call_started_at`,
       [batch, providerAccount, reason],
     );
-    return rows.map((r) => ({ id: r.id, attempts: r.attempts, claimedBy: r.claimed_by }));
+    return rows.map((r) => ({ id: r.id, attempts: r.attempts, claimedBy: r.claimed_by, callStartedAt: r.call_started_at }));
   }
 
   /** Pending transfers past their expiry (the database's clock), oldest first. */

@@ -1,12 +1,13 @@
-import { Logger, redactSecrets, Semaphore } from '@app/common';
+import { Logger, redactSecrets, scrubText, Semaphore } from '@app/common';
 import { Money, subaccountCode } from '@app/ledger';
-import { appendJournal, Database, LedgerRepository, ObservationsRepository, pgCode, pgConstraint, PgError, Tx } from '@app/persistence';
+import { appendJournalMany, Database, JournalInput, LedgerRepository, ObservationsRepository, pgCode, pgConstraint, PgError, Tx } from '@app/persistence';
 import { CreditBody, ProviderOutcome } from '@app/provider';
 import { InDoubtBarrier, NO_BARRIER } from '../../domain/in-doubt-barrier';
 import { decide, RetryPolicy } from '../../domain/outcome';
 import { Transfer } from '../../domain/transfer';
 import { JobRef, ProviderColumns, TransfersRepository } from '../../persistence/transfers.repository';
 import { PostedSettlements } from './posted-settlements';
+import { attemptEntry } from './attempt-entry';
 import { ClaimGroups } from './claim-group';
 import { CallRate } from '../../provider-call-rate';
 
@@ -116,11 +117,8 @@ export class ExecuteTransferUseCase {
         if (c.expired) return { kind: 'expired', transfer: await this.fail(tx, c.transfer, 'expired', null) } as const;
         if (c.blocked) return { kind: 'skipped', why: 'blocked' } as const;
         if (c.dueInMs > 0) return { kind: 'skipped', why: 'not_due', delayMs: c.dueInMs } as const;
-        const claimed = await this.transfers.markExecuting(tx, id, this.opts.workerId, this.opts.leaseMs);
-        await appendJournal(tx, {
-          providerAccount: claimed.providerAccount, actor: ACTOR, action: 'transfer.executing', entityType: 'transfer',
-          entityId: id, correlationId: null, data: { attempt: claimed.attempts, worker: this.opts.workerId },
-        });
+        // No journal entry here: the attempt's is written when it ends (trigger transfers_journal_attempt).
+        const claimed = await this.transfers.markExecuting(tx, id, scrubText(this.opts.workerId), this.opts.leaseMs);
         return { kind: 'claimed', transfer: claimed } as const;
       }, { sqlOnly: true });
     } catch (err) {
@@ -153,45 +151,48 @@ export class ExecuteTransferUseCase {
         return { kind: 'done', transfer: t };
       }
       const late = current.status === 'in_doubt';
+      // The attempt ends here unless it already went in doubt (the sweeper journaled it then).
+      const attempt = late ? [] : [attemptEntry(t, this.opts.workerId, startedAt)];
       const provider = providerColumns(outcome);
       if (decision.next === 'posted') {
         if (outcome.kind !== 'ok') throw new Error('unreachable: posted without an ok outcome');
         await this.ledger.settle(tx, t.ledgerTransactionId, 'posted', ACTOR, 'provider confirmed', { transferId: t.id });
-        const transfer = await this.setStatus(tx, t, 'posted', provider, null, late ? 'late provider answer: applied' : null);
+        const transfer = await this.setStatus(tx, t, 'posted', provider, null, late ? 'late provider answer: applied' : null, attempt);
         await this.observe(tx, t, outcome.body, startedAt);
         return { kind: 'done', transfer };
       }
-      if (decision.next === 'failed') return { kind: 'done', transfer: await this.fail(tx, t, decision.reason, provider, late) };
+      if (decision.next === 'failed') return { kind: 'done', transfer: await this.fail(tx, t, decision.reason, provider, late, attempt) };
       if (late && decision.next === 'retry') {
         // A not_sent answer proves the late attempt never reached the provider either.
         return { kind: 'done', transfer: await this.fail(tx, t, 'provider_unreachable', provider, late) };
       }
       if (decision.next === 'retry') {
         const retrying = await this.transfers.scheduleRetry(tx, t.id, decision.delayMs, `retrying: ${decision.reason}`);
-        await appendJournal(tx, {
+        await appendJournalMany(tx, [...attempt, {
           providerAccount: t.providerAccount, actor: ACTOR, action: 'transfer.retry_scheduled', entityType: 'transfer', entityId: t.id,
           reason: decision.reason, data: { attempt: t.attempts, delayMs: decision.delayMs },
-        });
+        }]);
         return { kind: 'retry', transfer: retrying, delayMs: decision.delayMs };
       }
       // in doubt: keep the reservation, never retry.
-      const transfer = late ? current : await this.setStatus(tx, t, 'in_doubt', provider, decision.reason, null);
+      const transfer = late ? current : await this.setStatus(tx, t, 'in_doubt', provider, decision.reason, null, attempt);
       return { kind: 'done', transfer };
     }, { sqlOnly: true });
   }
 
-  private async setStatus(tx: Tx, t: Transfer, status: 'posted' | 'in_doubt' | 'failed' | 'voided', provider: ProviderColumns | null, failureReason: string | null, resolution: string | null): Promise<Transfer> {
+  /** `attempt`: the entry of the attempt this ends (attempt-entry.ts), journaled just before the outcome's. */
+  private async setStatus(tx: Tx, t: Transfer, status: 'posted' | 'in_doubt' | 'failed' | 'voided', provider: ProviderColumns | null, failureReason: string | null, resolution: string | null, attempt: JournalInput[] = []): Promise<Transfer> {
     const updated = await this.transfers.setStatus(tx, t.id, { status, provider, failureReason, resolution, actor: ACTOR });
-    await appendJournal(tx, {
+    await appendJournalMany(tx, [...attempt, {
       providerAccount: t.providerAccount, actor: ACTOR, action: `transfer.${status}`, entityType: 'transfer', entityId: t.id,
       reason: resolution ?? failureReason, data: { attempt: t.attempts, provider: provider ? { ...provider, raw: undefined } : null },
-    });
+    }]);
     return updated;
   }
 
-  private async fail(tx: Tx, t: Transfer, reason: string, provider: ProviderColumns | null, late = false): Promise<Transfer> {
+  private async fail(tx: Tx, t: Transfer, reason: string, provider: ProviderColumns | null, late = false, attempt: JournalInput[] = []): Promise<Transfer> {
     await this.ledger.settle(tx, t.ledgerTransactionId, 'voided', ACTOR, reason, { transferId: t.id });
-    return this.setStatus(tx, t, late ? 'voided' : 'failed', provider, reason, late ? `late provider answer: ${reason}` : null);
+    return this.setStatus(tx, t, late ? 'voided' : 'failed', provider, reason, late ? `late provider answer: ${reason}` : null, attempt);
   }
 
   /**

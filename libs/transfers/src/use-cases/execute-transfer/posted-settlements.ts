@@ -3,6 +3,7 @@ import { Money, subaccountCode } from '@app/ledger';
 import { Database, LedgerRepository, ObservationsRepository, Tx } from '@app/persistence';
 import { Transfer } from '../../domain/transfer';
 import { JobRef, ProviderColumns, TransfersRepository } from '../../persistence/transfers.repository';
+import { attemptEntry } from './attempt-entry';
 
 /** A transfer whose provider call answered `ok`, with what the provider said. */
 export interface PostedOutcome {
@@ -30,8 +31,8 @@ const ACTOR = 'system:worker';
  * transaction (`GroupCommit`, as recording does): one update of the transfers, then one
  * statement that locks the posted balance rows and settles the ledger transactions, one of
  * observations and journal entries — `main`'s posted row is taken by the last two
- * statements only, the journal chain head (every claim's journal entry waits for it) by the
- * last one.
+ * statements only, the journal chain head by the last one (with each attempt's entry:
+ * claims journal nothing).
  *
  * After the COMMIT, one statement finds the next pending transfer of every sub-account the
  * group settled (what each job enqueues next). It runs after the COMMIT, never inside the
@@ -57,6 +58,8 @@ export class PostedSettlements {
     private readonly ledger: LedgerRepository,
     private readonly transfers: TransfersRepository,
     private readonly observations: ObservationsRepository,
+    /** The worker's id, written in each attempt's journal entry. */
+    private readonly workerId: string,
     private readonly logger?: Logger,
     maxGroup = 64,
   ) {
@@ -102,15 +105,16 @@ export class PostedSettlements {
     const overlapped = await this.transfers.overlapped(tx, providerAccount, mine.map((i) => ({ id: i.transfer.id, startedAt: i.startedAt })));
 
     // The transfers first; `main`'s posted row last, held for the settlement, the
-    // observations with the journal (one statement) and the COMMIT; the chain head (which
-    // every claim waits for) for that last statement and the COMMIT only.
+    // observations with the journal (one statement) and the COMMIT; the journal chain head
+    // for that last statement and the COMMIT only.
     const rows = await this.transfers.markPostedMany(tx, new Date(), mine.map((i) => ({ id: i.transfer.id, provider: i.provider })));
     await this.ledger.settleMany(tx, providerAccount, mine.map((i) => ({ id: i.transfer.ledgerTransactionId, data: { transferId: i.transfer.id } })),
       'posted', ACTOR, 'provider confirmed', {
-        alsoJournal: mine.map((i) => ({
+        // Each attempt's entry, then its outcome's (the claim journals nothing: attempt-entry.ts).
+        alsoJournal: mine.flatMap((i) => [attemptEntry(i.transfer, this.workerId, i.startedAt), {
           providerAccount, actor: ACTOR, action: 'transfer.posted', entityType: 'transfer', entityId: i.transfer.id, reason: null,
           data: { attempt: i.transfer.attempts, provider: { ...i.provider, raw: undefined } },
-        })),
+        }]),
         // Expected = the running balance of this transfer's own account entry on that account:
         // the ledger's posted balance at the point where this transfer was settled.
         journalWith: (journal) => this.observations.recordSettlementReadings(tx, providerAccount, mine.flatMap((i) => {

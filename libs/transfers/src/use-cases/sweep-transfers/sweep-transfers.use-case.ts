@@ -1,5 +1,6 @@
 import { Logger } from '@app/common';
-import { appendJournal, Database, LedgerRepository } from '@app/persistence';
+import { appendJournal, appendJournalMany, Database, LedgerRepository } from '@app/persistence';
+import { attemptEntry } from '../execute-transfer/attempt-entry';
 import { InDoubtBarrier, NO_BARRIER } from '../../domain/in-doubt-barrier';
 import { TransferSweepsRepository } from '../../persistence/transfer-sweeps.repository';
 import { TransferQueue } from '../../transfer-queue';
@@ -33,12 +34,11 @@ export class SweepTransfersUseCase {
   async execute(batch = 500): Promise<SweepResult> {
     const leasesExpired = await this.db.transaction(async (tx) => {
       const rows = await this.sweeps.expireLeases(tx, this.providerAccount, batch, LEASE_EXPIRED);
-      for (const r of rows) {
-        await appendJournal(tx, {
-          providerAccount: this.providerAccount, actor: 'system:sweeper', action: 'transfer.in_doubt', entityType: 'transfer', entityId: r.id,
-          reason: LEASE_EXPIRED, data: { attempt: r.attempts, worker: r.claimedBy },
-        });
-      }
+      // Each attempt ends here: its entry (its worker is gone), then the in-doubt one.
+      await appendJournalMany(tx, rows.flatMap((r) => [attemptEntry({ providerAccount: this.providerAccount, id: r.id, attempts: r.attempts }, r.claimedBy, r.callStartedAt), {
+        providerAccount: this.providerAccount, actor: 'system:sweeper', action: 'transfer.in_doubt', entityType: 'transfer', entityId: r.id,
+        reason: LEASE_EXPIRED, data: { attempt: r.attempts, worker: r.claimedBy },
+      }]));
       return rows.length;
     });
 
