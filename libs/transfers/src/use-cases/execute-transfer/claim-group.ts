@@ -21,14 +21,13 @@ export interface ClaimGroupsOptions {
 }
 
 /**
- * Claim group commit. A claim (pending → executing, attempt + 1, lease, journal entry) is a
- * database transaction of its own that takes the journal chain head's lock and ends with a
- * COMMIT (a WAL flush): one per executed transfer, queued behind recording and settlement
- * groups for the same chain head. The claims that arrive while a claim is in flight are
- * therefore made together, in ONE statement (its own transaction: `claimMany`): lock the
- * transfers in id order, update those that may start, append their journal entries; one
- * round trip, one COMMIT. Every caller is answered only after that COMMIT, so a claim is
- * durable before its provider call, as before.
+ * Claim group commit. A claim (pending → executing, attempt + 1, lease) is a database
+ * transaction of its own that ends with a COMMIT (a WAL flush): one per executed transfer.
+ * It writes no journal entry (the attempt is journaled when it ends: attempt-entry.ts), so it
+ * never waits for the journal chain head. The claims that arrive while a claim is in flight
+ * are made together, in ONE statement (its own transaction: `claimMany`): lock the transfers
+ * in id order, update those that may start; one round trip, one COMMIT. Every caller is
+ * answered only after that COMMIT, so a claim is durable before its provider call.
  *
  * Each transfer is decided exactly as a claim on its own decides it, on the same locked row:
  * not found, not pending (a duplicate delivery), blocked (an earlier transfer of its
