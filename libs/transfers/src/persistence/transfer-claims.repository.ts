@@ -53,9 +53,10 @@ export class TransferClaimsRepository {
    * the COMMIT): lock the transfers (ascending id) with the facts a claim decides on, move to
    * `executing` those that may start (pending, not expired, not blocked, due, not busy; at most
    * one per sub-account, the earliest). No journal entry: the attempt's entry is written when
-   * it ends (the trigger `transfers_journal_attempt`), so a claim never waits for the journal
-   * chain head. One round trip and one WAL flush for the whole group. Each row: the locked
-   * facts (before the claim) and, if claimed, `claimed` with the row as the claim left it. If the statement fails, nothing is claimed.
+   * it ends (use-cases/execute-transfer/attempt-entry.ts), so a claim never waits for the
+   * journal chain head. One round trip and one WAL flush for the whole group. Each row: the
+   * locked facts (before the claim) and, if claimed, `claimed` with the row as the claim left
+   * it. If the statement fails, nothing is claimed.
    */
   async claimMany(db: Database, providerAccount: string, ids: string[], barrier: InDoubtBarrier, workerId: string, leaseMs: number): Promise<GroupClaimRow[]> {
     const rows = await db.query<GroupClaimRow & Partial<TransferRow>>(
