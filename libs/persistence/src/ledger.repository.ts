@@ -114,7 +114,7 @@ export class LedgerRepository {
    * DomainError and the others are recorded. The database's guard stays the last word.
    * With `journalLater` the journal entries are pushed there instead of written, and the
    * caller appends them (its own after them) in its last statement before the COMMIT: the
-   * chain head, which every claim and settlement waits for, is then held for that statement
+   * chain head, which every settlement and posted transaction waits for, is then held for that statement
    * and the COMMIT only, not for the caller's writes in between.
    *
    * With `beforeWrite` the balance rows are not locked first: the inputs are checked against
