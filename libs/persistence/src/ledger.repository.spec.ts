@@ -291,6 +291,57 @@ describe('journal hash chain', () => {
     }
   });
 
+  it('chains each statement from the locked head: across statements, savepoints, rollbacks, concurrent writers and a setting a client chose', async () => {
+    const url = new URL(process.env.DATABASE_URL!);
+    url.pathname = `${url.pathname}_chaining`;
+    await ensureDatabase(url.toString());
+    await migrate(url.toString());
+    const db = new Database(url.toString());
+    const entries = (n: number, tag: string): JournalInput[] =>
+      Array.from({ length: n }, (_, i) => ({ providerAccount: 'chain', actor: SYSTEM, action: 'test.entry', entityType: 'test', entityId: `${tag}-${i}` }));
+    const sequences = async () => (await db.query<{ sequence: string; entity_id: string }>('SELECT j.sequence::text, j.entity_id FROM journal_entries j ORDER BY j.sequence'));
+    try {
+      const queries = new LedgerQueries(db);
+      // Two statements in one transaction, the first with a value of the chain setting set beforehand.
+      await db.transaction(async (tx) => {
+        await tx.query(`SET LOCAL ledger.journal_chain = '999:${'f'.repeat(64)}'`);
+        await appendJournalMany(tx, entries(3, 'a'));
+        await appendJournalMany(tx, entries(2, 'b'));
+      });
+      // A savepoint rolled back takes its entries and the chain's position with it.
+      await db.transaction(async (tx) => {
+        await appendJournalMany(tx, entries(1, 'c'));
+        await tx.query('SAVEPOINT s');
+        await appendJournalMany(tx, entries(4, 'gone'));
+        await tx.query('ROLLBACK TO SAVEPOINT s');
+        await appendJournalMany(tx, entries(1, 'd'));
+      });
+      // A whole transaction rolled back.
+      await db.transaction(async (tx) => { await appendJournalMany(tx, entries(2, 'gone')); throw new Error('roll back'); }).catch(() => undefined);
+      // Eight writers at once, five entries each.
+      await Promise.all(Array.from({ length: 8 }, (_, w) => db.transaction((tx) => appendJournalMany(tx, entries(5, `w${w}`)))));
+      const rows = await sequences();
+      expect(rows.map((r) => r.sequence)).toEqual(Array.from({ length: 3 + 2 + 1 + 1 + 40 }, (_, i) => String(i + 1)));
+      expect(rows.some((r) => r.entity_id.startsWith('gone'))).toBe(false);
+      expect(rows.slice(0, 7).map((r) => r.entity_id)).toEqual(['a-0', 'a-1', 'a-2', 'b-0', 'b-1', 'c-0', 'd-0']);
+      const [head] = await db.query<{ sequence: string; hash: string }>('SELECT sequence::text, hash FROM journal_head');
+      const [last] = await db.query<{ hash: string }>('SELECT hash FROM journal_entries ORDER BY sequence DESC LIMIT 1');
+      expect(head).toEqual({ sequence: '47', hash: last.hash });
+      expect(await queries.verifyJournal(10)).toEqual({ ok: true, checked: 47, brokenAt: null });
+      // What a statement's own expressions can do to the setting between rows: break the
+      // chain where verification sees it, never extend it unseen.
+      await db.query(`INSERT INTO journal_entries (sequence, provider_account_id, recorded_at, actor, action, entity_type, entity_id, prev_hash, hash)
+        SELECT 0, 'chain', now(), 'system:test', 'test.entry', 'test', 'forged-' || n || left(set_config('ledger.journal_chain', '100:' || repeat('e', 64), true), 0), '', ''
+          FROM generate_series(1, 1) n`);
+      expect(await queries.verifyJournal(10)).toEqual({ ok: false, checked: 47, brokenAt: '101' });
+    } finally {
+      await db.close();
+      const admin = new Database(process.env.DATABASE_URL!.replace(/\/[^/]+$/, '/postgres'));
+      await admin.query(`DROP DATABASE IF EXISTS "${url.pathname.slice(1)}" WITH (FORCE)`);
+      await admin.close();
+    }
+  });
+
   it('verifies, and names the first tampered sequence', async () => {
     // A private database: tampering must not disturb other suites sharing the test database.
     const url = new URL(process.env.DATABASE_URL!);
