@@ -73,6 +73,21 @@ describe('settlement groups (Postgres, sandbox over HTTP)', () => {
     expect(journal.filter((j) => j.action === 'transfer.posted')).toHaveLength(ids.length);
     expect(journal.filter((j) => j.action === 'ledger_transaction.posted')).toHaveLength(ids.length);
     expect((await p.queries.verifyJournal()).ok).toBe(true);
+
+    // One event per status change of the group's statements (the claim to executing writes
+    // none), in recording order, each with the transfer as it was settled.
+    const events = await p.db.query<{ type: string; entity_id: string; previous: string; status: string; credit: string; seq: string }>(
+      `SELECT e.type, e.entity_id, e.payload->>'previousStatus' AS previous, e.payload#>>'{transfer,status}' AS status,
+              e.payload#>>'{transfer,provider,subaccountCredit}' AS credit, t.seq::text
+         FROM outbox_events e JOIN transfers t ON t.id = e.entity_id WHERE e.entity_id = ANY($1::uuid[]) ORDER BY e.seq`, [ids]);
+    expect(events.map((e) => [e.type, e.previous, e.status, e.credit])).toEqual(ids.map(() => ['transfer.posted', 'executing', 'posted', '1.250']));
+    const bySettlement = new Map<string, string[]>();
+    for (const e of events) {
+      const [{ xmin }] = await p.db.query<{ xmin: string }>('SELECT xmin::text FROM transfers WHERE id = $1', [e.entity_id]);
+      bySettlement.set(xmin, [...(bySettlement.get(xmin) ?? []), e.seq]);
+    }
+    for (const seqs of bySettlement.values()) expect(seqs).toEqual([...seqs].sort((a, b) => Number(a) - Number(b)));
+    expect(bySettlement.size).toBeLessThan(ids.length);
   });
   it('answers each settled call of a group with the next pending transfer of its sub-account, found after the commit', async () => {
     const execute = groupedExecution('groups-next');
