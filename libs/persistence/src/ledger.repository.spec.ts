@@ -269,38 +269,40 @@ describe('ledger storage (real Postgres)', () => {
   });
 });
 
+/** A migrated database of the test's own (the chain's sequences start at 1 there), dropped after `body`. */
+async function inPrivateDatabase(suffix: string, body: (db: Database) => Promise<void>): Promise<void> {
+  const url = new URL(process.env.DATABASE_URL!);
+  url.pathname = `${url.pathname}_${suffix}`;
+  await ensureDatabase(url.toString());
+  await migrate(url.toString());
+  const db = new Database(url.toString());
+  try {
+    await body(db);
+  } finally {
+    await db.close();
+    const admin = new Database(process.env.DATABASE_URL!.replace(/\/[^/]+$/, '/postgres'));
+    await admin.query(`DROP DATABASE IF EXISTS "${url.pathname.slice(1)}" WITH (FORCE)`);
+    await admin.close();
+  }
+}
+
 describe('journal hash chain', () => {
   it('pages through the journal in sequence order, each entry once, across a change of digit count', async () => {
-    const url = new URL(process.env.DATABASE_URL!);
-    url.pathname = `${url.pathname}_paging`;
-    await ensureDatabase(url.toString());
-    await migrate(url.toString());
-    const db = new Database(url.toString());
-    try {
+    await inPrivateDatabase('paging', async (db) => {
       const repo = new LedgerRepository(db);
       await db.transaction((tx) => repo.ensureProviderAccount(tx, 'paging'));
       for (let i = 1; i <= 12; i++) await fund(repo, db, 'paging', 'main', `${i}`);
       const seen: string[] = [];
       for await (const r of new LedgerQueries(db).journal({ pageSize: 3 })) seen.push(r.sequence);
       expect(seen).toEqual(Array.from({ length: 12 }, (_, i) => String(i + 1)));
-    } finally {
-      await db.close();
-      const admin = new Database(process.env.DATABASE_URL!.replace(/\/[^/]+$/, '/postgres'));
-      await admin.query(`DROP DATABASE IF EXISTS "${url.pathname.slice(1)}" WITH (FORCE)`);
-      await admin.close();
-    }
+    });
   });
 
   it('chains each statement from the locked head: across statements, savepoints, rollbacks, concurrent writers and a setting a client chose', async () => {
-    const url = new URL(process.env.DATABASE_URL!);
-    url.pathname = `${url.pathname}_chaining`;
-    await ensureDatabase(url.toString());
-    await migrate(url.toString());
-    const db = new Database(url.toString());
-    const entries = (n: number, tag: string): JournalInput[] =>
-      Array.from({ length: n }, (_, i) => ({ providerAccount: 'chain', actor: SYSTEM, action: 'test.entry', entityType: 'test', entityId: `${tag}-${i}` }));
-    const sequences = async () => (await db.query<{ sequence: string; entity_id: string }>('SELECT j.sequence::text, j.entity_id FROM journal_entries j ORDER BY j.sequence'));
-    try {
+    await inPrivateDatabase('chaining', async (db) => {
+      const entries = (n: number, tag: string): JournalInput[] =>
+        Array.from({ length: n }, (_, i) => ({ providerAccount: 'chain', actor: SYSTEM, action: 'test.entry', entityType: 'test', entityId: `${tag}-${i}` }));
+      const sequences = async () => (await db.query<{ sequence: string; entity_id: string }>('SELECT j.sequence::text, j.entity_id FROM journal_entries j ORDER BY j.sequence'));
       const queries = new LedgerQueries(db);
       // Two statements in one transaction, the first with a value of the chain setting set beforehand.
       await db.transaction(async (tx) => {
@@ -334,22 +336,12 @@ describe('journal hash chain', () => {
         SELECT 0, 'chain', now(), 'system:test', 'test.entry', 'test', 'forged-' || n || left(set_config('ledger.journal_chain', '100:' || repeat('e', 64), true), 0), '', ''
           FROM generate_series(1, 1) n`);
       expect(await queries.verifyJournal(10)).toEqual({ ok: false, checked: 47, brokenAt: '101' });
-    } finally {
-      await db.close();
-      const admin = new Database(process.env.DATABASE_URL!.replace(/\/[^/]+$/, '/postgres'));
-      await admin.query(`DROP DATABASE IF EXISTS "${url.pathname.slice(1)}" WITH (FORCE)`);
-      await admin.close();
-    }
+    });
   });
 
   it('verifies, and names the first tampered sequence', async () => {
     // A private database: tampering must not disturb other suites sharing the test database.
-    const url = new URL(process.env.DATABASE_URL!);
-    url.pathname = `${url.pathname}_tamper`;
-    await ensureDatabase(url.toString());
-    await migrate(url.toString());
-    const db = new Database(url.toString());
-    try {
+    await inPrivateDatabase('tamper', async (db) => {
       const repo = new LedgerRepository(db);
       const queries = new LedgerQueries(db);
       await db.transaction((tx) => repo.ensureProviderAccount(tx, 'tamper'));
@@ -362,11 +354,6 @@ describe('journal hash chain', () => {
         await tx.query('ALTER TABLE journal_entries ENABLE TRIGGER journal_entries_immutable');
       });
       expect(await queries.verifyJournal(2)).toEqual({ ok: false, checked: 2, brokenAt: '3' });
-    } finally {
-      await db.close();
-      const admin = new Database(process.env.DATABASE_URL!.replace(/\/[^/]+$/, '/postgres'));
-      await admin.query(`DROP DATABASE IF EXISTS "${url.pathname.slice(1)}" WITH (FORCE)`);
-      await admin.close();
-    }
+    });
   });
 });
