@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { DomainError } from '@app/common';
 import { adjustmentPostings, Money, subaccountCode, transferPostings } from '@app/ledger';
-import { Database } from './database';
+import { Database, pgCode } from './database';
 import { appendJournalMany, JournalInput } from './journal';
 import { LedgerQueries } from './ledger.queries';
 import { LedgerRepository } from './ledger.repository';
@@ -154,32 +154,37 @@ describe('ledger storage (real Postgres)', () => {
     }
   });
 
-  it('records with the journal left to the caller: the chain head is free until the caller appends', async () => {
+  it('writes the caller\'s rows alongside, pipelined: the journal after the ledger\'s statement, its entries first; the first statement that fails is the error', async () => {
     const { db, repo, providerAccount: pa } = f;
     await fund(repo, db, pa, 'main', '10');
-    // Another connection takes the chain head while the recording transaction is open.
-    const headFree = (wait: string) => db.transaction(async (other) => {
-      await other.query(`SET LOCAL lock_timeout = '${wait}'`);
-      await other.query('SELECT sequence FROM journal_head WHERE id = 1 FOR UPDATE');
-    }).then(() => true, (err: Error) => { if (/lock timeout/.test(err.message)) return false; throw err; });
-    const reserve = { providerAccount: pa, kind: 'transfer' as const, state: 'pending' as const, actor: SYSTEM, reason: 'later', lines: transferPostings('add', 'L1', m('1')) };
     await addSub(repo, db, pa, 'L1');
+    const reserve = { providerAccount: pa, kind: 'transfer' as const, state: 'pending' as const, actor: SYSTEM, reason: 'alongside', lines: transferPostings('add', 'L1', m('1')) };
+    const callerEntry = (id: string): JournalInput => ({ providerAccount: pa, actor: SYSTEM, action: 'test.alongside', entityType: 'test', entityId: id, data: {} });
 
-    const later: JournalInput[] = [];
-    const id = await db.transaction(async (tx) => {
-      const [recorded] = await repo.recordMany(tx, pa, [reserve], { journalLater: later });
-      expect(await headFree('5s')).toBe(true);
-      expect(later).toMatchObject([{ action: 'ledger_transaction.reserved', entityType: 'ledger_transaction', entityId: recorded, reason: 'later' }]);
-      await appendJournalMany(tx, later);
-      expect(await headFree('200ms')).toBe(false);
-      return recorded as string;
-    });
-    expect(await db.query('SELECT action FROM journal_entries WHERE entity_id = $1', [id])).toEqual([{ action: 'ledger_transaction.reserved' }]);
-    // Without it the ledger's own statement takes the head, held to the COMMIT.
-    await db.transaction(async (tx) => {
-      await repo.recordMany(tx, pa, [reserve]);
-      expect(await headFree('200ms')).toBe(false);
-    });
+    let seen: Array<string | DomainError> = [];
+    const [id] = await db.transaction((tx) => repo.recordMany(tx, pa, [reserve], {
+      lock: 'last',
+      alongside: (results) => {
+        seen = results;
+        return { written: tx.query("SELECT 'the caller''s rows'"), journal: [callerEntry(String(results[0]))] };
+      },
+    }), { sqlOnly: true });
+    expect(seen).toEqual([id]);
+    const entries = await db.query<{ action: string; entity_id: string; sequence: string }>(
+      'SELECT action, entity_id, sequence::text FROM journal_entries WHERE entity_id = $1 ORDER BY sequence', [id]);
+    expect(entries.map((e) => e.action)).toEqual(['ledger_transaction.reserved', 'test.alongside']);
+    expect(BigInt(entries[1].sequence) - BigInt(entries[0].sequence)).toBe(1n); // one statement, in that order
+
+    // The caller's statement fails: that is the error (not the ledger's "transaction is
+    // aborted" behind it), and nothing of the transaction is kept.
+    const before = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM ledger_transactions WHERE provider_account_id = $1', [pa]);
+    const err = await db.transaction((tx) => repo.recordMany(tx, pa, [reserve], {
+      lock: 'last',
+      alongside: (results) => ({ written: tx.query('SELECT 1 / 0'), journal: [callerEntry(String(results[0]))] }),
+    }), { sqlOnly: true }).catch((e: unknown) => e);
+    expect(pgCode(err)).toBe('22012'); // division_by_zero
+    expect(await db.query<{ n: number }>('SELECT count(*)::int AS n FROM ledger_transactions WHERE provider_account_id = $1', [pa])).toEqual(before);
+    expect(await db.query("SELECT 1 FROM journal_entries WHERE action = 'test.alongside' AND entity_id <> $1", [id])).toEqual([]);
   });
 
   it('balance at an instant and statements come from the running balance', async () => {

@@ -4,7 +4,7 @@ import {
   AccountKind, assertBalanced, availableDeltas, BalanceCounters, isProviderBacked, kindOfCode, Money, PostingLine,
   SYSTEM_ACCOUNTS, subaccountTokenOf, TransactionKind,
 } from '@app/ledger';
-import { Database, pgCode, pgConstraint, PgError, Tx } from './database';
+import { Database, inOrder, pgCode, pgConstraint, PgError, Tx } from './database';
 import { appendJournalMany, journalInsertSql, JournalInput, journalRows } from './journal';
 
 export interface RecordTransactionInput {
@@ -26,8 +26,11 @@ interface LockedBalance { account_id: string; code: string; overdraft_guard: boo
 
 const byNumericId = (a: string, b: string): number => Number(BigInt(a) - BigInt(b));
 
+/** What `recordMany`'s caller writes alongside the ledger: its rows (already sent) and its journal entries. */
+export interface Alongside { written: Promise<unknown>; journal: JournalInput[] }
+
 /**
- * recordMany with `beforeWrite` checked the inputs against balances read without a lock, and
+ * recordMany with `lock: 'last'` checked the inputs against balances read without a lock, and
  * by the time its statement took the rows another writer had used the room: nothing of the
  * transaction may be kept (it must roll back), and the inputs are recorded again with the
  * rows locked first, which gives each its own answer.
@@ -88,14 +91,20 @@ export class LedgerRepository {
    */
   private async balancesOf(tx: Tx, providerAccount: string, codes: string[], lock: boolean): Promise<LockedBalance[]> {
     const accounts = 'SELECT a.id FROM ledger_accounts a WHERE a.provider_account_id = $1 AND a.code = ANY($2::text[])';
-    if (lock) await tx.query(`SELECT r.account_id FROM pending_balances r WHERE r.account_id IN (${accounts}) ORDER BY r.account_id FOR UPDATE`, [providerAccount, codes]);
-    return tx.query<LockedBalance>(
+    const read = () => tx.query<LockedBalance>(
       `SELECT b.account_id, a.code, b.overdraft_guard, b.debits_posted, b.credits_posted, b.credits_pending
          FROM ledger_accounts a JOIN balances b ON b.account_id = a.id
         WHERE a.provider_account_id = $1 AND a.code = ANY($2::text[])
         ORDER BY b.account_id`,
       [providerAccount, codes],
     );
+    if (!lock) return read();
+    // Sent together: Postgres runs the read after the lock has been granted.
+    const [, balances] = await inOrder([
+      tx.query(`SELECT r.account_id FROM pending_balances r WHERE r.account_id IN (${accounts}) ORDER BY r.account_id FOR UPDATE`, [providerAccount, codes]),
+      read(),
+    ]);
+    return balances;
   }
 
   /** Records a balanced transaction, pending (a reservation) or posted. */
@@ -112,31 +121,33 @@ export class LedgerRepository {
    * locked balances, after the ones before it: one whose account does not exist, or whose
    * money leaving a guarded account the available balance cannot cover, gets its own
    * DomainError and the others are recorded. The database's guard stays the last word.
-   * With `journalLater` the journal entries are pushed there instead of written, and the
-   * caller appends them (its own after them) in its last statement before the COMMIT: the
-   * chain head, which every settlement and posted transaction waits for, is then held for that statement
-   * and the COMMIT only, not for the caller's writes in between.
    *
-   * With `beforeWrite` the balance rows are not locked first: the inputs are checked against
-   * balances read without a lock, `beforeWrite` gets the answers (the caller writes its rows
-   * of the accepted ones there: a recording, its transfers), and the ledger's statement then
-   * locks the rows itself (ascending id) before it writes, so that `main`'s pending row is held for
-   * that statement, the journal and the COMMIT only. Whatever another writer did meanwhile,
-   * the database's guard decides: if it refuses, BalancesMovedError (roll back, record again
-   * without `beforeWrite`). An input refused on the unlocked read was refused on balances the
+   * `alongside` (a recording: its transfers) writes the caller's rows of the accepted inputs
+   * and gives the caller's journal entries. Its rows, the ledger's statement and one journal
+   * statement (the ledger's entries, then the caller's) are then sent together, pipelined:
+   * Postgres runs them in that order, so the journal (which takes the chain head, which
+   * every settlement and posted transaction waits for) still comes after the balance rows,
+   * and both are held for what is left of those statements and the COMMIT only, with no
+   * round trip to this process in between. The first statement that fails is the error.
+   *
+   * `lock: 'last'`: the balance rows are not locked first. The inputs are checked against
+   * balances read without a lock, and the ledger's statement locks the rows itself
+   * (ascending id) before it writes, so that `main`'s pending row is held for that statement,
+   * the journal and the COMMIT only. Whatever another writer did meanwhile, the database's
+   * guard decides: if it refuses, BalancesMovedError (roll back, record again with the rows
+   * locked first). An input refused on the unlocked read was refused on balances the
    * database had committed while the request was in flight.
    */
   async recordMany(tx: Tx, providerAccount: string, inputs: RecordTransactionInput[],
-    opts: { journalLater?: JournalInput[]; beforeWrite?: (results: Array<string | DomainError>) => Promise<void> } = {}): Promise<Array<string | DomainError>> {
+    opts: { lock?: 'first' | 'last'; alongside?: (results: Array<string | DomainError>) => Alongside } = {}): Promise<Array<string | DomainError>> {
     if (!inputs.length) return [];
-    // The journal (which takes the chain head) must come after the balance rows, as in every writer.
-    if (opts.beforeWrite && !opts.journalLater) throw new Error('recordMany: beforeWrite needs journalLater');
     for (const input of inputs) {
       if (input.providerAccount !== providerAccount) throw new Error('recordMany: inputs of one provider account only');
       assertBalanced(input.lines);
     }
+    const lockNow = opts.lock === 'last';
     const codes = [...new Set(inputs.flatMap((i) => i.lines.map((l) => l.account)))];
-    const locked = await this.balancesOf(tx, providerAccount, codes, !opts.beforeWrite);
+    const locked = await this.balancesOf(tx, providerAccount, codes, !lockNow);
     const ids = new Map(locked.map((r) => [r.code, String(r.account_id)]));
     const available = new Map<string, Money>();
     for (const b of locked) {
@@ -173,8 +184,11 @@ export class LedgerRepository {
       accepted.push({ id, input, ordered });
       results.push(id);
     }
-    if (opts.beforeWrite) await opts.beforeWrite(results);
-    if (!accepted.length) return results;
+    const caller = opts.alongside?.(results);
+    if (!accepted.length) {
+      if (caller) await inOrder([caller.written, appendJournalMany(tx, caller.journal)]);
+      return results;
+    }
 
     const postings = accepted.flatMap((a) => a.ordered.map((l) => ({ tx: a.id, account: ids.get(l.account)!, amount: l.amount.toFixed() })));
     const journal = accepted.map(({ id, input, ordered }): JournalInput => ({
@@ -187,12 +201,11 @@ export class LedgerRepository {
       correlationId: input.correlationId,
       data: { kind: input.kind, postings: ordered.map((l) => ({ account: l.account, amount: l.amount.toFixed() })), ...input.journalData },
     }));
-    // One statement (one round trip while the balance rows are locked): the transactions,
-    // their postings (whose triggers, run at the statement's end, see the transactions) and,
-    // unless the caller writes them later, one journal entry each. Not locked yet (beforeWrite):
-    // the first thing it does is lock the balance rows, in ascending id order (`locked`, an
-    // init plan of the postings' insert, before any row is written).
-    const lockNow = !!opts.beforeWrite;
+    // One statement: the transactions, their postings (whose triggers, run at the statement's
+    // end, see the transactions) and, unless the journal follows in a statement of its own
+    // (`alongside`), one journal entry each. Not locked yet (`lock: 'last'`): the first thing
+    // it does is lock the balance rows, in ascending id order (`locked`, an init plan of the
+    // postings' insert, before any row is written).
     const params: unknown[] = [providerAccount, accepted.map((a) => a.id), accepted.map((a) => a.input.kind), accepted.map((a) => a.input.state),
       accepted.map((a) => a.input.actor), accepted.map((a) => a.input.reason ?? null), accepted.map((a) => a.input.correlationId ?? null),
       postings.map((p) => p.tx), postings.map((p) => p.account), postings.map((p) => p.amount)];
@@ -205,19 +218,13 @@ export class LedgerRepository {
            SELECT p.tx, p.account, p.amount FROM unnest($8::uuid[], $9::bigint[], $10::numeric[]) WITH ORDINALITY AS p(tx, account, amount, n)
             ${lockNow ? 'WHERE (SELECT count(*) FROM locked) >= 0' : ''} ORDER BY p.n`;
     const ctes = [...(lockNow ? [`locked AS (${lockRows})`] : []), `t AS (${transactions})`];
-    if (!opts.journalLater) params.push(...journalRows(journal));
-    try {
-      await tx.query(
-        opts.journalLater
-          ? `WITH ${ctes.join(', ')} ${postingRows}`
-          : `WITH ${ctes.join(', ')}, p AS (${postingRows}) ${journalInsertSql(11)}`,
-        params,
-      );
-    } catch (err) {
-      const mapped = mapLedgerError(err, accepted.flatMap((a) => a.ordered));
-      throw lockNow && mapped instanceof DomainError && mapped.code === 'insufficient_available_balance' ? new BalancesMovedError() : mapped;
-    }
-    opts.journalLater?.push(...journal);
+    if (!caller) params.push(...journalRows(journal));
+    const written = tx.query(caller ? `WITH ${ctes.join(', ')} ${postingRows}` : `WITH ${ctes.join(', ')}, p AS (${postingRows}) ${journalInsertSql(params.length - 7)}`, params)
+      .catch((err: unknown) => {
+        const mapped = mapLedgerError(err, accepted.flatMap((a) => a.ordered));
+        throw lockNow && mapped instanceof DomainError && mapped.code === 'insufficient_available_balance' ? new BalancesMovedError() : mapped;
+      });
+    await inOrder(caller ? [caller.written, written, appendJournalMany(tx, [...journal, ...caller.journal])] : [written]);
     return results;
   }
 

@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { DomainError, GroupCommit, Logger } from '@app/common';
 import { transferPostings } from '@app/ledger';
-import { appendJournalMany, BalancesMovedError, Database, JournalInput, LedgerRepository, pgCode, pgConstraint, PgError, Tx } from '@app/persistence';
+import { Alongside, BalancesMovedError, Database, inOrder, JournalInput, LedgerRepository, pgCode, pgConstraint, PgError, Tx } from '@app/persistence';
 import { Transfer } from '../../domain/transfer';
 import { TransfersRepository } from '../../persistence/transfers.repository';
 import { TransferQueue } from '../../transfer-queue';
@@ -72,9 +72,12 @@ export class RecordTransferUseCase {
     const providerAccount = cmds[0].providerAccount;
     const hashes = cmds.map((c) => (c.idempotencyKey ? requestHashOf(c) : null));
     const keys = [...new Set(cmds.flatMap((c) => (c.idempotencyKey ? [c.idempotencyKey] : [])))];
-    const existing = await this.transfers.byIdempotencyKeys(tx, providerAccount, keys);
     const tokens = [...new Set(cmds.map((c) => c.subaccount))];
-    const known = await this.subaccounts.existing(tx, providerAccount, tokens);
+    // Sent together (one round trip): neither depends on the other.
+    const [existing, known] = await inOrder([
+      this.transfers.byIdempotencyKeys(tx, providerAccount, keys),
+      this.subaccounts.existing(tx, providerAccount, tokens),
+    ]);
 
     const results: Array<RecordTransferResult | DomainError | { sameAs: number } | null> = [];
     const toRecord: Array<{ index: number; id: string; cmd: RecordTransferCommand }> = [];
@@ -100,25 +103,24 @@ export class RecordTransferUseCase {
       results.push(null); // the ledger's answer, below
     });
 
-    // The transfers of the accepted commands: written before the ledger's statement takes the
-    // balance rows (`beforeWrite`), or after it when the rows are locked first (`lockFirst`).
-    const transferJournal: JournalInput[] = [];
-    const writeTransfers = async (ledgerIds: Array<string | DomainError>) => {
+    // The transfers of the accepted commands and their journal entries, written alongside
+    // the ledger's statement and its journal, in the same round trip (LedgerRepository.recordMany).
+    const writeTransfers = (ledgerIds: Array<string | DomainError>): Alongside => {
       const recorded: Array<{ index: number; id: string; cmd: RecordTransferCommand; ledgerTransactionId: string }> = [];
       toRecord.forEach((r, i) => {
         const ledgerTransactionId = ledgerIds[i];
         if (ledgerTransactionId instanceof DomainError) results[r.index] = ledgerTransactionId;
         else recorded.push({ ...r, ledgerTransactionId });
       });
-      if (!recorded.length) return;
-      const inserted = await this.transfers.insertPending(tx, providerAccount, this.opts.expirySeconds, recorded.map((r) => ({
+      const written = this.transfers.insertPending(tx, providerAccount, this.opts.expirySeconds, recorded.map((r) => ({
         id: r.id, subaccount: r.cmd.subaccount, direction: r.cmd.direction, amount: r.cmd.amount, reference: r.cmd.reference ?? null,
         metadata: r.cmd.metadata ?? null, idempotencyKey: r.cmd.idempotencyKey ?? null, requestHash: hashes[r.index], ledgerTransactionId: r.ledgerTransactionId,
         createdBy: r.cmd.actor, correlationId: r.cmd.correlationId ?? null,
-      })));
-      const byId = new Map(inserted.map((t) => [t.id, t]));
-      for (const r of recorded) results[r.index] = { transfer: byId.get(r.id)!, replayed: false };
-      transferJournal.push(...recorded.map(({ id, cmd, ledgerTransactionId }): JournalInput => ({
+      }))).then((inserted) => {
+        const byId = new Map(inserted.map((t) => [t.id, t]));
+        for (const r of recorded) results[r.index] = { transfer: byId.get(r.id)!, replayed: false };
+      });
+      const journal = recorded.map(({ id, cmd, ledgerTransactionId }): JournalInput => ({
         providerAccount,
         actor: cmd.actor,
         action: 'transfer.recorded',
@@ -127,12 +129,10 @@ export class RecordTransferUseCase {
         reason: cmd.reference,
         correlationId: cmd.correlationId,
         data: { subaccount: cmd.subaccount, direction: cmd.direction, amount: cmd.amount.toFixed(), idempotencyKey: cmd.idempotencyKey ?? null, ledgerTransactionId },
-      })));
+      }));
+      return { written, journal };
     };
-    // The ledger's journal entries, then the transfers', in the last statement: the chain
-    // head is held for it and the COMMIT only (LedgerRepository.recordMany).
-    const journal: JournalInput[] = [];
-    const ledgerIds = await this.ledger.recordMany(tx, providerAccount, toRecord.map(({ id, cmd }) => ({
+    await this.ledger.recordMany(tx, providerAccount, toRecord.map(({ id, cmd }) => ({
       providerAccount,
       kind: 'transfer' as const,
       state: 'pending' as const,
@@ -141,9 +141,7 @@ export class RecordTransferUseCase {
       correlationId: cmd.correlationId,
       lines: transferPostings(cmd.direction, cmd.subaccount, cmd.amount),
       journalData: { transferId: id },
-    })), { journalLater: journal, beforeWrite: lockFirst ? undefined : writeTransfers });
-    if (lockFirst) await writeTransfers(ledgerIds);
-    await appendJournalMany(tx, [...journal, ...transferJournal]);
+    })), { lock: lockFirst ? 'first' : 'last', alongside: writeTransfers });
     const settled = (r: (typeof results)[number]): RecordTransferResult | DomainError => {
       if (r === null) throw new Error('recordManyIn: a command was left without an answer');
       if (r instanceof DomainError) return r;
