@@ -1,6 +1,6 @@
 import { GroupCommit, Logger } from '@app/common';
 import { Money, subaccountCode } from '@app/ledger';
-import { Database, LedgerRepository, ObservationsRepository, Tx } from '@app/persistence';
+import { Database, inOrder, LedgerRepository, ObservationsRepository, Tx } from '@app/persistence';
 import { Transfer } from '../../domain/transfer';
 import { JobRef, ProviderColumns, TransfersRepository } from '../../persistence/transfers.repository';
 import { attemptEntry } from './attempt-entry';
@@ -96,19 +96,24 @@ export class PostedSettlements {
   }
 
   private async settleIn(tx: Tx, providerAccount: string, items: PostedOutcome[]): Promise<Array<Transfer | null>> {
-    const locked = await this.transfers.lockExecuting(tx, providerAccount, items.map((i) => i.transfer.id));
+    // One round trip (pipelined): the transfers locked, then, before any status changes, did
+    // another call of this provider account overlap each one? (Asked for every item; only
+    // those still in the attempt this worker made are used.)
+    const [locked, overlapped] = await inOrder([
+      this.transfers.lockExecuting(tx, providerAccount, items.map((i) => i.transfer.id)),
+      this.transfers.overlapped(tx, providerAccount, items.map((i) => ({ id: i.transfer.id, startedAt: i.startedAt }))),
+    ]);
     const current = new Set(locked.map((r) => `${r.transferId}:${r.attempt}`));
     const mine = items.filter((i) => current.has(`${i.transfer.id}:${i.transfer.attempts}`));
     if (!mine.length) return items.map(() => null);
 
-    // Before any status changes: did another call of this provider account overlap each one?
-    const overlapped = await this.transfers.overlapped(tx, providerAccount, mine.map((i) => ({ id: i.transfer.id, startedAt: i.startedAt })));
-
     // The transfers first; `main`'s posted row last, held for the settlement, the
     // observations with the journal (one statement) and the COMMIT; the journal chain head
-    // for that last statement and the COMMIT only.
-    const rows = await this.transfers.markPostedMany(tx, new Date(), mine.map((i) => ({ id: i.transfer.id, provider: i.provider })));
-    await this.ledger.settleMany(tx, providerAccount, mine.map((i) => ({ id: i.transfer.ledgerTransactionId, data: { transferId: i.transfer.id } })),
+    // for that last statement and the COMMIT only. The transfers' update and the settlement
+    // are sent together (in that order); the journal statement needs the settlement's answer.
+    const [rows] = await inOrder([
+      this.transfers.markPostedMany(tx, new Date(), mine.map((i) => ({ id: i.transfer.id, provider: i.provider }))),
+      this.ledger.settleMany(tx, providerAccount, mine.map((i) => ({ id: i.transfer.ledgerTransactionId, data: { transferId: i.transfer.id } })),
       'posted', ACTOR, 'provider confirmed', {
         // Each attempt's entry, then its outcome's (the claim journals nothing: attempt-entry.ts).
         alsoJournal: mine.flatMap((i) => [attemptEntry(i.transfer, this.workerId, i.startedAt), {
@@ -125,7 +130,8 @@ export class PostedSettlements {
             { ...call, code: 'main', balance: i.mainBalance, settled: !overlapped.get(i.transfer.id) },
           ];
         }), journal),
-      });
+      }),
+    ]);
     const posted = new Map(rows.map((t) => [t.id, t]));
     return items.map((i) => (current.has(`${i.transfer.id}:${i.transfer.attempts}`) ? posted.get(i.transfer.id) ?? null : null));
   }
