@@ -257,10 +257,16 @@ export class LedgerRepository {
     const ids = items.map((i) => i.id);
     // The posted balance rows are locked (one-time filter, before any row is updated), then the
     // rows updated. A settlement never lowers an available balance: it needs no pending row.
+    // The accounts come from the transactions' postings, one index probe per transaction
+    // (an init plan of their own, the probe fenced by OFFSET 0): as a join, a database
+    // without statistics planned it as a scan of every posting, or of every posting of every
+    // account (docs/benchmarks.md, fifteenth pass).
     const updated = await tx.query<{ id: string; correlation_id: string | null }>(
       `WITH locked AS (
          SELECT b.account_id FROM posted_balances b
-          WHERE b.account_id IN (SELECT p.account_id FROM postings p WHERE p.transaction_id = ANY($1::uuid[]))
+          WHERE b.account_id = ANY (ARRAY(
+                  SELECT q.account_id FROM unnest($1::uuid[]) AS t(id)
+                   CROSS JOIN LATERAL (SELECT x.account_id FROM postings x WHERE x.transaction_id = t.id OFFSET 0) q))
           ORDER BY b.account_id FOR UPDATE
        )
        UPDATE ledger_transactions SET state = $2

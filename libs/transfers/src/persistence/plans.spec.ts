@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { adjustmentPostings, Money } from '@app/ledger';
+import { adjustmentPostings, isProviderBacked, kindOfCode, Money } from '@app/ledger';
 import { Database, ensureDatabase, LedgerRepository, migrate, Tx } from '@app/persistence';
 import { SubaccountsRepository } from '@app/subaccounts';
 import { RecordTransferCommand } from '../use-cases/record-transfer/record-transfer.command';
@@ -111,5 +111,35 @@ describe('plans that do not depend on statistics (own database, Postgres)', () =
     expect(counts.t_seq).toBe(0);
     expect(counts.by_status).toBe(0);
     expect(counts.pending_queue).toBe(ids.length);
+  });
+
+  it('settles a group without reading every posting of its accounts', async () => {
+    // 3,000 pending reservations of `main` (the load above); settle 20 of them, among a
+    // thousand more sub-accounts (the bench's provider account: the plan that went wrong).
+    await db.query(
+      `INSERT INTO ledger_accounts (provider_account_id, code, kind, overdraft_guard)
+       SELECT $1, 'sub:extra' || g, $2, $3 FROM generate_series(1, 1000) AS g`,
+      [providerAccount, kindOfCode('sub:extra1'), isProviderBacked(kindOfCode('sub:extra1')!)],
+    );
+    const ids = (await db.query<{ ledger_transaction_id: string }>(
+      "SELECT ledger_transaction_id FROM transfers WHERE status = 'pending' ORDER BY seq LIMIT 20")).map((r) => r.ledger_transaction_id);
+    const ledger = new LedgerRepository(db);
+    const postingScans = (tx: Tx) => tx.query<{ seq: number; by_account: number; by_transaction: number }>(
+      `SELECT (SELECT seq_scan FROM pg_stat_xact_user_tables WHERE relname = 'postings')::int AS seq,
+              pg_stat_get_xact_numscans('postings_account_idx'::regclass)::int AS by_account,
+              pg_stat_get_xact_numscans('postings_one_per_account'::regclass)::int AS by_transaction`).then(([r]) => r);
+    const counts = await db.transaction(async (tx) => {
+      const before = await postingScans(tx);
+      await ledger.settleMany(tx, providerAccount, ids.map((id) => ({ id })), 'posted', 'test', 'plans');
+      const after = await postingScans(tx);
+      throw Object.assign(new Error('rolled back'), { counts: { seq: after.seq - before.seq, byAccount: after.by_account - before.by_account, byTransaction: after.by_transaction - before.by_transaction } });
+    }, { sqlOnly: true }).catch((e: { counts?: { seq: number; byAccount: number; byTransaction: number } }) => e.counts);
+    // Before: the lock of the posted balance rows read every posting (a sequential scan), or
+    // walked every balance row and, for each, every posting of its account (all 3,000 of
+    // main's), to find the group's 20 transactions.
+    expect(counts).toBeDefined();
+    expect(counts!.seq).toBe(0);
+    expect(counts!.byAccount).toBe(0);
+    expect(counts!.byTransaction).toBeGreaterThan(0);
   });
 });
