@@ -4,6 +4,7 @@ import { Database, ensureDatabase, LedgerRepository, migrate, Tx } from '@app/pe
 import { SubaccountsRepository } from '@app/subaccounts';
 import { RecordTransferCommand } from '../use-cases/record-transfer/record-transfer.command';
 import { RecordTransferUseCase } from '../use-cases/record-transfer/record-transfer.use-case';
+import { TransferSweepsRepository } from './transfer-sweeps.repository';
 import { TransfersRepository } from './transfers.repository';
 
 /**
@@ -27,14 +28,15 @@ describe('plans that do not depend on statistics (own database, Postgres)', () =
     providerAccount, subaccount: tokens[n % tokens.length], direction: 'add', amount: Money.parse('0.010'), idempotencyKey: `key-${n}`, actor: 'token:test/operator',
   });
   const cmd = () => cmdAt(seq++);
-  const counters = (tx: Tx) => tx.query<{ lt_seq: number; t_seq: number; by_subaccount: number; by_key: number; by_id: number; by_status: number; pending_queue: number }>(
+  const counters = (tx: Tx) => tx.query<{ lt_seq: number; t_seq: number; by_subaccount: number; by_key: number; by_id: number; by_status: number; pending_queue: number; by_expiry: number }>(
     `SELECT (SELECT seq_scan FROM pg_stat_xact_user_tables WHERE relname = 'ledger_transactions')::int AS lt_seq,
             (SELECT seq_scan FROM pg_stat_xact_user_tables WHERE relname = 'transfers')::int AS t_seq,
             pg_stat_get_xact_numscans('transfers_subaccount_idx'::regclass)::int AS by_subaccount,
             pg_stat_get_xact_numscans('transfers_idempotency_key_unique'::regclass)::int AS by_key,
             pg_stat_get_xact_numscans('transfers_pkey'::regclass)::int AS by_id,
             pg_stat_get_xact_numscans('transfers_status_idx'::regclass)::int AS by_status,
-            pg_stat_get_xact_numscans('transfers_pending_queue_idx'::regclass)::int AS pending_queue`,
+            pg_stat_get_xact_numscans('transfers_pending_queue_idx'::regclass)::int AS pending_queue,
+            pg_stat_get_xact_numscans('transfers_expiry_idx'::regclass)::int AS by_expiry`,
   ).then(([r]) => r);
   /**
    * The scans `work` made. The xact counters also hold earlier transactions of the connection
@@ -111,6 +113,27 @@ describe('plans that do not depend on statistics (own database, Postgres)', () =
     expect(counts.t_seq).toBe(0);
     expect(counts.by_status).toBe(0);
     expect(counts.pending_queue).toBe(ids.length);
+    expect(counts.by_expiry).toBe(0);
+  });
+
+  it('finds the expired pending transfers by expiry, without reading the pending backlog', async () => {
+    const expired = await db.transaction(async (tx) => {
+      // Three of the 3,000 pending transfers expired; the sweep must find those three.
+      const three = (await tx.query<{ id: string }>(
+        `UPDATE transfers SET expires_at = now() - interval '1 minute'
+          WHERE id IN (SELECT id FROM transfers WHERE status = 'pending' ORDER BY seq DESC LIMIT 3) RETURNING id`)).map((r) => r.id);
+      const inTx = new TransferSweepsRepository({ query: (sql: string, params?: unknown[]) => tx.query(sql, params) } as unknown as Database);
+      const { result, counts } = await scansOf(tx, () => inTx.expiredPending(providerAccount, 100));
+      throw Object.assign(new Error('rolled back'), { found: { three, result, counts } });
+    }, { sqlOnly: true }).catch((e: { found?: { three: string[]; result: string[]; counts: Awaited<ReturnType<typeof counters>> } }) => e.found);
+    expect(expired).toBeDefined();
+    expect([...expired!.result].sort()).toEqual([...expired!.three].sort());
+    // Before: every pending transfer in recording order (transfers_status_idx), each
+    // checked for its expiry, to find none or a few.
+    expect(expired!.counts.by_expiry).toBe(1);
+    expect(expired!.counts.by_status).toBe(0);
+    expect(expired!.counts.pending_queue).toBe(0);
+    expect(expired!.counts.t_seq).toBe(0);
   });
 
   it('settles a group without reading every posting of its accounts', async () => {

@@ -22,10 +22,18 @@ export class TransferSweepsRepository {
     return rows.map((r) => ({ id: r.id, attempts: r.attempts, claimedBy: r.claimed_by, callStartedAt: r.call_started_at }));
   }
 
-  /** Pending transfers past their expiry (the database's clock), oldest first. */
+  /**
+   * Pending transfers past their expiry (the database's clock), the longest expired first
+   * (with one expiry for all, the oldest first), read through the expiry index: only the
+   * expired ones, never the whole pending backlog. The provider account is checked outside
+   * the fenced subquery (OFFSET 0): as a condition of the scan, a database without
+   * statistics took the pending queue's index for it and read every pending transfer.
+   */
   async expiredPending(providerAccount: string, batch: number): Promise<string[]> {
     const rows = await this.db.query<{ id: string }>(
-      `SELECT id FROM transfers WHERE provider_account_id = $2 AND status = 'pending' AND expires_at <= now() ORDER BY seq LIMIT $1`,
+      `SELECT e.id FROM (SELECT id, provider_account_id FROM transfers
+                          WHERE status = 'pending' AND expires_at <= now() ORDER BY expires_at, seq OFFSET 0) e
+        WHERE e.provider_account_id = $2 LIMIT $1`,
       [batch, providerAccount],
     );
     return rows.map((r) => r.id);
