@@ -36,6 +36,16 @@ describe('RecordTransferBatchUseCase (Postgres)', () => {
     expect((await p.queries.balance(p.providerAccount, 'main')).pending.toFixed()).toBe(pendingBefore);
   });
 
+  it('records a key repeated in the next chunk once: the next chunk replays it', async () => {
+    const batch2 = new RecordTransferBatchUseCase(p.record, 2);
+    const cmd = (i: number, key: string) => ({ providerAccount: p.providerAccount, subaccount: p.tokens[i], direction: 'add' as const, amount: m('0.25'), idempotencyKey: key, actor });
+    const pendingBefore = (await p.queries.balance(p.providerAccount, 'main')).pending;
+    const r = await batch2.execute([cmd(0, 'across-a'), cmd(1, 'across-b'), cmd(1, 'across-b'), cmd(2, 'across-c')].map((command, index) => ({ index, command })));
+    expect(r.map((x) => x.status)).toEqual([202, 202, 200, 202]); // the 3rd (second chunk) is the 2nd's replay
+    expect(r[2].transfer!.id).toBe(r[1].transfer!.id);
+    expect((await p.queries.balance(p.providerAccount, 'main')).pending.minus(pendingBefore).abs().toFixed()).toBe('0.750'); // three reservations of 0.25
+  });
+
   it('walks the available balance across chunks: the chunk after the one that emptied main is refused', async () => {
     const batch = new RecordTransferBatchUseCase(p.record, 3);
     const available = await p.ledger.counters(p.db, p.providerAccount, 'main');
