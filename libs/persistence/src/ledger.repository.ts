@@ -218,8 +218,9 @@ export class LedgerRepository {
            SELECT p.tx, p.account, p.amount FROM unnest($8::uuid[], $9::bigint[], $10::numeric[]) WITH ORDINALITY AS p(tx, account, amount, n)
             ${lockNow ? 'WHERE (SELECT count(*) FROM locked) >= 0' : ''} ORDER BY p.n`;
     const ctes = [...(lockNow ? [`locked AS (${lockRows})`] : []), `t AS (${transactions})`];
+    const journalFrom = params.length + 1; // the journal's parameters, when it is part of this statement
     if (!caller) params.push(...journalRows(journal));
-    const written = tx.query(caller ? `WITH ${ctes.join(', ')} ${postingRows}` : `WITH ${ctes.join(', ')}, p AS (${postingRows}) ${journalInsertSql(params.length - 7)}`, params)
+    const written = tx.query(caller ? `WITH ${ctes.join(', ')} ${postingRows}` : `WITH ${ctes.join(', ')}, p AS (${postingRows}) ${journalInsertSql(journalFrom)}`, params)
       .catch((err: unknown) => {
         const mapped = mapLedgerError(err, accepted.flatMap((a) => a.ordered));
         throw lockNow && mapped instanceof DomainError && mapped.code === 'insufficient_available_balance' ? new BalancesMovedError() : mapped;
