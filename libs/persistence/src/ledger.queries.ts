@@ -41,43 +41,42 @@ export class LedgerQueries {
     return balanceView(countersOf(r));
   }
 
-  private async accountId(providerAccount: string, code: string): Promise<string> {
-    const [r] = await this.db.query<{ id: string }>('SELECT id FROM ledger_accounts WHERE provider_account_id = $1 AND code = $2', [providerAccount, code]);
-    if (!r) throw new DomainError('account_not_found', `account ${code} does not exist`);
-    return r.id;
-  }
-
-  /** Posted balance at an instant: the running balance of the last entry at or before it. */
+  /**
+   * Posted balance at an instant: the running balance of the last entry at or before it. One
+   * round trip: the account, and its last entry by the account's time index.
+   */
   async postedBalanceAt(providerAccount: string, code: string, at: Date): Promise<Money> {
-    const id = await this.accountId(providerAccount, code);
-    const [r] = await this.db.query<{ balance_after: string }>(
-      `SELECT balance_after FROM account_entries WHERE account_id = $1 AND posted_at <= $2 ORDER BY posted_at DESC, id DESC LIMIT 1`,
-      [id, at],
+    const [r] = await this.db.query<{ balance_after: string | null }>(
+      `SELECT (SELECT e.balance_after FROM account_entries e WHERE e.account_id = a.id AND e.posted_at <= $3
+                ORDER BY e.posted_at DESC, e.id DESC LIMIT 1) AS balance_after
+         FROM ledger_accounts a WHERE a.provider_account_id = $1 AND a.code = $2`,
+      [providerAccount, code, at],
     );
-    return r ? Money.parse(r.balance_after) : Money.ZERO;
+    if (!r) throw new DomainError('account_not_found', `account ${code} does not exist`);
+    return r.balance_after === null ? Money.ZERO : Money.parse(r.balance_after);
   }
 
   async statement(providerAccount: string, code: string, from: Date, to: Date, limit = 10_000): Promise<Statement> {
-    // The account and its opening balance (the last entry strictly before `from`) in one
-    // round trip; the lines in a second.
-    const [head] = await this.db.query<{ id: string; opening: string | null }>(
-      `SELECT a.id, (SELECT e.balance_after FROM account_entries e WHERE e.account_id = a.id AND e.posted_at < $3
-                      ORDER BY e.posted_at DESC, e.id DESC LIMIT 1) AS opening
-         FROM ledger_accounts a WHERE a.provider_account_id = $1 AND a.code = $2`,
-      [providerAccount, code, from],
+    // One round trip: the account, its opening balance (the last entry strictly before
+    // `from`), each once, and the lines (none: one row with no line, so that an account
+    // without entries is told from a missing one).
+    const rows = await this.db.query<{ opening: string | null; transaction_id: string | null; posted_at: Date; amount: string; balance_after: string; kind: string; reason: string | null; actor: string }>(
+      `SELECT o.opening, l.transaction_id, l.posted_at, l.amount, l.balance_after, l.kind, l.reason, l.actor
+         FROM ledger_accounts a
+         LEFT JOIN LATERAL (SELECT e.balance_after AS opening FROM account_entries e WHERE e.account_id = a.id AND e.posted_at < $3
+                             ORDER BY e.posted_at DESC, e.id DESC LIMIT 1) o ON true
+         LEFT JOIN LATERAL (SELECT e.transaction_id, e.posted_at, e.amount, e.balance_after, t.kind, t.reason, t.actor, e.id
+                              FROM account_entries e JOIN ledger_transactions t ON t.id = e.transaction_id
+                             WHERE e.account_id = a.id AND e.posted_at >= $3 AND e.posted_at < $4
+                             ORDER BY e.posted_at, e.id LIMIT $5) l ON true
+        WHERE a.provider_account_id = $1 AND a.code = $2
+        ORDER BY l.posted_at, l.id`,
+      [providerAccount, code, from, to, limit],
     );
-    if (!head) throw new DomainError('account_not_found', `account ${code} does not exist`);
-    const { id } = head;
-    const opening = head.opening === null ? Money.ZERO : Money.parse(head.opening);
-    const rows = await this.db.query<{ transaction_id: string; posted_at: Date; amount: string; balance_after: string; kind: string; reason: string | null; actor: string }>(
-      `SELECT e.transaction_id, e.posted_at, e.amount, e.balance_after, t.kind, t.reason, t.actor
-         FROM account_entries e JOIN ledger_transactions t ON t.id = e.transaction_id
-        WHERE e.account_id = $1 AND e.posted_at >= $2 AND e.posted_at < $3
-        ORDER BY e.posted_at, e.id LIMIT $4`,
-      [id, from, to, limit],
-    );
-    const lines = rows.map((r) => ({
-      transactionId: r.transaction_id, postedAt: r.posted_at, amount: Money.parse(r.amount),
+    if (!rows.length) throw new DomainError('account_not_found', `account ${code} does not exist`);
+    const opening = rows[0].opening === null ? Money.ZERO : Money.parse(rows[0].opening);
+    const lines = rows.filter((r) => r.transaction_id !== null).map((r) => ({
+      transactionId: r.transaction_id!, postedAt: r.posted_at, amount: Money.parse(r.amount),
       balanceAfter: Money.parse(r.balance_after), kind: r.kind, reason: r.reason, actor: r.actor,
     }));
     const closing = lines.length ? lines[lines.length - 1].balanceAfter : opening;

@@ -210,6 +210,13 @@ describe('ledger storage (real Postgres)', () => {
       const justAfter = new Date(Math.floor(new Date(at).getTime()) + 1);
       const edge = await queries.statement(pa, 'main', justAfter, new Date(justAfter.getTime() + 60_000));
       expect([edge.opening.toFixed(), edge.lines.length, edge.closing.toFixed()]).toEqual(['12.500', 0, '12.500']);
+      // An account without entries is not a missing account.
+      await addSub(repo, db, pa, 'EMPTY');
+      const empty = await queries.statement(pa, 'sub:EMPTY', t1, t2);
+      expect([empty.opening.toFixed(), empty.lines.length, empty.closing.toFixed()]).toEqual(['0.000', 0, '0.000']);
+      expect((await queries.postedBalanceAt(pa, 'sub:EMPTY', t2)).toFixed()).toBe('0.000');
+      await expect(queries.statement(pa, 'sub:NOPE', t1, t2)).rejects.toMatchObject({ code: 'account_not_found' });
+      await expect(queries.postedBalanceAt(pa, 'sub:NOPE', t2)).rejects.toMatchObject({ code: 'account_not_found' });
     } finally {
       await db.close();
     }
